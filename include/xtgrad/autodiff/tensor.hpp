@@ -1,0 +1,132 @@
+// Tensors, the tape they are recorded on, and the switches that control recording.
+//
+// A tensor is a cheap handle (one shared pointer) to a value and, when it requires a
+// gradient, to its place on a tape. The tape records one node per op in execution
+// order; backward is a single reverse sweep over that list. A tape is an RAII scope:
+// constructing one makes it the thread's active tape, destroying it releases every
+// node in one step and restores the previously active tape.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "xtgrad/autodiff/array.hpp"
+
+namespace xtgrad {
+
+namespace detail {
+template <class T>
+struct Var;
+struct TapeState;
+struct Access;
+}  // namespace detail
+
+/// A differentiable tensor of float (`Tensor32`) or double (`Tensor`) values.
+///
+/// Leaves are made with `parameter` (gradient wanted) or `constant` (no gradient).
+/// Every op on tensors that require a gradient is recorded on the active `Tape`.
+/// Tensors of different dtypes never mix: `Tensor + Tensor32` does not compile.
+template <class T>
+class BasicTensor {
+public:
+    using value_type = T;
+
+    /// An undefined tensor (`defined()` is false); every op on it throws.
+    BasicTensor() = default;
+
+    /// A leaf whose gradient is wanted: `backward()` accumulates into `grad()`.
+    static BasicTensor parameter(Array<T> value);
+    /// A leaf that needs no gradient (data, labels, fixed coefficients).
+    static BasicTensor constant(Array<T> value);
+    /// A 0-dimensional constant.
+    static BasicTensor scalar(T value);
+
+    bool defined() const noexcept { return static_cast<bool>(var_); }
+    bool requires_grad() const;
+    /// True for tensors made by `parameter`/`constant`, false for op results.
+    bool is_leaf() const;
+
+    /// The value. Remains readable after the tape that recorded the tensor is released.
+    const Array<T>& value() const;
+    const Shape& shape() const;
+    std::size_t size() const;
+    std::size_t dim() const;
+    /// The single value of a tensor with one element.
+    T item() const;
+
+    /// Whether `backward()` has written a gradient into this leaf.
+    bool has_grad() const;
+    /// The accumulated gradient of a leaf (throws if there is none yet).
+    const Array<T>& grad() const;
+    /// Forgets the accumulated gradient of a leaf.
+    void zero_grad();
+
+    /// Reverse sweep from this scalar, accumulating into the leaves' `grad()`.
+    void backward() const;
+    /// Reverse sweep seeded with `seed` (same shape as this tensor).
+    void backward(const BasicTensor& seed) const;
+
+    /// A constant with the same value: the result is cut from the tape.
+    BasicTensor detach() const;
+
+    /// Overwrites the value of a parameter (what optimizers do); the shape must stay.
+    /// Throws for op results, whose value is fixed by the tape.
+    void set_value(Array<T> value);
+    /// Mutable access to a parameter's value for in-place updates; same rules as `set_value`.
+    Array<T>& mutable_value();
+
+private:
+    friend struct detail::Access;
+    explicit BasicTensor(std::shared_ptr<detail::Var<T>> var) : var_(std::move(var)) {}
+    std::shared_ptr<detail::Var<T>> var_;
+};
+
+using Tensor = BasicTensor<double>;
+using Tensor32 = BasicTensor<float>;
+
+extern template class BasicTensor<float>;
+extern template class BasicTensor<double>;
+
+/// The recording of a computation. Constructing a tape makes it the active tape of the
+/// calling thread until it is destroyed; tapes nest (the innermost is active). A tape
+/// belongs to the thread that made it. Not copyable, not movable.
+class Tape {
+public:
+    Tape();
+    ~Tape();
+    Tape(const Tape&) = delete;
+    Tape& operator=(const Tape&) = delete;
+
+    /// Frees every node in one step. The tape stays active and empty; tensors recorded
+    /// before keep their values, but using them in an op or a derivative throws `TapeError`.
+    void release();
+    /// Number of nodes recorded since construction or the last `release()`.
+    std::size_t size() const;
+    /// Bytes of node storage the tape holds (kept across `release()` for reuse).
+    std::size_t arena_bytes() const;
+    /// In diagnostic mode each node also keeps its forward function, so that
+    /// `gradcheck` can check every node's local derivative and name the faulty one.
+    void set_diagnostic(bool on);
+
+private:
+    friend struct detail::Access;
+    std::unique_ptr<detail::TapeState> state_;
+};
+
+/// While alive, ops record nothing and return constants (like `torch::NoGradGuard`).
+class NoGrad {
+public:
+    NoGrad();
+    ~NoGrad();
+    NoGrad(const NoGrad&) = delete;
+    NoGrad& operator=(const NoGrad&) = delete;
+
+private:
+    bool previous_;
+};
+
+/// Whether ops currently record (false inside a `NoGrad` scope).
+bool grad_enabled() noexcept;
+
+}  // namespace xtgrad

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs, with apt, the Debian packages xtgrad needs that are missing; does nothing when
+# all are present. Usage: scripts/install-deps.sh [--bench]   (--bench adds libtorch-dev)
+set -euo pipefail
+
+packages=(g++ make cmake libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
+          libboost-test-dev libfmt-dev)
+if [[ "${1:-}" == "--bench" ]]; then
+    packages+=(libtorch-dev)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+echo "installing: ${missing[*]}"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+    sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

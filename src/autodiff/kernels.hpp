@@ -1,0 +1,140 @@
+// Shared by the op files: argument validation with clear messages, and evaluation of
+// xtensor expressions into tensor storage. The only place besides the op .cpp files
+// that includes xtensor's heavy headers.
+#pragma once
+
+#include <string_view>
+
+#include <fmt/format.h>
+#include <xtensor/xbroadcast.hpp>
+#include <xtensor/xmath.hpp>
+#include <xtensor/xnoalias.hpp>
+#include <xtensor/xreducer.hpp>
+#include <xtensor/xstrided_view.hpp>
+
+#include "tape.hpp"
+#include "xtgrad/autodiff/ops.hpp"
+
+namespace xtgrad::detail {
+
+/// numpy's broadcast of two shapes; ShapeError naming `op` when they do not broadcast.
+Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b);
+/// A possibly negative axis turned into an index; ValueError when out of range.
+std::size_t normalize_axis(std::string_view op, std::ptrdiff_t axis, std::size_t ndim);
+/// Reduction axes: empty means all; sorted, unique, in range.
+std::vector<std::size_t> normalize_axes(std::string_view op, const Axes& axes, std::size_t ndim);
+/// `shape` with `axes` set to 1 (keepdims) or removed.
+Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& axes, bool keepdims);
+/// "[1,2]": the multi-index of flat position `flat` in a row-major array of `shape`.
+std::string index_string(const Shape& shape, std::size_t flat);
+
+/// Evaluates an expression into fresh storage of its shape (vectorised by xsimd).
+template <class T, class E>
+Array<T> evaluate(const E& e) {
+    Array<T> out = Array<T>::from_shape(e.shape());
+    xt::noalias(out) = e;
+    return out;
+}
+
+/// Whether input i of a node wants a gradient: rules skip the work for constants.
+template <class T>
+bool wants(const TensorList<T>& in, std::size_t i) {
+    return in[i].requires_grad();
+}
+
+/// DomainError when `out` has a NaN where `in` has none: the op left its domain.
+template <class T>
+void check_domain(std::string_view op, const Array<T>& in, const Array<T>& out, std::string_view domain) {
+    const T* o = out.data();
+    const T* x = in.data();
+    for (std::size_t i = 0, n = out.size(); i < n; ++i) {
+        if (o[i] != o[i] && x[i] == x[i])
+            throw DomainError(fmt::format("{}: input has {} at index {} of shape {}; {} is defined for {}", op, x[i],
+                                          index_string(in.shape(), i), to_string(in.shape()), op, domain));
+    }
+}
+
+/// Reduces `x` along one axis with `op`, keeping the axis as size 1. The array is seen as
+/// [outer, extent, inner] so the inner loop runs over contiguous memory.
+/// (xtensor 0.24's immediate reducers cannot rebind containers with a custom allocator.)
+template <class T, class Op>
+Array<T> reduce_axis(const Array<T>& x, std::size_t axis, T init, Op op) {
+    const Shape& shape = x.shape();
+    std::size_t outer = 1, inner = 1, extent = shape[axis];
+    for (std::size_t d = 0; d < axis; ++d) outer *= shape[d];
+    for (std::size_t d = axis + 1; d < shape.size(); ++d) inner *= shape[d];
+    Shape out_shape = shape;
+    out_shape[axis] = 1;
+    Array<T> out = Array<T>::from_shape(out_shape);
+    T* o = out.data();
+    const T* p = x.data();
+    for (std::size_t a = 0; a < outer; ++a) {
+        T* acc = o + a * inner;
+        for (std::size_t i = 0; i < inner; ++i) acc[i] = init;
+        for (std::size_t r = 0; r < extent; ++r) {
+            const T* row = p + (a * extent + r) * inner;
+#pragma omp simd
+            for (std::size_t i = 0; i < inner; ++i) acc[i] = op(acc[i], row[i]);
+        }
+    }
+    return out;
+}
+
+/// Reduces over several axes (sorted), keeping them as size 1.
+template <class T, class Op>
+Array<T> reduce_axes(const Array<T>& x, const std::vector<std::size_t>& axes, T init, Op op) {
+    if (axes.empty()) return x;
+    Array<T> r = reduce_axis(x, axes.back(), init, op);
+    for (std::size_t k = axes.size() - 1; k-- > 0;) r = reduce_axis(r, axes[k], init, op);
+    return r;
+}
+
+/// Copies `count` slices along `axis` from `src` (starting at `src_start`, every
+/// `src_step`) into `dst` (starting at `dst_start`, every `dst_step`). Both arrays have
+/// the same extents except along `axis`. (Plain loops: assignment through xtensor 0.24's
+/// dynamic strided views does not compile for svector shapes.)
+template <class T>
+void copy_along_axis(const Array<T>& src, std::size_t src_start, std::size_t src_step, Array<T>& dst,
+                     std::size_t dst_start, std::size_t dst_step, std::size_t count, std::size_t axis) {
+    std::size_t outer = 1, inner = 1;
+    for (std::size_t d = 0; d < axis; ++d) outer *= src.shape()[d];
+    for (std::size_t d = axis + 1; d < src.dimension(); ++d) inner *= src.shape()[d];
+    std::size_t src_extent = src.shape()[axis], dst_extent = dst.shape()[axis];
+    for (std::size_t o = 0; o < outer; ++o)
+        for (std::size_t r = 0; r < count; ++r) {
+            const T* from = src.data() + (o * src_extent + src_start + r * src_step) * inner;
+            T* to = dst.data() + (o * dst_extent + dst_start + r * dst_step) * inner;
+            std::copy(from, from + inner, to);
+        }
+}
+
+struct Plus {
+    template <class T>
+    T operator()(T a, T b) const {
+        return a + b;
+    }
+};
+struct Max {
+    template <class T>
+    T operator()(T a, T b) const {
+        return b > a ? b : a;
+    }
+};
+struct Min {
+    template <class T>
+    T operator()(T a, T b) const {
+        return b < a ? b : a;
+    }
+};
+
+template <class T>
+BasicTensor<T> zeros_like(const BasicTensor<T>& t) {
+    return BasicTensor<T>::constant(Array<T>(xt::zeros<T>(t.shape())));
+}
+
+}  // namespace xtgrad::detail
+
+/// Explicit instantiation of an op family for both dtypes.
+#define XTGRAD_FOR_DTYPES(MACRO) \
+    MACRO(float)                 \
+    MACRO(double)

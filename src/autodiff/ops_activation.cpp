@@ -1,0 +1,54 @@
+// Activations. sigmoid and softplus are fused kernels: computed from e = exp(-|a|) so
+// that no intermediate overflows for any finite input.
+#include "unary.hpp"
+
+namespace xtgrad {
+
+using namespace detail;
+template <class T>
+using TensorT = BasicTensor<T>;
+
+template <class T>
+TensorT<T> sigmoid(const TensorT<T>& a) {
+    return unary<T>(
+        "sigmoid", a,
+        [](const auto& x) {
+            auto e = xt::exp(-xt::abs(x));  // in (0, 1]: no overflow
+            return xt::where(x >= T(0), T(1) / (T(1) + e), e / (T(1) + e));
+        },
+        scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return out * (T(1) - out); }));
+}
+
+template <class T>
+TensorT<T> relu(const TensorT<T>& a) {
+    return unary<T>("relu", a, [](const auto& x) { return xt::maximum(x, T(0)); },
+                    [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+                        return {xtgrad::where(Array<bool>(in[0].value() > T(0)), g, TensorT<T>::scalar(0))};
+                    });
+}
+
+template <class T>
+TensorT<T> softplus(const TensorT<T>& a) {
+    return unary<T>(
+        "softplus", a, [](const auto& x) { return xt::maximum(x, T(0)) + xt::log1p(xt::exp(-xt::abs(x))); },
+        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return sigmoid(x); }));
+}
+
+template <class T>
+TensorT<T> clamp(const TensorT<T>& a, Scalar<T> lo, Scalar<T> hi) {
+    if (!(lo <= hi)) throw ValueError(fmt::format("clamp: lower bound {} is not <= upper bound {}", lo, hi));
+    return unary<T>("clamp", a, [lo, hi](const auto& x) { return xt::clip(x, lo, hi); },
+                    [lo, hi](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+                        const auto& x = in[0].value();
+                        return {xtgrad::where(Array<bool>(x >= lo && x <= hi), g, TensorT<T>::scalar(0))};
+                    });
+}
+
+#define XTGRAD_INSTANTIATE(T)                         \
+    template TensorT<T> sigmoid(const TensorT<T>&);   \
+    template TensorT<T> relu(const TensorT<T>&);      \
+    template TensorT<T> softplus(const TensorT<T>&);  \
+    template TensorT<T> clamp(const TensorT<T>&, Scalar<T>, Scalar<T>);
+XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
+
+}  // namespace xtgrad

@@ -1,0 +1,127 @@
+// Matrix products through BLAS. One primitive, gemm with transpose flags, carries the
+// rule; the backward products pass transposes as flags to BLAS instead of copying.
+#include <cblas.h>
+
+#include "kernels.hpp"
+
+namespace xtgrad {
+
+using namespace detail;
+template <class T>
+using TensorT = BasicTensor<T>;
+
+namespace {
+
+void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
+               const float* b, std::size_t ldb, float* c) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+                1.0f, a, int(lda), b, int(ldb), 0.0f, c, int(n));
+}
+void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, std::size_t lda,
+               const double* b, std::size_t ldb, double* c) {
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+                1.0, a, int(lda), b, int(ldb), 0.0, c, int(n));
+}
+
+// op(A) op(B) for 2-D operands or 3-D operands with equal batch; op is a transpose when
+// the flag is set. Shapes are validated by the caller (matmul).
+template <class T>
+TensorT<T> gemm(const TensorT<T>& a, const TensorT<T>& b, bool ta, bool tb) {
+    return make_op<T>(
+        "matmul", {a, b},
+        [ta, tb](const TensorList<T>& in) {
+            const Array<T>& x = in[0].value();
+            const Array<T>& y = in[1].value();
+            std::size_t d = x.dimension(), batch = d == 3 ? x.shape()[0] : 1;
+            std::size_t xr = x.shape()[d - 2], xc = x.shape()[d - 1], yr = y.shape()[d - 2], yc = y.shape()[d - 1];
+            std::size_t m = ta ? xc : xr, k = ta ? xr : xc, n = tb ? yr : yc;
+            Shape shape = d == 3 ? Shape{batch, m, n} : Shape{m, n};
+            Array<T> out = Array<T>::from_shape(shape);
+            for (std::size_t i = 0; i < batch; ++i)
+                blas_gemm(ta, tb, m, n, k, x.data() + i * xr * xc, xc, y.data() + i * yr * yc, yc,
+                          out.data() + i * m * n);
+            return out;
+        },
+        // C = op(A) op(B). With op(A) = A:  dA = g op(B)^T;  with op(A) = A^T: dA = op(B) g^T.
+        // With op(B) = B:  dB = op(A)^T g;  with op(B) = B^T: dB = g^T op(A).
+        [ta, tb](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            const TensorT<T>& A = in[0];
+            const TensorT<T>& B = in[1];
+            TensorT<T> dA, dB;
+            if (wants(in, 0)) dA = ta ? gemm(B, g, tb, true) : gemm(g, B, false, !tb);
+            if (wants(in, 1)) dB = tb ? gemm(g, A, true, ta) : gemm(A, g, !ta, false);
+            return {dA, dB};
+        });
+}
+
+[[noreturn]] void inner_mismatch(const Shape& a, const Shape& b, std::size_t ka, std::size_t kb) {
+    throw ShapeError(fmt::format("matmul: {} x {}: inner dimensions {} and {} differ", to_string(a), to_string(b), ka,
+                                 kb));
+}
+}  // namespace
+
+template <class T>
+TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
+    check_usable("matmul", a, 0);
+    check_usable("matmul", b, 1);
+    const Shape& sa = a.shape();
+    const Shape& sb = b.shape();
+    std::size_t da = sa.size(), db = sb.size();
+    if (da == 0 || db == 0 || da > 3 || db > 3)
+        throw ShapeError(fmt::format("matmul: {} x {}: operands must have 1, 2 or 3 dimensions", to_string(sa),
+                                     to_string(sb)));
+    std::size_t ka = sa[da - 1], kb = db == 1 ? sb[0] : sb[db - 2];
+    if (ka != kb) inner_mismatch(sa, sb, ka, kb);
+    if (da == 1 && db == 1) return reshape(gemm(reshape(a, {1, ka}), reshape(b, {kb, 1}), false, false), {});
+    if (da == 1) {
+        TensorT<T> r = matmul(reshape(a, {1, ka}), b);  // [.., 1, m]
+        Shape s = r.shape();
+        s.erase(s.end() - 2);
+        return reshape(r, s);
+    }
+    if (db == 1) {
+        TensorT<T> r = matmul(a, reshape(b, {kb, 1}));  // [.., n, 1]
+        Shape s = r.shape();
+        s.pop_back();
+        return reshape(r, s);
+    }
+    if (da == db) {
+        if (da == 3 && sa[0] != sb[0])
+            throw ShapeError(fmt::format("matmul: {} x {}: batch sizes {} and {} differ", to_string(sa),
+                                         to_string(sb), sa[0], sb[0]));
+        return gemm(a, b, false, false);
+    }
+    if (da == 3) {  // [B,n,k] x [k,m]: one product of [B*n,k] x [k,m]
+        TensorT<T> r = gemm(reshape(a, {sa[0] * sa[1], ka}), b, false, false);
+        return reshape(r, {sa[0], sa[1], sb[1]});
+    }
+    // [n,k] x [B,k,m]: broadcast the matrix over the batch
+    return gemm(broadcast_to(a, {sb[0], sa[0], sa[1]}), b, false, false);
+}
+
+template <class T>
+TensorT<T> dot(const TensorT<T>& a, const TensorT<T>& b) {
+    check_usable("dot", a, 0);
+    check_usable("dot", b, 1);
+    if (a.dim() != 1 || b.dim() != 1 || a.size() != b.size())
+        throw ShapeError(fmt::format("dot: {} . {}: expects two vectors of equal length", to_string(a.shape()),
+                                     to_string(b.shape())));
+    return sum(a * b);
+}
+
+template <class T>
+TensorT<T> outer(const TensorT<T>& a, const TensorT<T>& b) {
+    check_usable("outer", a, 0);
+    check_usable("outer", b, 1);
+    if (a.dim() != 1 || b.dim() != 1)
+        throw ShapeError(fmt::format("outer: {} x {}: expects two vectors", to_string(a.shape()), to_string(b.shape())));
+    return reshape(a, {a.size(), 1}) * reshape(b, {1, b.size()});
+}
+
+#define XTGRAD_INSTANTIATE(T)                                                \
+    template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&);        \
+    template TensorT<T> dot(const TensorT<T>&, const TensorT<T>&);           \
+    template TensorT<T> outer(const TensorT<T>&, const TensorT<T>&);
+XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
+
+}  // namespace xtgrad

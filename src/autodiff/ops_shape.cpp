@@ -1,0 +1,252 @@
+// Shape ops: each moves elements without arithmetic, and its rule moves the gradient
+// back (reshape <-> reshape, broadcast_to <-> sum_to, slice <-> scatter, pick <-> scatter).
+#include <numeric>
+
+#include <xtensor/xmanipulation.hpp>
+
+#include "kernels.hpp"
+
+namespace xtgrad {
+
+using namespace detail;
+template <class T>
+using TensorT = BasicTensor<T>;
+
+namespace {
+std::size_t numel(const Shape& s) {
+    return std::accumulate(s.begin(), s.end(), std::size_t(1), std::multiplies<>());
+}
+
+// The gradient of a slice: `g` placed into zeros of the input's shape.
+template <class T>
+TensorT<T> scatter_slice(const TensorT<T>& g, const Shape& in_shape, std::size_t axis, std::size_t start,
+                         std::size_t step) {
+    std::size_t length = g.shape()[axis];
+    return make_op<T>(
+        "slice_backward", {g},
+        [=](const TensorList<T>& in) {
+            Array<T> out = xt::zeros<T>(in_shape);
+            copy_along_axis(in[0].value(), 0, 1, out, start, step, length, axis);
+            return out;
+        },
+        [=](const TensorList<T>&, const TensorT<T>&, const TensorT<T>& gg) -> TensorList<T> {
+            auto s = static_cast<std::ptrdiff_t>(start);
+            return {slice(gg, static_cast<std::ptrdiff_t>(axis), s, s + static_cast<std::ptrdiff_t>(length * step),
+                          static_cast<std::ptrdiff_t>(step))};
+        });
+}
+
+// The gradient of pick: g[n] placed at [n, index[n]] of zeros of shape [N, C].
+template <class T>
+TensorT<T> scatter_pick(const TensorT<T>& g, const std::vector<std::size_t>& index, std::size_t classes) {
+    return make_op<T>(
+        "pick_backward", {g},
+        [index, classes](const TensorList<T>& in) {
+            Array<T> out = xt::zeros<T>({index.size(), classes});
+            const T* src = in[0].value().data();
+            for (std::size_t n = 0; n < index.size(); ++n) out(n, index[n]) = src[n];
+            return out;
+        },
+        [index](const TensorList<T>&, const TensorT<T>&, const TensorT<T>& gg) -> TensorList<T> {
+            return {pick(gg, index)};
+        });
+}
+}  // namespace
+
+template <class T>
+TensorT<T> reshape(const TensorT<T>& a, const Shape& shape) {
+    check_usable("reshape", a, 0);
+    if (numel(shape) != a.size())
+        throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) to {} ({} elements)",
+                                     to_string(a.shape()), a.size(), to_string(shape), numel(shape)));
+    return make_op<T>(
+        "reshape", {a},
+        [shape](const TensorList<T>& in) {
+            Array<T> out = in[0].value();
+            out.reshape(shape);
+            return out;
+        },
+        [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {reshape(g, in[0].shape())};
+        });
+}
+
+template <class T>
+TensorT<T> broadcast_to(const TensorT<T>& a, const Shape& shape) {
+    check_usable("broadcast_to", a, 0);
+    if (broadcast_shapes("broadcast_to", a.shape(), shape) != shape)
+        throw ShapeError(fmt::format("broadcast_to: shape {} cannot be broadcast to {}", to_string(a.shape()),
+                                     to_string(shape)));
+    return make_op<T>(
+        "broadcast_to", {a}, [shape](const TensorList<T>& in) { return evaluate<T>(xt::broadcast(in[0].value(), shape)); },
+        [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {sum_to(g, in[0].shape())};
+        });
+}
+
+template <class T>
+TensorT<T> sum_to(const TensorT<T>& a, const Shape& shape) {
+    check_usable("sum_to", a, 0);
+    if (a.shape() == shape) return a;
+    if (shape.size() > a.dim() || broadcast_shapes("sum_to", shape, a.shape()) != a.shape())
+        throw ShapeError(fmt::format("sum_to: shape {} cannot be summed to {}", to_string(a.shape()), to_string(shape)));
+    std::size_t lead = a.dim() - shape.size();
+    Axes axes;
+    for (std::size_t i = 0; i < a.dim(); ++i)
+        if (i < lead || (shape[i - lead] == 1 && a.shape()[i] != 1)) axes.push_back(static_cast<std::ptrdiff_t>(i));
+    TensorT<T> s = sum(a, axes, true);
+    return s.shape() == shape ? s : reshape(s, shape);
+}
+
+template <class T>
+TensorT<T> permute(const TensorT<T>& a, const std::vector<std::size_t>& perm) {
+    check_usable("permute", a, 0);
+    std::vector<std::size_t> sorted = perm;
+    std::sort(sorted.begin(), sorted.end());
+    bool valid = perm.size() == a.dim();
+    for (std::size_t i = 0; valid && i < sorted.size(); ++i) valid = sorted[i] == i;
+    if (!valid)
+        throw ValueError(fmt::format("permute: [{}] is not a permutation of the {} axes of a tensor of shape {}",
+                                     fmt::join(perm, ","), a.dim(), to_string(a.shape())));
+    std::vector<std::size_t> inverse(perm.size());
+    for (std::size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = i;
+    return make_op<T>(
+        "permute", {a}, [perm](const TensorList<T>& in) { return evaluate<T>(xt::transpose(in[0].value(), perm)); },
+        [inverse](const TensorList<T>&, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {permute(g, inverse)};
+        });
+}
+
+template <class T>
+TensorT<T> transpose(const TensorT<T>& a) {
+    check_usable("transpose", a, 0);
+    std::vector<std::size_t> perm(a.dim());
+    std::iota(perm.rbegin(), perm.rend(), std::size_t(0));
+    return permute(a, perm);
+}
+
+template <class T>
+TensorT<T> slice(const TensorT<T>& a, std::ptrdiff_t axis, std::ptrdiff_t start, std::ptrdiff_t stop,
+                 std::ptrdiff_t step) {
+    check_usable("slice", a, 0);
+    std::size_t ax = normalize_axis("slice", axis, a.dim());
+    auto extent = static_cast<std::ptrdiff_t>(a.shape()[ax]);
+    if (step <= 0) throw ValueError(fmt::format("slice: step must be positive, got {}", step));
+    std::ptrdiff_t b = start < 0 ? start + extent : start;
+    std::ptrdiff_t e = stop < 0 ? stop + extent : std::min(stop, extent);
+    if (b < 0 || b >= extent || e <= b)
+        throw ValueError(fmt::format("slice: [{}:{}] along axis {} of shape {} selects no elements", start, stop, ax,
+                                     to_string(a.shape())));
+    auto first = static_cast<std::size_t>(b);
+    auto by = static_cast<std::size_t>(step);
+    std::size_t length = (static_cast<std::size_t>(e - b) + by - 1) / by;
+    return make_op<T>(
+        "slice", {a},
+        [=](const TensorList<T>& in) {
+            const auto& x = in[0].value();
+            Shape shape = x.shape();
+            shape[ax] = length;
+            Array<T> out = Array<T>::from_shape(shape);
+            copy_along_axis(x, first, by, out, 0, 1, length, ax);
+            return out;
+        },
+        [=](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {scatter_slice(g, in[0].shape(), ax, first, by)};
+        });
+}
+
+template <class T>
+TensorT<T> concat(const std::vector<TensorT<T>>& parts, std::ptrdiff_t axis) {
+    if (parts.empty()) throw ValueError("concat: no tensors to join");
+    for (std::size_t i = 0; i < parts.size(); ++i) check_usable("concat", parts[i], i);
+    const Shape& first = parts[0].shape();
+    std::size_t ax = normalize_axis("concat", axis, first.size());
+    std::vector<std::size_t> offsets{0};
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        const Shape& s = parts[i].shape();
+        bool fits = s.size() == first.size();
+        for (std::size_t d = 0; fits && d < s.size(); ++d) fits = d == ax || s[d] == first[d];
+        if (!fits)
+            throw ShapeError(fmt::format("concat: part {} has shape {}, part 0 has shape {}; they must agree except "
+                                         "along axis {}",
+                                         i, to_string(s), to_string(first), ax));
+        offsets.push_back(offsets.back() + s[ax]);
+    }
+    Shape out_shape = first;
+    out_shape[ax] = offsets.back();
+    return make_op<T>(
+        "concat", TensorList<T>(parts),
+        [=](const TensorList<T>& in) {
+            Array<T> out = Array<T>::from_shape(out_shape);
+            for (std::size_t i = 0; i < in.size(); ++i)
+                copy_along_axis(in[i].value(), 0, 1, out, offsets[i], 1, offsets[i + 1] - offsets[i], ax);
+            return out;
+        },
+        [=](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            TensorList<T> grads(in.size());
+            auto a = static_cast<std::ptrdiff_t>(ax);
+            for (std::size_t i = 0; i < in.size(); ++i)
+                if (wants(in, i))
+                    grads[i] = slice(g, a, static_cast<std::ptrdiff_t>(offsets[i]),
+                                     static_cast<std::ptrdiff_t>(offsets[i + 1]));
+            return grads;
+        });
+}
+
+template <class T>
+TensorT<T> stack(const std::vector<TensorT<T>>& parts, std::ptrdiff_t axis) {
+    if (parts.empty()) throw ValueError("stack: no tensors to join");
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        check_usable("stack", parts[i], i);
+        if (parts[i].shape() != parts[0].shape())
+            throw ShapeError(fmt::format("stack: part {} has shape {}, part 0 has shape {}; they must be equal", i,
+                                         to_string(parts[i].shape()), to_string(parts[0].shape())));
+    }
+    std::size_t ax = normalize_axis("stack", axis, parts[0].dim() + 1);
+    Shape expanded = parts[0].shape();
+    expanded.insert(expanded.begin() + static_cast<std::ptrdiff_t>(ax), 1);
+    std::vector<TensorT<T>> columns;
+    for (auto& p : parts) columns.push_back(reshape(p, expanded));
+    return concat(columns, static_cast<std::ptrdiff_t>(ax));
+}
+
+template <class T>
+TensorT<T> pick(const TensorT<T>& a, const std::vector<std::size_t>& index) {
+    check_usable("pick", a, 0);
+    if (a.dim() != 2)
+        throw ShapeError(fmt::format("pick: expects a 2-D tensor [rows, classes], got shape {}", to_string(a.shape())));
+    std::size_t rows = a.shape()[0], classes = a.shape()[1];
+    if (index.size() != rows)
+        throw ShapeError(fmt::format("pick: {} indices for a tensor of shape {} (one per row needed)", index.size(),
+                                     to_string(a.shape())));
+    for (std::size_t n = 0; n < rows; ++n)
+        if (index[n] >= classes)
+            throw ValueError(fmt::format("pick: index {} at row {} is out of range for {} classes (shape {})",
+                                         index[n], n, classes, to_string(a.shape())));
+    return make_op<T>(
+        "pick", {a},
+        [index](const TensorList<T>& in) {
+            const auto& x = in[0].value();
+            Array<T> out = Array<T>::from_shape({index.size()});
+            for (std::size_t n = 0; n < index.size(); ++n) out(n) = x(n, index[n]);
+            return out;
+        },
+        [index, classes](const TensorList<T>&, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {scatter_pick(g, index, classes)};
+        });
+}
+
+#define XTGRAD_INSTANTIATE(T)                                                                             \
+    template TensorT<T> reshape(const TensorT<T>&, const Shape&);                                         \
+    template TensorT<T> broadcast_to(const TensorT<T>&, const Shape&);                                    \
+    template TensorT<T> sum_to(const TensorT<T>&, const Shape&);                                          \
+    template TensorT<T> permute(const TensorT<T>&, const std::vector<std::size_t>&);                      \
+    template TensorT<T> transpose(const TensorT<T>&);                                                     \
+    template TensorT<T> slice(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t,          \
+                              std::ptrdiff_t);                                                            \
+    template TensorT<T> concat(const std::vector<TensorT<T>>&, std::ptrdiff_t);                           \
+    template TensorT<T> stack(const std::vector<TensorT<T>>&, std::ptrdiff_t);                            \
+    template TensorT<T> pick(const TensorT<T>&, const std::vector<std::size_t>&);
+XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
+
+}  // namespace xtgrad

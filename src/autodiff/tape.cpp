@@ -1,0 +1,249 @@
+// The tape: recording nodes, the reverse sweep, releasing in one step.
+#include "tape.hpp"
+
+#include <algorithm>
+#include <atomic>
+
+#include <fmt/format.h>
+
+#include "xtgrad/autodiff/ops.hpp"
+
+namespace xtgrad::detail {
+
+namespace {
+thread_local std::vector<TapeState*> tape_stack;  // live tapes of this thread, innermost last
+thread_local bool grad_mode = true;
+std::atomic<std::uint64_t> epoch_counter{0};
+}  // namespace
+
+// ---- arena ----------------------------------------------------------------------------
+
+void* Arena::allocate(std::size_t bytes, std::size_t align) {
+    for (;;) {
+        if (chunk_ < chunks_.size()) {
+            std::size_t start = (offset_ + align - 1) / align * align;
+            if (start + bytes <= kChunk) {
+                offset_ = start + bytes;
+                return chunks_[chunk_].get() + start;
+            }
+            ++chunk_;
+            offset_ = 0;
+            continue;
+        }
+        if (bytes > kChunk) throw std::bad_alloc();
+        chunks_.push_back(std::make_unique<std::byte[]>(kChunk));
+        offset_ = 0;
+    }
+}
+
+void Arena::reset() noexcept {
+    chunk_ = 0;
+    offset_ = 0;
+}
+
+// ---- tape state -------------------------------------------------------------------------
+
+void TapeState::renew_epoch() noexcept { epoch = ++epoch_counter; }
+
+void TapeState::release() noexcept {
+    // Nodes hold handles to later nodes' outputs only through inputs of even later
+    // nodes, so destroying in reverse order frees every value exactly once.
+    for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) (*it)->~NodeBase();
+    nodes.clear();
+    leaf_nodes.clear();
+    arena.reset();
+    renew_epoch();
+}
+
+TapeState* active_tape() noexcept { return tape_stack.empty() ? nullptr : tape_stack.back(); }
+
+bool is_live(const TapeState* tape) noexcept {
+    return std::find(tape_stack.begin(), tape_stack.end(), tape) != tape_stack.end();
+}
+
+ActivateTape::ActivateTape(TapeState* tape) { tape_stack.push_back(tape); }
+ActivateTape::~ActivateTape() { tape_stack.pop_back(); }
+
+GradMode::GradMode(bool enabled) : previous_(grad_mode) { grad_mode = enabled; }
+GradMode::~GradMode() { grad_mode = previous_; }
+
+// ---- nodes --------------------------------------------------------------------------------
+
+template <class T>
+Node<T>* node_of(TapeState& tape, const BasicTensor<T>& t) {
+    auto& v = Access::var(t);
+    if (!v.requires_grad) return nullptr;
+    if (v.tape == &tape && v.epoch == tape.epoch) return static_cast<Node<T>*>(tape.nodes[v.node]);
+    if (!v.leaf) return nullptr;
+    auto it = tape.leaf_nodes.find(Access::id(t));
+    return it == tape.leaf_nodes.end() ? nullptr : static_cast<Node<T>*>(tape.nodes[it->second]);
+}
+
+template <class T>
+void check_usable(std::string_view op, const BasicTensor<T>& t, std::size_t index) {
+    if (!t.defined()) throw ValueError(fmt::format("{}: input {} is an undefined tensor", op, index));
+    auto& v = Access::var(t);
+    if (v.leaf || !v.requires_grad) return;
+    // Liveness first: a destroyed tape's state must not be read.
+    if (!is_live(v.tape) || v.tape->epoch != v.epoch)
+        throw TapeError(fmt::format("{}: input {} (shape {}) was recorded on a tape that has since been released",
+                                    op, index, to_string(v.value.shape())));
+}
+
+namespace {
+template <class T>
+Node<T>* push_node(TapeState& tape) {
+    void* mem = tape.arena.allocate(sizeof(Node<T>), alignof(Node<T>));
+    auto* node = new (mem) Node<T>();
+    tape.nodes.push_back(node);
+    return node;
+}
+
+// The node of a leaf on `tape`, made on first use.
+template <class T>
+Node<T>* leaf_node(TapeState& tape, const BasicTensor<T>& t) {
+    if (auto* n = node_of(tape, t)) return n;
+    auto& v = Access::var(t);
+    auto* node = push_node<T>(tape);
+    node->leaf = true;
+    node->name = "leaf";
+    node->output = t;
+    v.tape = &tape;
+    v.epoch = tape.epoch;
+    v.node = static_cast<std::uint32_t>(tape.nodes.size() - 1);
+    tape.leaf_nodes[Access::id(t)] = v.node;
+    return node;
+}
+}  // namespace
+
+template <class T>
+BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& value, BackwardFn<T>&& rule,
+                      ForwardFn<T>&& forward) {
+    bool needs_grad = false;
+    if (grad_mode)
+        for (auto& in : inputs) needs_grad = needs_grad || Access::var(in).requires_grad;
+    auto var = std::make_shared<Var<T>>();
+    var->value = std::move(value);
+    var->leaf = false;
+    if (!needs_grad) return Access::make(std::move(var));
+
+    TapeState* tape = active_tape();
+    if (tape == nullptr)
+        throw TapeError(fmt::format("{}: an input requires a gradient but no Tape is active "
+                                    "(create an xtgrad::Tape, or compute inside NoGrad)",
+                                    name));
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        auto& in = Access::var(inputs[i]);
+        if (!in.requires_grad) continue;
+        if (in.leaf) {
+            leaf_node(*tape, inputs[i]);
+        } else if (in.tape != tape) {
+            throw TapeError(fmt::format("{}: input {} (shape {}) was recorded on another tape than the active one",
+                                        name, i, to_string(in.value.shape())));
+        }
+    }
+    var->requires_grad = true;
+    var->tape = tape;
+    var->epoch = tape->epoch;
+    BasicTensor<T> out = Access::make(std::move(var));
+    auto* node = push_node<T>(*tape);
+    node->name = name;
+    node->inputs = std::move(inputs);
+    node->output = out;
+    node->rule = std::move(rule);
+    if (tape->diagnostic) node->forward = std::move(forward);
+    Access::var(out).node = static_cast<std::uint32_t>(tape->nodes.size() - 1);
+    return out;
+}
+
+template <class T>
+void Node<T>::propagate(TapeState& tape) {
+    if (!adjoint.defined() || !rule) return;
+    TensorList<T> grads = rule(inputs, output, adjoint);
+    if (grads.size() != inputs.size())
+        throw GradError(fmt::format("{}: backward rule returned {} gradients for {} inputs", name, grads.size(),
+                                    inputs.size()));
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (!grads[i].defined()) continue;
+        auto* target = node_of(tape, inputs[i]);
+        if (target == nullptr) continue;  // input needs no gradient
+        if (grads[i].shape() != inputs[i].shape())
+            throw GradError(fmt::format("{}: backward rule returned a gradient of shape {} for input {} of shape {}",
+                                        name, to_string(grads[i].shape()), i, to_string(inputs[i].shape())));
+        target->adjoint = target->adjoint.defined() ? add(target->adjoint, grads[i]) : grads[i];
+    }
+}
+
+template <class T>
+void Node<T>::deposit_leaf_grad() {
+    if (!leaf || !adjoint.defined()) return;
+    auto& v = Access::var(output);
+    if (v.has_grad) {
+        v.grad += adjoint.value();
+    } else {
+        v.grad = adjoint.value();
+        v.has_grad = true;
+    }
+}
+
+template <class T>
+void sweep(TapeState& tape, const TensorList<T>& roots, const TensorList<T>& seeds, bool create_graph) {
+    ActivateTape activate(&tape);
+    GradMode mode(create_graph);
+    std::size_t top = 0;
+    for (std::size_t i = 0; i < roots.size(); ++i) {
+        auto* node = node_of(tape, roots[i]);
+        node->adjoint = node->adjoint.defined() ? add(node->adjoint, seeds[i]) : seeds[i];
+        top = std::max<std::size_t>(top, Access::var(roots[i]).node + 1);
+    }
+    for (std::size_t i = top; i-- > 0;) tape.nodes[i]->propagate(tape);
+}
+
+void clear_adjoints(TapeState& tape) noexcept {
+    for (auto* n : tape.nodes) n->clear_adjoint();
+}
+
+#define XTGRAD_INSTANTIATE(T)                                                                          \
+    template struct Node<T>;                                                                           \
+    template Node<T>* node_of(TapeState&, const BasicTensor<T>&);                                      \
+    template void check_usable(std::string_view, const BasicTensor<T>&, std::size_t);                  \
+    template BasicTensor<T> record(std::string_view, TensorList<T>&&, Array<T>&&, BackwardFn<T>&&,     \
+                                   ForwardFn<T>&&);                                                    \
+    template void sweep(TapeState&, const TensorList<T>&, const TensorList<T>&, bool);
+XTGRAD_INSTANTIATE(float)
+XTGRAD_INSTANTIATE(double)
+#undef XTGRAD_INSTANTIATE
+
+}  // namespace xtgrad::detail
+
+namespace xtgrad {
+
+Tape::Tape() : state_(std::make_unique<detail::TapeState>()) {
+    state_->renew_epoch();
+    detail::tape_stack.push_back(state_.get());
+}
+
+Tape::~Tape() {
+    state_->release();
+    auto& stack = detail::tape_stack;
+    stack.erase(std::find(stack.begin(), stack.end(), state_.get()));
+}
+
+void Tape::release() { state_->release(); }
+std::size_t Tape::size() const { return state_->nodes.size(); }
+std::size_t Tape::arena_bytes() const { return state_->arena.capacity(); }
+void Tape::set_diagnostic(bool on) { state_->diagnostic = on; }
+
+NoGrad::NoGrad() : previous_(detail::grad_mode) { detail::grad_mode = false; }
+NoGrad::~NoGrad() { detail::grad_mode = previous_; }
+bool grad_enabled() noexcept { return detail::grad_mode; }
+
+template <class T>
+BasicTensor<T> custom_op(std::string_view name, TensorList<T> inputs, ForwardFn<T> forward, BackwardFn<T> backward) {
+    if (!forward || !backward) throw ValueError(fmt::format("custom_op {}: forward and backward must be set", name));
+    return detail::make_op(name, std::move(inputs), std::move(forward), std::move(backward));
+}
+template Tensor custom_op(std::string_view, TensorList<double>, ForwardFn<double>, BackwardFn<double>);
+template Tensor32 custom_op(std::string_view, TensorList<float>, ForwardFn<float>, BackwardFn<float>);
+
+}  // namespace xtgrad

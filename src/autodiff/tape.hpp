@@ -1,0 +1,157 @@
+// Internals of the tape: what a tensor handle points to, what a node holds, and the
+// one function every op (built-in or custom) records itself through.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <typeinfo>
+#include <unordered_map>
+#include <vector>
+
+#include "xtgrad/autodiff/custom_op.hpp"
+#include "xtgrad/autodiff/errors.hpp"
+
+namespace xtgrad::detail {
+
+/// What a tensor handle points to.
+template <class T>
+struct Var {
+    Array<T> value;
+    bool requires_grad = false;
+    bool leaf = true;
+    // Where this tensor has its node: the node that computed it (op results) or its
+    // registration on the tape that last used it (leaves). Valid while `epoch` matches.
+    TapeState* tape = nullptr;
+    std::uint64_t epoch = 0;
+    std::uint32_t node = 0;
+    // Gradient accumulated by backward() (leaves only).
+    Array<T> grad;
+    bool has_grad = false;
+};
+
+struct Access {
+    template <class T>
+    static Var<T>& var(const BasicTensor<T>& t) {
+        return *t.var_;
+    }
+    template <class T>
+    static const void* id(const BasicTensor<T>& t) {
+        return t.var_.get();
+    }
+    template <class T>
+    static BasicTensor<T> make(std::shared_ptr<Var<T>> v) {
+        return BasicTensor<T>(std::move(v));
+    }
+    static TapeState& state(Tape& tape) { return *tape.state_; }
+};
+
+/// A bump allocator for nodes: one allocation per 64 KiB of nodes, reused after release.
+class Arena {
+public:
+    void* allocate(std::size_t bytes, std::size_t align);
+    void reset() noexcept;
+    std::size_t capacity() const noexcept { return chunks_.size() * kChunk; }
+
+private:
+    static constexpr std::size_t kChunk = 64 * 1024;
+    std::vector<std::unique_ptr<std::byte[]>> chunks_;
+    std::size_t chunk_ = 0;
+    std::size_t offset_ = 0;
+};
+
+struct NodeBase {
+    virtual ~NodeBase() = default;
+    /// Pushes this node's adjoint to its inputs' adjoints.
+    virtual void propagate(TapeState& tape) = 0;
+    virtual void clear_adjoint() noexcept = 0;
+    /// Adds a leaf node's adjoint into its tensor's grad().
+    virtual void deposit_leaf_grad() = 0;
+    virtual const std::type_info& dtype() const noexcept = 0;
+    bool leaf = false;
+};
+
+struct TapeState {
+    std::uint64_t epoch = 0;
+    std::vector<NodeBase*> nodes;
+    std::unordered_map<const void*, std::uint32_t> leaf_nodes;  // leaf var -> its node
+    Arena arena;
+    bool diagnostic = false;
+
+    ~TapeState() { release(); }
+    void release() noexcept;
+    void renew_epoch() noexcept;
+};
+
+/// The innermost live tape of this thread, or nullptr.
+TapeState* active_tape() noexcept;
+/// Whether `tape` is one of this thread's live tapes.
+bool is_live(const TapeState* tape) noexcept;
+/// Makes `tape` the active tape for the lifetime of this object.
+class ActivateTape {
+public:
+    explicit ActivateTape(TapeState* tape);
+    ~ActivateTape();
+    ActivateTape(const ActivateTape&) = delete;
+    ActivateTape& operator=(const ActivateTape&) = delete;
+};
+/// Sets grad mode for the lifetime of this object.
+class GradMode {
+public:
+    explicit GradMode(bool enabled);
+    ~GradMode();
+    GradMode(const GradMode&) = delete;
+    GradMode& operator=(const GradMode&) = delete;
+
+private:
+    bool previous_;
+};
+
+template <class T>
+struct Node final : NodeBase {
+    std::string name;
+    TensorList<T> inputs;
+    BasicTensor<T> output;
+    BackwardFn<T> rule;     // empty for leaves
+    ForwardFn<T> forward;   // kept in diagnostic mode only
+    BasicTensor<T> adjoint; // d(root)/d(output), set during a sweep
+
+    void propagate(TapeState& tape) override;
+    void clear_adjoint() noexcept override { adjoint = BasicTensor<T>(); }
+    void deposit_leaf_grad() override;
+    const std::type_info& dtype() const noexcept override { return typeid(T); }
+};
+
+/// The node of `t` on `tape`, or nullptr when `t` has none there.
+template <class T>
+Node<T>* node_of(TapeState& tape, const BasicTensor<T>& t);
+
+/// ValueError for tensors with no elements (xtgrad does not support empty tensors).
+void check_not_empty(std::string_view op, const Shape& shape);
+
+/// Throws TapeError when `t` was recorded on a tape that is released or not live.
+template <class T>
+void check_usable(std::string_view op, const BasicTensor<T>& t, std::size_t index);
+
+/// Records `value` as the result of op `name`. When no input needs a gradient (or grad
+/// mode is off) the result is a constant and nothing is recorded.
+template <class T>
+BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& value, BackwardFn<T>&& rule,
+                      ForwardFn<T>&& forward);
+
+/// `record(name, inputs, forward(inputs), ...)`: how every op is defined.
+template <class T>
+BasicTensor<T> make_op(std::string_view name, TensorList<T>&& inputs, ForwardFn<T>&& forward,
+                       BackwardFn<T>&& backward) {
+    for (std::size_t i = 0; i < inputs.size(); ++i) check_usable(name, inputs[i], i);
+    Array<T> value = forward(inputs);
+    return record(name, std::move(inputs), std::move(value), std::move(backward), std::move(forward));
+}
+
+/// Reverse sweep over `tape` seeded at `roots`. Leaves the adjoints in place for the
+/// caller to read; call `clear_adjoints` afterwards.
+template <class T>
+void sweep(TapeState& tape, const TensorList<T>& roots, const TensorList<T>& seeds, bool create_graph);
+void clear_adjoints(TapeState& tape) noexcept;
+
+}  // namespace xtgrad::detail

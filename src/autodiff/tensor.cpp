@@ -1,0 +1,170 @@
+// Tensor handles: leaves, value access, backward() into leaf gradients.
+#include <fmt/format.h>
+
+#include "tape.hpp"
+
+namespace xtgrad {
+
+using detail::Access;
+using detail::Var;
+
+namespace {
+template <class T>
+const Var<T>& checked(const char* what, const BasicTensor<T>& t) {
+    if (!t.defined()) throw ValueError(fmt::format("{}: the tensor is undefined", what));
+    return Access::var(t);
+}
+
+template <class T>
+BasicTensor<T> make_leaf(Array<T>&& value, bool requires_grad) {
+    detail::check_not_empty(requires_grad ? "parameter" : "constant", value.shape());
+    auto var = std::make_shared<Var<T>>();
+    var->value = std::move(value);
+    var->requires_grad = requires_grad;
+    var->leaf = true;
+    return Access::make(std::move(var));
+}
+}  // namespace
+
+template <class T>
+BasicTensor<T> BasicTensor<T>::parameter(Array<T> value) {
+    return make_leaf(std::move(value), true);
+}
+
+template <class T>
+BasicTensor<T> BasicTensor<T>::constant(Array<T> value) {
+    return make_leaf(std::move(value), false);
+}
+
+template <class T>
+BasicTensor<T> BasicTensor<T>::scalar(T value) {
+    Array<T> a = Array<T>::from_shape({});
+    a() = value;
+    return make_leaf(std::move(a), false);
+}
+
+template <class T>
+bool BasicTensor<T>::requires_grad() const {
+    return checked("requires_grad", *this).requires_grad;
+}
+template <class T>
+bool BasicTensor<T>::is_leaf() const {
+    return checked("is_leaf", *this).leaf;
+}
+template <class T>
+const Array<T>& BasicTensor<T>::value() const {
+    return checked("value", *this).value;
+}
+template <class T>
+const Shape& BasicTensor<T>::shape() const {
+    return checked("shape", *this).value.shape();
+}
+template <class T>
+std::size_t BasicTensor<T>::size() const {
+    return checked("size", *this).value.size();
+}
+template <class T>
+std::size_t BasicTensor<T>::dim() const {
+    return checked("dim", *this).value.dimension();
+}
+template <class T>
+T BasicTensor<T>::item() const {
+    auto& v = checked("item", *this).value;
+    if (v.size() != 1)
+        throw ValueError(fmt::format("item: tensor of shape {} has {} elements, not 1", to_string(v.shape()), v.size()));
+    return *v.data();
+}
+
+template <class T>
+bool BasicTensor<T>::has_grad() const {
+    return checked("has_grad", *this).has_grad;
+}
+template <class T>
+const Array<T>& BasicTensor<T>::grad() const {
+    auto& v = checked("grad", *this);
+    if (!v.has_grad) {
+        if (!v.leaf)
+            throw GradError(fmt::format("grad: tensor of shape {} is an op result; gradients are accumulated only "
+                                        "into leaves (use xtgrad::grad() for intermediate tensors)",
+                                        to_string(v.value.shape())));
+        throw GradError(fmt::format("grad: leaf of shape {} has no gradient yet ({})", to_string(v.value.shape()),
+                                    v.requires_grad ? "call backward() first, or it was not on the path"
+                                                    : "it is a constant; make it with parameter()"));
+    }
+    return v.grad;
+}
+template <class T>
+void BasicTensor<T>::zero_grad() {
+    checked("zero_grad", *this);
+    auto& v = Access::var(*this);
+    v.has_grad = false;
+    v.grad = Array<T>();
+}
+
+template <class T>
+void BasicTensor<T>::backward() const {
+    auto& v = checked("backward", *this);
+    if (v.value.size() != 1)
+        throw GradError(fmt::format("backward: output has shape {}; only a tensor with one element can be its own "
+                                    "seed, pass a seed of shape {}",
+                                    to_string(v.value.shape()), to_string(v.value.shape())));
+    Array<T> one = Array<T>::from_shape(v.value.shape());
+    one.fill(T(1));
+    backward(constant(std::move(one)));
+}
+
+template <class T>
+void BasicTensor<T>::backward(const BasicTensor& seed) const {
+    auto& v = checked("backward", *this);
+    auto& s = checked("backward (seed)", seed);
+    if (s.value.shape() != v.value.shape())
+        throw ShapeError(fmt::format("backward: seed of shape {} for output of shape {}", to_string(s.value.shape()),
+                                     to_string(v.value.shape())));
+    if (!v.requires_grad)
+        throw GradError(fmt::format("backward: output of shape {} does not require a gradient "
+                                    "(no parameter() leads to it, or it was computed under NoGrad)",
+                                    to_string(v.value.shape())));
+    auto& mv = Access::var(*this);
+    if (mv.leaf) {  // d(self)/d(self) = seed; nothing to sweep
+        if (mv.has_grad) {
+            mv.grad += s.value;
+        } else {
+            mv.grad = s.value;
+            mv.has_grad = true;
+        }
+        return;
+    }
+    detail::check_usable("backward", *this, 0);
+    detail::sweep<T>(*v.tape, {*this}, {seed.detach()}, false);
+    for (auto* n : v.tape->nodes) n->deposit_leaf_grad();
+    detail::clear_adjoints(*v.tape);
+}
+
+template <class T>
+BasicTensor<T> BasicTensor<T>::detach() const {
+    return make_leaf(Array<T>(checked("detach", *this).value), false);
+}
+
+template <class T>
+void BasicTensor<T>::set_value(Array<T> value) {
+    Array<T>& current = mutable_value();
+    if (value.shape() != current.shape())
+        throw ShapeError(fmt::format("set_value: new value of shape {} for a parameter of shape {}",
+                                     to_string(value.shape()), to_string(current.shape())));
+    current = std::move(value);
+}
+
+template <class T>
+Array<T>& BasicTensor<T>::mutable_value() {
+    checked("set_value", *this);
+    auto& v = Access::var(*this);
+    if (!v.leaf)
+        throw ValueError(fmt::format("set_value: tensor of shape {} is an op result; only leaves can be changed",
+                                     to_string(v.value.shape())));
+    return v.value;
+}
+
+template class BasicTensor<float>;
+template class BasicTensor<double>;
+
+}  // namespace xtgrad

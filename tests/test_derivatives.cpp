@@ -1,0 +1,197 @@
+// The derivative API: backward, grad, vjp, jvp, hvp, jacobian, hessian, custom ops,
+// the checker's reports, closed forms, and float32 against float64.
+#define BOOST_TEST_MODULE derivatives
+#include "helpers.hpp"
+
+using namespace xtgrad;
+using namespace xtgrad::testing;
+
+namespace {
+// A small two-layer model used by several tests.
+template <class T>
+BasicTensor<T> mlp_loss(const BasicTensor<T>& x, const BasicTensor<T>& W1, const BasicTensor<T>& b1,
+                        const BasicTensor<T>& W2, const std::vector<std::size_t>& labels) {
+    auto h = tanh(matmul(x, W1) + b1);
+    return -mean(pick(log_softmax(matmul(h, W2), 1), labels));
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(backward_accumulates_into_leaves) {
+    Tape tape;
+    auto x = Tensor::parameter(Array<double>{1.0, 2.0, 3.0});
+    auto y = sum(x * x);
+    y.backward();
+    BOOST_TEST(x.grad() == (Array<double>{2.0, 4.0, 6.0}));
+    y.backward();  // the tape is kept: a second sweep accumulates
+    BOOST_TEST(x.grad() == (Array<double>{4.0, 8.0, 12.0}));
+    x.zero_grad();
+    BOOST_TEST(!x.has_grad());
+    auto z = x * 2.0;
+    z.backward(Tensor::constant(Array<double>{1.0, 0.0, -1.0}));
+    BOOST_TEST(x.grad() == (Array<double>{2.0, 0.0, -2.0}));
+}
+
+BOOST_AUTO_TEST_CASE(grad_functional_and_intermediates) {
+    Tape tape;
+    auto x = Tensor::parameter(Array<double>{0.5, -1.0});
+    auto h = sin(x);
+    auto y = sum(h * h);
+    auto g = grad(y, {x, h});
+    Array<double> expected_x = 2.0 * xt::sin(x.value()) * xt::cos(x.value());
+    BOOST_TEST(xt::allclose(g[0].value(), expected_x));
+    BOOST_TEST(xt::allclose(g[1].value(), 2.0 * h.value()));
+    BOOST_TEST(!x.has_grad());  // grad() does not touch leaf gradients
+}
+
+BOOST_AUTO_TEST_CASE(create_graph_gives_exact_second_derivatives) {
+    Tape tape;
+    auto x = Tensor::parameter(Array<double>{0.7});
+    auto y = sum(pow(x, 4.0));
+    auto g = grad(y, {x}, true);        // 4 x^3
+    auto gg = grad(sum(g[0]), {x}, true);  // 12 x^2
+    auto ggg = grad(sum(gg[0]), {x});   // 24 x
+    BOOST_TEST(std::abs(g[0].item() - 4 * std::pow(0.7, 3)) < 1e-15);
+    BOOST_TEST(std::abs(gg[0].item() - 12 * 0.49) < 1e-14);
+    BOOST_TEST(std::abs(ggg[0].item() - 24 * 0.7) < 1e-13);
+}
+
+BOOST_AUTO_TEST_CASE(vjp_jvp_jacobian_agree) {
+    auto x = param({3}, 1);
+    auto W = param({3, 2}, 2);
+    auto f = [&] { return tanh(matmul(x, W)); };
+    auto J = jacobian(f, {x, W});
+    BOOST_TEST(J[0].shape() == Shape({2, 3}));
+    BOOST_TEST(J[1].shape() == Shape({2, 6}));
+    auto v = Tensor::constant(Array<double>{0.3, -0.8});
+    auto r = vjp(f, {x, W}, v);
+    Array<double> vJ = xt::sum(J[0] * xt::reshape_view(v.value(), {2, 1}), {0});
+    BOOST_TEST(xt::allclose(r.vjp[0].value(), vJ, 1e-12, 1e-14));
+    auto t = Tensor::constant(Array<double>{0.1, 0.2, -0.4});
+    auto tw = Tensor::constant(uniform({3, 2}, 3));
+    auto j = jvp(f, {x, W}, {t, tw});
+    Array<double> tw_flat = tw.value();
+    tw_flat.reshape({6});
+    for (std::size_t k = 0; k < 2; ++k) {
+        double expected = 0;
+        for (std::size_t i = 0; i < 3; ++i) expected += J[0](k, i) * t.value()(i);
+        for (std::size_t i = 0; i < 6; ++i) expected += J[1](k, i) * tw_flat(i);
+        BOOST_TEST(std::abs(j.jvp.value()(k) - expected) < 1e-13);
+    }
+    BOOST_TEST(xt::allclose(j.output.value(), r.output.value()));
+}
+
+BOOST_AUTO_TEST_CASE(hvp_matches_dense_hessian) {
+    auto x = param({4}, 4);
+    auto f = [&] { return sum(exp(x) * sin(x)) + square(sum(x * x)); };
+    Array<double> H = hessian(f, {x});
+    auto v = Tensor::constant(uniform({4}, 5));
+    auto hv = hvp(f, {x}, {v});
+    Array<double> expected = xt::sum(H * xt::reshape_view(v.value(), {1, 4}), {1});
+    BOOST_TEST(xt::allclose(hv[0].value(), expected, 1e-12, 1e-13));
+    BOOST_TEST(xt::allclose(H, xt::transpose(H), 1e-12, 1e-13));
+}
+
+BOOST_AUTO_TEST_CASE(mlp_first_and_second_order) {
+    auto x = Tensor::constant(uniform({6, 4}, 6));
+    auto W1 = param({4, 5}, 7);
+    auto b1 = param({5}, 8);
+    auto W2 = param({5, 3}, 9);
+    std::vector<std::size_t> labels{0, 2, 1, 1, 0, 2};
+    check_both([&] { return mlp_loss(x, W1, b1, W2, labels); }, {W1, b1, W2});
+}
+
+BOOST_AUTO_TEST_CASE(float32_agrees_with_float64) {
+    auto x64 = uniform({6, 4}, 6);
+    std::vector<std::size_t> labels{0, 2, 1, 1, 0, 2};
+    std::vector<Array<double>> inits{uniform({4, 5}, 7), uniform({5}, 8), uniform({5, 3}, 9)};
+    Tape tape;
+    TensorList<double> p64;
+    TensorList<float> p32;
+    for (auto& a : inits) {
+        p64.push_back(Tensor::parameter(a));
+        p32.push_back(Tensor32::parameter(Array<float>(xt::cast<float>(a))));
+    }
+    auto l64 = mlp_loss(Tensor::constant(x64), p64[0], p64[1], p64[2], labels);
+    auto l32 = mlp_loss(Tensor32::constant(Array<float>(xt::cast<float>(x64))), p32[0], p32[1], p32[2], labels);
+    BOOST_TEST(std::abs(l64.item() - double(l32.item())) < 1e-5 * std::abs(l64.item()));
+    auto g64 = grad(l64, p64);
+    auto g32 = grad(l32, p32);
+    for (std::size_t i = 0; i < 3; ++i) {
+        Array<double> g = xt::cast<double>(g32[i].value());
+        BOOST_TEST(xt::allclose(g, g64[i].value(), 1e-4, 1e-6));
+    }
+}
+
+BOOST_AUTO_TEST_CASE(sigmoid_cross_entropy_gradient_is_z_minus_t) {
+    Tape tape;
+    auto s = Tensor::parameter(uniform({8}, 10, 0.1, 4.0));
+    auto t = Tensor::constant(Array<double>{1, 0, 1, 1, 0, 0, 1, 0});
+    auto z = sigmoid(s);
+    auto E = -sum(t * log(z) + (1.0 - t) * log(1.0 - z));
+    E.backward();
+    Array<double> expected = z.value() - t.value();
+    BOOST_TEST(xt::amax(xt::abs(s.grad() - expected))() < 1e-12);
+}
+
+BOOST_AUTO_TEST_CASE(no_grad_and_detach) {
+    Tape tape;
+    auto x = Tensor::parameter(Array<double>{1.0, 2.0});
+    {
+        NoGrad no_grad;
+        auto y = x * 3.0;
+        BOOST_TEST(!y.requires_grad());
+        BOOST_TEST(tape.size() == 0u);
+    }
+    auto d = (x * 3.0).detach();
+    BOOST_TEST(!d.requires_grad());
+    auto y = sum(x * d);  // d acts as a constant
+    y.backward();
+    BOOST_TEST(x.grad() == (Array<double>{3.0, 6.0}));
+}
+
+// ---- custom ops and the checker's report ----
+
+namespace {
+// x^3 with a correct or a deliberately wrong rule.
+Tensor cube(const Tensor& x, bool correct) {
+    return custom_op<double>(
+        correct ? "cube" : "bad_cube", {x},
+        [](const TensorList<double>& in) { return Array<double>(xt::pow(in[0].value(), 3)); },
+        [correct](const TensorList<double>& in, const Tensor&, const Tensor& g) -> TensorList<double> {
+            return {g * (correct ? 3.0 : 2.0) * square(in[0])};
+        });
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(custom_op_is_checked_like_a_builtin) {
+    auto x = param({3}, 11);
+    auto W = param({3, 3}, 12);
+    check_both([&] { return sum(tanh(matmul(W, cube(x, true)))); }, {x, W});
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_names_the_faulty_op) {
+    auto x = param({3}, 11);
+    auto W = param({3, 3}, 12);
+    auto f = [&] { return sum(tanh(matmul(W, cube(x, false)))); };
+    auto report = gradcheck(f, {x, W});
+    BOOST_TEST(!report.ok);
+    BOOST_TEST(!report.inputs[0].ok);
+    BOOST_TEST(report.inputs[1].ok);  // W's gradient does not pass through the bad rule
+    BOOST_TEST_REQUIRE(report.faulty_nodes.size() == 1u);
+    BOOST_TEST(report.faulty_nodes[0].op == "bad_cube");
+    BOOST_TEST(report.faulty_nodes[0].input_shapes[0] == Shape({3}));
+    BOOST_TEST(report.message().find("faulty op 'bad_cube'") != std::string::npos);
+    BOOST_TEST(report.message().find("input 0 (shape [3])") != std::string::npos);
+    auto second = hvpcheck(f, {x, W});
+    BOOST_TEST(!second.ok);
+    BOOST_TEST_REQUIRE(!second.faulty_nodes.empty());
+    BOOST_TEST(second.faulty_nodes[0].op == "bad_cube");
+}
+
+BOOST_AUTO_TEST_CASE(gradcheck_leaves_parameters_unchanged) {
+    auto x = param({3}, 13);
+    Array<double> before = x.value();
+    gradcheck([&] { return sum(exp(x)); }, {x});
+    hvpcheck([&] { return sum(exp(x)); }, {x});
+    BOOST_TEST(x.value() == before);
+}

@@ -13,3 +13,4 @@
 #include "xtgrad/autodiff/errors.hpp"
 #include "xtgrad/autodiff/ops.hpp"
 #include "xtgrad/autodiff/tensor.hpp"
+#include "xtgrad/autodiff/threads.hpp"

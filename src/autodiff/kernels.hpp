@@ -36,6 +36,76 @@ Array<T> evaluate(const E& e) {
     return out;
 }
 
+/// out = op(a, b) elementwise with numpy broadcasting to `out_shape` (already validated).
+/// Fast paths for equal shapes and scalars; otherwise the last dimension is the inner
+/// loop (stride 0 or 1 for each operand) and an odometer walks the outer ones. Plain
+/// loops vectorise where xtensor's broadcasting steppers do not.
+template <class T, class Op>
+Array<T> binary_kernel(const Array<T>& a, const Array<T>& b, const Shape& out_shape, Op op) {
+    Array<T> out = Array<T>::from_shape(out_shape);
+    T* o = out.data();
+    const T* pa = a.data();
+    const T* pb = b.data();
+    const std::size_t n = out.size();
+    if (a.size() == n && b.size() == n) {
+#pragma omp simd
+        for (std::size_t i = 0; i < n; ++i) o[i] = op(pa[i], pb[i]);
+        return out;
+    }
+    if (a.size() == 1 && b.size() == n) {
+        const T s = pa[0];
+#pragma omp simd
+        for (std::size_t i = 0; i < n; ++i) o[i] = op(s, pb[i]);
+        return out;
+    }
+    if (b.size() == 1 && a.size() == n) {
+        const T s = pb[0];
+#pragma omp simd
+        for (std::size_t i = 0; i < n; ++i) o[i] = op(pa[i], s);
+        return out;
+    }
+    const std::size_t nd = out_shape.size();
+    // strides of a and b over the output's dimensions, 0 where an operand is broadcast
+    xt::svector<std::size_t, 8> sa(nd, 0), sb(nd, 0), idx(nd, 0);
+    for (std::size_t d = nd, stride_a = 1, stride_b = 1; d-- > 0;) {
+        std::size_t da = d + a.dimension() >= nd ? a.shape()[d + a.dimension() - nd] : 1;
+        std::size_t db = d + b.dimension() >= nd ? b.shape()[d + b.dimension() - nd] : 1;
+        sa[d] = da == 1 ? 0 : stride_a;
+        sb[d] = db == 1 ? 0 : stride_b;
+        stride_a *= da;
+        stride_b *= db;
+    }
+    const std::size_t inner = out_shape[nd - 1], ia = sa[nd - 1], ib = sb[nd - 1];
+    std::size_t oa = 0, ob = 0;
+    for (std::size_t start = 0; start < n; start += inner) {
+        const T* ra = pa + oa;
+        const T* rb = pb + ob;
+        T* ro = o + start;
+        if (ia && ib) {
+#pragma omp simd
+            for (std::size_t i = 0; i < inner; ++i) ro[i] = op(ra[i], rb[i]);
+        } else if (ib) {
+#pragma omp simd
+            for (std::size_t i = 0; i < inner; ++i) ro[i] = op(ra[0], rb[i]);
+        } else if (ia) {
+#pragma omp simd
+            for (std::size_t i = 0; i < inner; ++i) ro[i] = op(ra[i], rb[0]);
+        } else {
+            for (std::size_t i = 0; i < inner; ++i) ro[i] = op(ra[0], rb[0]);
+        }
+        // advance the odometer over the outer dimensions
+        for (std::size_t d = nd - 1; d-- > 0;) {
+            oa += sa[d];
+            ob += sb[d];
+            if (++idx[d] < out_shape[d]) break;
+            oa -= sa[d] * out_shape[d];
+            ob -= sb[d] * out_shape[d];
+            idx[d] = 0;
+        }
+    }
+    return out;
+}
+
 /// Whether input i of a node wants a gradient: rules skip the work for constants.
 template <class T>
 bool wants(const TensorList<T>& in, std::size_t i) {

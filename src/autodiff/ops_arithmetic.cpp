@@ -1,5 +1,7 @@
 // Binary elementwise ops with numpy broadcasting. Each rule sums its gradients back to
 // the input's shape with sum_to, so broadcasting needs no special case anywhere else.
+#include <cmath>
+
 #include "kernels.hpp"
 
 namespace xtgrad {
@@ -7,15 +9,16 @@ namespace xtgrad {
 using namespace detail;
 
 namespace {
-// Validates the operands, broadcasts, and records `forward(a, b)` with `rule`.
-template <class T, class F>
-BasicTensor<T> binary(std::string_view name, const BasicTensor<T>& a, const BasicTensor<T>& b, F forward,
+// Validates the operands, broadcasts, and records `op` applied elementwise with `rule`.
+template <class T, class Op>
+BasicTensor<T> binary(std::string_view name, const BasicTensor<T>& a, const BasicTensor<T>& b, Op op,
                       BackwardFn<T>&& rule) {
     check_usable(name, a, 0);
     check_usable(name, b, 1);
-    broadcast_shapes(name, a.shape(), b.shape());
+    Shape shape = broadcast_shapes(name, a.shape(), b.shape());
     return make_op<T>(
-        name, {a, b}, [forward](const TensorList<T>& in) { return evaluate<T>(forward(in[0].value(), in[1].value())); },
+        name, {a, b},
+        [op, shape](const TensorList<T>& in) { return binary_kernel(in[0].value(), in[1].value(), shape, op); },
         std::move(rule));
 }
 }  // namespace
@@ -23,7 +26,7 @@ BasicTensor<T> binary(std::string_view name, const BasicTensor<T>& a, const Basi
 template <class T>
 BasicTensor<T> add(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     return binary<T>(
-        "add", a, b, [](const auto& x, const auto& y) { return x + y; },
+        "add", a, b, [](T x, T y) { return x + y; },
         [](const TensorList<T>& in, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> {
             return {wants(in, 0) ? sum_to(g, in[0].shape()) : BasicTensor<T>(),
                     wants(in, 1) ? sum_to(g, in[1].shape()) : BasicTensor<T>()};
@@ -33,7 +36,7 @@ BasicTensor<T> add(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 template <class T>
 BasicTensor<T> sub(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     return binary<T>(
-        "sub", a, b, [](const auto& x, const auto& y) { return x - y; },
+        "sub", a, b, [](T x, T y) { return x - y; },
         [](const TensorList<T>& in, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> {
             return {wants(in, 0) ? sum_to(g, in[0].shape()) : BasicTensor<T>(),
                     wants(in, 1) ? sum_to(neg(g), in[1].shape()) : BasicTensor<T>()};
@@ -43,7 +46,7 @@ BasicTensor<T> sub(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 template <class T>
 BasicTensor<T> mul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     return binary<T>(
-        "mul", a, b, [](const auto& x, const auto& y) { return x * y; },
+        "mul", a, b, [](T x, T y) { return x * y; },
         [](const TensorList<T>& in, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> {
             return {wants(in, 0) ? sum_to(g * in[1], in[0].shape()) : BasicTensor<T>(),
                     wants(in, 1) ? sum_to(g * in[0], in[1].shape()) : BasicTensor<T>()};
@@ -53,7 +56,7 @@ BasicTensor<T> mul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 template <class T>
 BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     auto out = binary<T>(
-        "div", a, b, [](const auto& x, const auto& y) { return x / y; },
+        "div", a, b, [](T x, T y) { return x / y; },
         // d(a/b)/da = 1/b, d(a/b)/db = -(a/b)/b
         [](const TensorList<T>& in, const BasicTensor<T>& out, const BasicTensor<T>& g) -> TensorList<T> {
             return {wants(in, 0) ? sum_to(g / in[1], in[0].shape()) : BasicTensor<T>(),
@@ -73,7 +76,7 @@ BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 template <class T>
 BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     auto out = binary<T>(
-        "pow", a, b, [](const auto& x, const auto& y) { return xt::pow(x, y); },
+        "pow", a, b, [](T x, T y) { return std::pow(x, y); },
         // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log a, taken as 0 at a = 0 (its limit for b > 0)
         [](const TensorList<T>& in, const BasicTensor<T>& out, const BasicTensor<T>& g) -> TensorList<T> {
             BasicTensor<T> ga, gb;
@@ -133,13 +136,13 @@ BackwardFn<T> extremum_rule(bool greater) {
 
 template <class T>
 BasicTensor<T> maximum(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    return binary<T>("maximum", a, b, [](const auto& x, const auto& y) { return xt::maximum(x, y); },
+    return binary<T>("maximum", a, b, [](T x, T y) { return x > y ? x : y; },
                      extremum_rule<T>(true));
 }
 
 template <class T>
 BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    return binary<T>("minimum", a, b, [](const auto& x, const auto& y) { return xt::minimum(x, y); },
+    return binary<T>("minimum", a, b, [](T x, T y) { return x < y ? x : y; },
                      extremum_rule<T>(false));
 }
 
@@ -151,7 +154,20 @@ BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const Bas
     Array<bool> m = xt::broadcast(mask, shape);
     return make_op<T>(
         "where", {a, b},
-        [m](const TensorList<T>& in) { return evaluate<T>(xt::where(m, in[0].value(), in[1].value())); },
+        [m](const TensorList<T>& in) {
+            const Array<T>& x = in[0].value();
+            const Array<T>& y = in[1].value();
+            std::size_t n = m.size();
+            if ((x.size() == n || x.size() == 1) && (y.size() == n || y.size() == 1)) {
+                Array<T> out = Array<T>::from_shape(m.shape());
+                const bool* c = m.data();
+                std::size_t sx = x.size() == n, sy = y.size() == n;  // stride 1, or 0 for a scalar
+#pragma omp simd
+                for (std::size_t i = 0; i < n; ++i) out.data()[i] = c[i] ? x.data()[i * sx] : y.data()[i * sy];
+                return out;
+            }
+            return evaluate<T>(xt::where(m, x, y));
+        },
         [m](const TensorList<T>& in, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> {
             auto zero = BasicTensor<T>::scalar(0);
             return {wants(in, 0) ? sum_to(xtgrad::where(m, g, zero), in[0].shape()) : BasicTensor<T>(),

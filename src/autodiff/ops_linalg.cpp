@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include "kernels.hpp"
+#include "xtgrad/autodiff/threads.hpp"
 
 namespace xtgrad {
 
@@ -117,6 +118,13 @@ TensorT<T> outer(const TensorT<T>& a, const TensorT<T>& b) {
         throw ShapeError(fmt::format("outer: {} x {}: expects two vectors", to_string(a.shape()), to_string(b.shape())));
     return reshape(a, {a.size(), 1}) * reshape(b, {1, b.size()});
 }
+
+void set_num_threads(int n) {
+    if (n < 1) throw ValueError(fmt::format("set_num_threads: {} threads requested; at least 1 is needed", n));
+    openblas_set_num_threads(n);
+}
+
+int num_threads() { return openblas_get_num_threads(); }
 
 #define XTGRAD_INSTANTIATE(T)                                                \
     template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&);        \

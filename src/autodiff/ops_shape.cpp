@@ -78,7 +78,11 @@ TensorT<T> broadcast_to(const TensorT<T>& a, const Shape& shape) {
         throw ShapeError(fmt::format("broadcast_to: shape {} cannot be broadcast to {}", to_string(a.shape()),
                                      to_string(shape)));
     return make_op<T>(
-        "broadcast_to", {a}, [shape](const TensorList<T>& in) { return evaluate<T>(xt::broadcast(in[0].value(), shape)); },
+        "broadcast_to", {a},
+        [shape](const TensorList<T>& in) {
+            static const Array<T> unused = Array<T>::from_shape({});  // a size-1 operand the kernel ignores
+            return binary_kernel(in[0].value(), unused, shape, [](T x, T) { return x; });
+        },
         [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             return {sum_to(g, in[0].shape())};
         });

@@ -55,6 +55,8 @@ void TapeState::release() noexcept {
     renew_epoch();
 }
 
+bool diagnostic_active() noexcept { return !tape_stack.empty() && tape_stack.back()->diagnostic; }
+
 TapeState* active_tape() noexcept { return tape_stack.empty() ? nullptr : tape_stack.back(); }
 
 bool is_live(const TapeState* tape) noexcept {
@@ -122,7 +124,7 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
     bool needs_grad = false;
     if (grad_mode)
         for (auto& in : inputs) needs_grad = needs_grad || Access::var(in).requires_grad;
-    auto var = std::make_shared<Var<T>>();
+    auto var = new_var<T>();
     var->value = std::move(value);
     var->leaf = false;
     if (!needs_grad) return Access::make(std::move(var));
@@ -241,7 +243,8 @@ bool grad_enabled() noexcept { return detail::grad_mode; }
 template <class T>
 BasicTensor<T> custom_op(std::string_view name, TensorList<T> inputs, ForwardFn<T> forward, BackwardFn<T> backward) {
     if (!forward || !backward) throw ValueError(fmt::format("custom_op {}: forward and backward must be set", name));
-    return detail::make_op(name, std::move(inputs), std::move(forward), std::move(backward));
+    for (std::size_t i = 0; i < inputs.size(); ++i) detail::check_usable(name, inputs[i], i);
+    return detail::make_op<T>(name, std::move(inputs), std::move(forward), std::move(backward));
 }
 template Tensor custom_op(std::string_view, TensorList<double>, ForwardFn<double>, BackwardFn<double>);
 template Tensor32 custom_op(std::string_view, TensorList<float>, ForwardFn<float>, BackwardFn<float>);

@@ -134,18 +134,30 @@ template <class T>
 void check_usable(std::string_view op, const BasicTensor<T>& t, std::size_t index);
 
 /// Records `value` as the result of op `name`. When no input needs a gradient (or grad
-/// mode is off) the result is a constant and nothing is recorded.
+/// mode is off) the result is a constant and nothing is recorded. `forward` is kept only
+/// on diagnostic tapes (for gradcheck's per-node report).
 template <class T>
 BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& value, BackwardFn<T>&& rule,
                       ForwardFn<T>&& forward);
 
-/// `record(name, inputs, forward(inputs), ...)`: how every op is defined.
-template <class T>
-BasicTensor<T> make_op(std::string_view name, TensorList<T>&& inputs, ForwardFn<T>&& forward,
-                       BackwardFn<T>&& backward) {
-    for (std::size_t i = 0; i < inputs.size(); ++i) check_usable(name, inputs[i], i);
+/// Whether the active tape keeps forward functions (diagnostic mode).
+bool diagnostic_active() noexcept;
+
+/// `record(name, inputs, forward(inputs), ...)`: how every op is defined. The inputs
+/// must have been checked with check_usable. `forward` is wrapped in a std::function only
+/// on a diagnostic tape, so the hot path pays for no type erasure.
+template <class T, class F>
+BasicTensor<T> make_op(std::string_view name, TensorList<T>&& inputs, F&& forward, BackwardFn<T>&& backward) {
     Array<T> value = forward(inputs);
-    return record(name, std::move(inputs), std::move(value), std::move(backward), std::move(forward));
+    ForwardFn<T> kept;
+    if (diagnostic_active()) kept = std::forward<F>(forward);
+    return record(name, std::move(inputs), std::move(value), std::move(backward), std::move(kept));
+}
+
+/// Makes the storage of a tensor handle (pooled, like tensor values).
+template <class T>
+std::shared_ptr<Var<T>> new_var() {
+    return std::allocate_shared<Var<T>>(storage::PoolAllocator<Var<T>>());
 }
 
 /// Reverse sweep over `tape` seeded at `roots`. Leaves the adjoints in place for the

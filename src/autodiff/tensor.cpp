@@ -18,7 +18,7 @@ const Var<T>& checked(const char* what, const BasicTensor<T>& t) {
 template <class T>
 BasicTensor<T> make_leaf(Array<T>&& value, bool requires_grad) {
     detail::check_not_empty(requires_grad ? "parameter" : "constant", value.shape());
-    auto var = std::make_shared<Var<T>>();
+    auto var = detail::new_var<T>();
     var->value = std::move(value);
     var->requires_grad = requires_grad;
     var->leaf = true;

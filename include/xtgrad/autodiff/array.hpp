@@ -52,12 +52,13 @@ using Axes = std::vector<std::ptrdiff_t>;
 std::string to_string(const Shape& shape);
 
 /// Statistics of the value-storage cache (for tests of memory flatness and for tuning).
+/// Small blocks (< 64 KiB) are counted for the calling thread, large ones for the process.
 struct PoolStats {
     std::size_t bytes_in_use = 0;   ///< bytes handed out and not yet returned
-    std::size_t bytes_cached = 0;   ///< bytes held in the cache for reuse
+    std::size_t bytes_cached = 0;   ///< bytes held in the caches for reuse
 };
 PoolStats pool_stats();
-/// Returns every cached block to the system.
+/// Returns every cached large block, and the calling thread's small ones, to the system.
 void pool_release_cached();
 
 }  // namespace xtgrad

@@ -1,0 +1,91 @@
+// libtorch versions of the benchmark workloads: the same shapes, data sizes and steps.
+#include "torch_workloads.hpp"
+
+#include <torch/torch.h>
+
+#include "timing.hpp"
+
+namespace torch_side {
+
+bool available() { return true; }
+void set_threads(int n) {
+    torch::set_num_threads(n);
+}
+
+double op_chain(int ops, int reps) {
+    auto x = torch::full({1}, 0.5, torch::kFloat64).requires_grad_(true);
+    auto c1 = torch::full({1}, 0.999, torch::kFloat64), c2 = torch::full({1}, 0.001, torch::kFloat64);
+    return bench::median_seconds(
+        [&] {
+            auto y = x;
+            for (int i = 0; i < ops; i += 3) {
+                y = y * c1;
+                y = y + c2;
+                y = torch::sin(y);
+            }
+            y.sum().backward();
+            x.mutable_grad().reset();
+        },
+        reps);
+}
+
+namespace {
+struct Mlp {
+    torch::Tensor x, labels, W1, b1, W2, b2;
+    Mlp(torch::Dtype dtype, int batch) {
+        torch::manual_seed(0);
+        auto opt = torch::TensorOptions().dtype(dtype);
+        x = torch::randn({batch, 64}, opt);
+        labels = torch::randint(0, 10, {batch}, torch::kLong);
+        W1 = (torch::randn({64, 128}, opt) * 0.1).requires_grad_(true);
+        b1 = torch::zeros({128}, opt).requires_grad_(true);
+        W2 = (torch::randn({128, 10}, opt) * 0.1).requires_grad_(true);
+        b2 = torch::zeros({10}, opt).requires_grad_(true);
+    }
+    torch::Tensor loss() {
+        auto h = torch::tanh(torch::matmul(x, W1) + b1);
+        return torch::nn::functional::cross_entropy(torch::matmul(h, W2) + b2, labels);
+    }
+    std::vector<torch::Tensor> params() { return {W1, b1, W2, b2}; }
+};
+}  // namespace
+
+double mlp_step(bool f32, int batch, int reps) {
+    Mlp m(f32 ? torch::kFloat32 : torch::kFloat64, batch);
+    return bench::median_seconds(
+        [&] {
+            for (auto& p : m.params()) p.mutable_grad() = torch::Tensor();
+            m.loss().backward();
+            torch::NoGradGuard no_grad;
+            for (auto& p : m.params()) p.sub_(p.grad(), 0.01);
+        },
+        reps);
+}
+
+void mlp_hvp(int batch, int reps, double& grad_seconds, double& hvp_seconds) {
+    Mlp m(torch::kFloat64, batch);
+    auto params = m.params();
+    std::vector<torch::Tensor> v;
+    for (auto& p : params) v.push_back(torch::randn_like(p));
+    grad_seconds = bench::median_seconds([&] { torch::autograd::grad({m.loss()}, params); }, reps);
+    hvp_seconds = bench::median_seconds(
+        [&] {
+            auto g = torch::autograd::grad({m.loss()}, params, {}, true, true);
+            auto s = torch::zeros({}, torch::kFloat64);
+            for (std::size_t i = 0; i < g.size(); ++i) s = s + (g[i] * v[i]).sum();
+            torch::autograd::grad({s}, params);
+        },
+        reps);
+}
+
+double sigmoid_sum(long n, int reps) {
+    auto x = torch::randn({n}, torch::kFloat64).requires_grad_(true);
+    return bench::median_seconds(
+        [&] {
+            (torch::sigmoid(x) * x).sum().backward();
+            x.mutable_grad() = torch::Tensor();
+        },
+        reps);
+}
+
+}  // namespace torch_side

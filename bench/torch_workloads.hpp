@@ -1,0 +1,18 @@
+// The libtorch side of the benchmarks, behind plain C++ signatures so that only one
+// translation unit includes <torch/torch.h> (15 s to compile).
+#pragma once
+
+namespace torch_side {
+
+bool available();
+void set_threads(int n);
+/// Chain of `ops` scalar ops (mul, add, sin, repeated), forward + backward: seconds per chain.
+double op_chain(int ops, int reps);
+/// One SGD step (forward, backward, update) of MLP 64-128-10, tanh, cross entropy: seconds.
+double mlp_step(bool f32, int batch, int reps);
+/// Gradient and Hessian-vector product (double backward) of that MLP in float64: seconds each.
+void mlp_hvp(int batch, int reps, double& grad_seconds, double& hvp_seconds);
+/// sum(sigmoid(x) * x) forward + backward on n float64 values: seconds.
+double sigmoid_sum(long n, int reps);
+
+}  // namespace torch_side

@@ -1,4 +1,5 @@
-// Activations. sigmoid and softplus are fused kernels, stable for any finite input.
+// Activations. sigmoid, tanh and softplus are fused kernels, stable for any finite input.
+#include "binary.hpp"
 #include "unary.hpp"
 
 namespace xtgrad {
@@ -7,6 +8,33 @@ using namespace detail;
 template <class T>
 using TensorT = BasicTensor<T>;
 
+namespace {
+// The rules of sigmoid and tanh as single-pass ops (one read of g and out, one write
+// instead of three passes), each with its own rule so that second derivatives work.
+
+// g s (1 - s), with s = sigmoid(a)
+template <class T>
+TensorT<T> sigmoid_backward(const TensorT<T>& g, const TensorT<T>& s) {
+    return binary<T>(
+        "sigmoid_backward", g, s, [](T gv, T sv) { return gv * sv * (T(1) - sv); },
+        [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& gg) -> TensorList<T> {
+            return {wants(in, 0) ? sigmoid_backward(gg, in[1]) : TensorT<T>(),
+                    wants(in, 1) ? gg * in[0] * (T(1) - T(2) * in[1]) : TensorT<T>()};
+        });
+}
+
+// g (1 - t^2), with t = tanh(a)
+template <class T>
+TensorT<T> tanh_backward(const TensorT<T>& g, const TensorT<T>& t) {
+    return binary<T>(
+        "tanh_backward", g, t, [](T gv, T tv) { return gv * (T(1) - tv * tv); },
+        [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& gg) -> TensorList<T> {
+            return {wants(in, 0) ? tanh_backward(gg, in[1]) : TensorT<T>(),
+                    wants(in, 1) ? gg * in[0] * in[1] * T(-2) : TensorT<T>()};
+        });
+}
+}  // namespace
+
 template <class T>
 TensorT<T> sigmoid(const TensorT<T>& a) {
     return unary<T>(
@@ -14,7 +42,17 @@ TensorT<T> sigmoid(const TensorT<T>& a) {
         // 1 / (1 + e^-x) is stable as it stands in IEEE arithmetic: e^-x overflows to inf for
         // x < -709 and the result is 0, never NaN; the relative error stays at rounding level.
         [](const auto& x) { return T(1) / (T(1) + xt::exp(-x)); },
-        scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return out * (T(1) - out); }));
+        [](const TensorList<T>&, const TensorT<T>& out, const TensorT<T>& g) -> TensorList<T> {
+            return {sigmoid_backward(g, out)};
+        });
+}
+
+template <class T>
+TensorT<T> tanh(const TensorT<T>& a) {
+    return unary<T>("tanh", a, [](const auto& x) { return xt::tanh(x); },
+                    [](const TensorList<T>&, const TensorT<T>& out, const TensorT<T>& g) -> TensorList<T> {
+                        return {tanh_backward(g, out)};
+                    });
 }
 
 template <class T>
@@ -46,6 +84,7 @@ TensorT<T> clamp(const TensorT<T>& a, Scalar<T> lo, Scalar<T> hi) {
 
 #define XTGRAD_INSTANTIATE(T)                         \
     template TensorT<T> sigmoid(const TensorT<T>&);   \
+    template TensorT<T> tanh(const TensorT<T>&);      \
     template TensorT<T> relu(const TensorT<T>&);      \
     template TensorT<T> softplus(const TensorT<T>&);  \
     template TensorT<T> clamp(const TensorT<T>&, Scalar<T>, Scalar<T>);

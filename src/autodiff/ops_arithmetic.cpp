@@ -2,26 +2,11 @@
 // the input's shape with sum_to, so broadcasting needs no special case anywhere else.
 #include <cmath>
 
-#include "kernels.hpp"
+#include "binary.hpp"
 
 namespace xtgrad {
 
 using namespace detail;
-
-namespace {
-// Validates the operands, broadcasts, and records `op` applied elementwise with `rule`.
-template <class T, class Op>
-BasicTensor<T> binary(std::string_view name, const BasicTensor<T>& a, const BasicTensor<T>& b, Op op,
-                      BackwardFn<T>&& rule) {
-    check_usable(name, a, 0);
-    check_usable(name, b, 1);
-    Shape shape = broadcast_shapes(name, a.shape(), b.shape());
-    return make_op<T>(
-        name, {a, b},
-        [op, shape](const TensorList<T>& in) { return binary_kernel(in[0].value(), in[1].value(), shape, op); },
-        std::move(rule));
-}
-}  // namespace
 
 template <class T>
 BasicTensor<T> add(const BasicTensor<T>& a, const BasicTensor<T>& b) {

@@ -1,5 +1,5 @@
 // Unary elementwise math. Each rule is written with the differentiable ops, using the
-// op's own output where that is cheaper (exp, expm1, sqrt, tanh) and still exact.
+// op's own output where that is cheaper (exp, expm1, sqrt) and still exact.
 #include "unary.hpp"
 
 namespace xtgrad {
@@ -71,12 +71,6 @@ TensorT<T> cos(const TensorT<T>& a) {
                     scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return neg(sin(x)); }));
 }
 
-template <class T>
-TensorT<T> tanh(const TensorT<T>& a) {
-    return unary<T>("tanh", a, [](const auto& x) { return xt::tanh(x); },
-                    scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return T(1) - square(out); }));
-}
-
 #define XTGRAD_INSTANTIATE(T)                      \
     template TensorT<T> exp(const TensorT<T>&);    \
     template TensorT<T> log(const TensorT<T>&);    \
@@ -86,8 +80,7 @@ TensorT<T> tanh(const TensorT<T>& a) {
     template TensorT<T> abs(const TensorT<T>&);    \
     template TensorT<T> square(const TensorT<T>&); \
     template TensorT<T> sin(const TensorT<T>&);    \
-    template TensorT<T> cos(const TensorT<T>&);    \
-    template TensorT<T> tanh(const TensorT<T>&);
+    template TensorT<T> cos(const TensorT<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad

@@ -183,7 +183,9 @@ void Node<T>::deposit_leaf_grad() {
     if (v.has_grad) {
         v.grad += adjoint.value();
     } else {
-        v.grad = adjoint.value();
+        // An adjoint held by this node alone is a temporary of the sweep: take its storage.
+        if (Access::use_count(adjoint) == 1) v.grad = std::move(Access::var(adjoint).value);
+        else v.grad = adjoint.value();
         v.has_grad = true;
     }
 }

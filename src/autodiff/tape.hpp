@@ -44,6 +44,10 @@ struct Access {
         return BasicTensor<T>(std::move(v));
     }
     static TapeState& state(Tape& tape) { return *tape.state_; }
+    template <class T>
+    static long use_count(const BasicTensor<T>& t) {
+        return t.var_.use_count();
+    }
 };
 
 /// A bump allocator for nodes: one allocation per 64 KiB of nodes, reused after release.

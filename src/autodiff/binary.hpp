@@ -1,0 +1,21 @@
+// How a binary elementwise op is recorded: validate, broadcast, run `op` over the
+// elements in one pass (binary_kernel), attach the rule.
+#pragma once
+
+#include "kernels.hpp"
+
+namespace xtgrad::detail {
+
+template <class T, class Op>
+BasicTensor<T> binary(std::string_view name, const BasicTensor<T>& a, const BasicTensor<T>& b, Op op,
+                      BackwardFn<T>&& rule) {
+    check_usable(name, a, 0);
+    check_usable(name, b, 1);
+    Shape shape = broadcast_shapes(name, a.shape(), b.shape());
+    return make_op<T>(
+        name, {a, b},
+        [op, shape](const TensorList<T>& in) { return binary_kernel(in[0].value(), in[1].value(), shape, op); },
+        std::move(rule));
+}
+
+}  // namespace xtgrad::detail

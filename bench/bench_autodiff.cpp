@@ -25,8 +25,8 @@ int reps_scale = 1;
 // libtorch/xtgrad, for rates xtgrad/libtorch).
 void row(const char* what, const char* unit, double ours, double theirs, bool higher_is_better = false) {
     if (torch_side::available())
-        std::printf("  %-46s %10.3f %-4s  libtorch %10.3f %-4s  xtgrad faster %6.2fx\n", what, ours, unit, theirs,
-                    unit, higher_is_better ? ours / theirs : theirs / ours);
+        std::printf("  %-46s %10.3f %-4s  libtorch %10.3f %-4s  xtgrad faster %6.2fx\n", what, ours, unit, theirs, unit,
+                    higher_is_better ? ours / theirs : theirs / ours);
     else
         std::printf("  %-46s %10.3f %-4s  (libtorch not built in)\n", what, ours, unit);
 }

@@ -7,7 +7,9 @@
 
 namespace torch_side {
 
-bool available() { return true; }
+bool available() {
+    return true;
+}
 void set_threads(int n) {
     torch::set_num_threads(n);
 }

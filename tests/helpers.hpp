@@ -28,8 +28,7 @@ Array<T> uniform(const Shape& shape, std::uint64_t seed, double lo = 0.5, double
 }
 
 template <class T = double>
-BasicTensor<T> param(const Shape& shape, std::uint64_t seed, double lo = 0.5, double hi = 1.5,
-                     bool both_signs = true) {
+BasicTensor<T> param(const Shape& shape, std::uint64_t seed, double lo = 0.5, double hi = 1.5, bool both_signs = true) {
     return BasicTensor<T>::parameter(uniform<T>(shape, seed, lo, hi, both_signs));
 }
 

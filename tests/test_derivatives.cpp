@@ -47,9 +47,9 @@ BOOST_AUTO_TEST_CASE(create_graph_gives_exact_second_derivatives) {
     Tape tape;
     auto x = Tensor::parameter(Array<double>{0.7});
     auto y = sum(pow(x, 4.0));
-    auto g = grad(y, {x}, true);        // 4 x^3
+    auto g = grad(y, {x}, true);           // 4 x^3
     auto gg = grad(sum(g[0]), {x}, true);  // 12 x^2
-    auto ggg = grad(sum(gg[0]), {x});   // 24 x
+    auto ggg = grad(sum(gg[0]), {x});      // 24 x
     BOOST_TEST(std::abs(g[0].item() - 4 * std::pow(0.7, 3)) < 1e-15);
     BOOST_TEST(std::abs(gg[0].item() - 12 * 0.49) < 1e-14);
     BOOST_TEST(std::abs(ggg[0].item() - 24 * 0.7) < 1e-13);

@@ -10,8 +10,13 @@ BOOST_AUTO_TEST_CASE(shape_mismatches) {
     auto a = param({32, 10}, 1);
     auto b = param({5, 10}, 2);
     expect_error<ShapeError>([&] { matmul(a, b); }, "matmul: [32,10] x [5,10]: inner dimensions 10 and 5 differ");
-    expect_error<ShapeError>([&] { a + b; }, "add: shapes [32,10] and [5,10] cannot be broadcast (dimension 0: 32 vs 5)");
-    expect_error<ShapeError>([&] { reshape(a, {3, 7}); }, "reshape: cannot reshape [32,10] (320 elements) to [3,7] (21 elements)");
+    expect_error<ShapeError>([&] { a + b; },
+                             "add: shapes [32,10] and [5,10] cannot be broadcast (dimension 0: 32 vs 5)");
+    expect_error<ShapeError>(
+        [&] {
+            reshape(a, {3, 7});
+        },
+        "reshape: cannot reshape [32,10] (320 elements) to [3,7] (21 elements)");
     expect_error<ShapeError>([&] { broadcast_to(a, {10, 32}); }, "broadcast_to");
     expect_error<ShapeError>([&] { concat<double>({a, param({5, 9}, 3)}, 0); }, "concat: part 1 has shape [5,9]");
     expect_error<ShapeError>([&] { dot(param({3}, 1), param({4}, 2)); }, "dot: [3] . [4]");
@@ -27,7 +32,8 @@ BOOST_AUTO_TEST_CASE(argument_values) {
     expect_error<ValueError>([&] { softmax(a, -3); }, "softmax: axis -3 is out of range");
     expect_error<ValueError>([&] { pick(a, {0, 4, 1}); }, "pick: index 4 at row 1 is out of range for 4 classes");
     expect_error<ValueError>([&] { clamp(a, 1.0, -1.0); }, "clamp: lower bound 1 is not <= upper bound -1");
-    expect_error<ValueError>([&] { slice(a, 1, 3, 2); }, "slice: [3:2] along axis 1 of shape [3,4] selects no elements");
+    expect_error<ValueError>([&] { slice(a, 1, 3, 2); },
+                             "slice: [3:2] along axis 1 of shape [3,4] selects no elements");
     expect_error<ValueError>([&] { permute(a, {0, 0}); }, "permute: [0,0] is not a permutation");
     expect_error<ValueError>([&] { Tensor().item(); }, "item: the tensor is undefined");
     expect_error<ValueError>([&] { a + Tensor(); }, "add: input 1 is an undefined tensor");
@@ -35,15 +41,19 @@ BOOST_AUTO_TEST_CASE(argument_values) {
 }
 
 BOOST_AUTO_TEST_CASE(empty_tensors_are_rejected) {
-    expect_error<ValueError>([] { Tensor::parameter(Array<double>::from_shape({0, 3})); },
-                             "parameter: shape [0,3] has no elements; xtgrad does not support empty tensors");
+    expect_error<ValueError>(
+        [] {
+            Tensor::parameter(Array<double>::from_shape({0, 3}));
+        },
+        "parameter: shape [0,3] has no elements; xtgrad does not support empty tensors");
     expect_error<ValueError>([] { Tensor::constant(Array<double>::from_shape({2, 0})); }, "constant: shape [2,0]");
 }
 
 BOOST_AUTO_TEST_CASE(domain_errors_instead_of_nan) {
     Tape tape;
     auto x = Tensor::parameter(Array<double>{1.0, -0.5});
-    expect_error<DomainError>([&] { log(x); }, "log: input has -0.5 at index [1] of shape [2]; log is defined for inputs >= 0");
+    expect_error<DomainError>([&] { log(x); },
+                              "log: input has -0.5 at index [1] of shape [2]; log is defined for inputs >= 0");
     expect_error<DomainError>([&] { sqrt(x); }, "sqrt: input has -0.5 at index [1]");
     expect_error<DomainError>([&] { log1p(x - 1.0); }, "log1p: input has -1.5 at index [1]");
     expect_error<DomainError>([&] { pow(x, 0.5); }, "pow: -0.5 ^ 0.5 at index [1] of shape [2] is undefined");
@@ -66,8 +76,13 @@ BOOST_AUTO_TEST_CASE(derivative_misuse) {
     auto unused = param({2}, 2);
     auto y = x * 2.0;
     expect_error<GradError>([&] { y.backward(); }, "backward: output has shape [3]; only a tensor with one element");
-    expect_error<ShapeError>([&] { y.backward(Tensor::constant(Array<double>{1.0})); }, "backward: seed of shape [1] for output of shape [3]");
-    expect_error<GradError>([&] { grad(sum(y), {x, unused}); }, "grad: input 1 (shape [2]) is not on the path from the outputs");
+    expect_error<ShapeError>([&] { y.backward(Tensor::constant(Array<double>{1.0})); },
+                             "backward: seed of shape [1] for output of shape [3]");
+    expect_error<GradError>(
+        [&] {
+            grad(sum(y), {x, unused});
+        },
+        "grad: input 1 (shape [2]) is not on the path from the outputs");
     auto g = grad(sum(y), {x, unused}, false, true);
     BOOST_TEST(g[1].value() == (Array<double>{0.0, 0.0}));
     auto c = Tensor::constant(Array<double>{1.0});
@@ -81,8 +96,11 @@ BOOST_AUTO_TEST_CASE(custom_op_rule_errors) {
     auto x = param({3}, 1);
     auto wrong_count = custom_op<double>(
         "two_grads", {x}, [](const TensorList<double>& in) { return in[0].value(); },
-        [](const TensorList<double>&, const Tensor&, const Tensor& g) -> TensorList<double> { return {g, g}; });
-    expect_error<GradError>([&] { sum(wrong_count).backward(); }, "two_grads: backward rule returned 2 gradients for 1 inputs");
+        [](const TensorList<double>&, const Tensor&, const Tensor& g) -> TensorList<double> {
+            return {g, g};
+        });
+    expect_error<GradError>([&] { sum(wrong_count).backward(); },
+                            "two_grads: backward rule returned 2 gradients for 1 inputs");
     auto wrong_shape = custom_op<double>(
         "bad_shape", {x}, [](const TensorList<double>& in) { return in[0].value(); },
         [](const TensorList<double>&, const Tensor&, const Tensor& g) -> TensorList<double> { return {sum(g)}; });
@@ -93,7 +111,15 @@ BOOST_AUTO_TEST_CASE(custom_op_rule_errors) {
 BOOST_AUTO_TEST_CASE(set_value_rules) {
     Tape tape;
     auto w = param({2}, 1);
-    expect_error<ShapeError>([&] { w.set_value(Array<double>{1.0, 2.0, 3.0}); }, "set_value: new value of shape [3] for a parameter of shape [2]");
+    expect_error<ShapeError>(
+        [&] {
+            w.set_value(Array<double>{1.0, 2.0, 3.0});
+        },
+        "set_value: new value of shape [3] for a parameter of shape [2]");
     auto y = w * 2.0;
-    expect_error<ValueError>([&] { y.set_value(Array<double>{1.0, 2.0}); }, "set_value: tensor of shape [2] is an op result");
+    expect_error<ValueError>(
+        [&] {
+            y.set_value(Array<double>{1.0, 2.0});
+        },
+        "set_value: tensor of shape [2] is an op result");
 }

@@ -53,8 +53,7 @@ BOOST_AUTO_TEST_CASE(log_softmax_gradient_is_delta_minus_p) {
     auto jac = jacobian([&] { return log_softmax(z, 0); }, {z})[0];
     Array<double> p = softmax(z, 0).value();
     for (std::size_t k = 0; k < 5; ++k)
-        for (std::size_t i = 0; i < 5; ++i)
-            BOOST_TEST(std::abs(jac(k, i) - ((i == k ? 1.0 : 0.0) - p(i))) < 1e-14);
+        for (std::size_t i = 0; i < 5; ++i) BOOST_TEST(std::abs(jac(k, i) - ((i == k ? 1.0 : 0.0) - p(i))) < 1e-14);
 }
 
 BOOST_AUTO_TEST_CASE(stable_for_extreme_logits_and_minus_infinity) {
@@ -74,7 +73,10 @@ BOOST_AUTO_TEST_CASE(stable_for_extreme_logits_and_minus_infinity) {
     auto loss = -sum(pick(ls, {0, 1})) + sum(pick(p, {2, 2})) + sum(logsumexp(z, 1));
     loss.backward();
     for (double g : z.grad()) BOOST_TEST(std::isfinite(g));
-    auto h = hvp([&] { return -sum(pick(log_softmax(z, 1), {0, 1})); }, {z},
-                 {Tensor::constant(Array<double>{{1.0, 1.0, 1.0}, {0.0, 1.0, -1.0}})});
+    auto h = hvp(
+        [&] {
+            return -sum(pick(log_softmax(z, 1), {0, 1}));
+        },
+        {z}, {Tensor::constant(Array<double>{{1.0, 1.0, 1.0}, {0.0, 1.0, -1.0}})});
     for (double v : h[0].value()) BOOST_TEST(std::isfinite(v));
 }

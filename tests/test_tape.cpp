@@ -53,7 +53,8 @@ BOOST_AUTO_TEST_CASE(released_tape_is_a_clear_error) {
     auto y = x * 2.0;
     tape.release();
     BOOST_TEST(y.value()(1) == 4.0);  // values stay readable
-    expect_error<TapeError>([&] { exp(y); }, "exp: input 0 (shape [2]) was recorded on a tape that has since been released");
+    expect_error<TapeError>([&] { exp(y); },
+                            "exp: input 0 (shape [2]) was recorded on a tape that has since been released");
     expect_error<TapeError>([&] { sum(y).backward(); }, "released");
     expect_error<TapeError>([&] { y.backward(Tensor::constant(Array<double>{1.0, 1.0})); }, "backward");
 }
@@ -66,7 +67,8 @@ BOOST_AUTO_TEST_CASE(destroyed_tape_is_a_clear_error) {
         y = x * 2.0;
     }
     Tape other;
-    expect_error<TapeError>([&] { y + 1.0; }, "add: input 0 (shape [1]) was recorded on a tape that has since been released");
+    expect_error<TapeError>([&] { y + 1.0; },
+                            "add: input 0 (shape [1]) was recorded on a tape that has since been released");
 }
 
 BOOST_AUTO_TEST_CASE(mixing_tapes_is_a_clear_error) {
@@ -75,7 +77,8 @@ BOOST_AUTO_TEST_CASE(mixing_tapes_is_a_clear_error) {
     auto a = x * 2.0;
     Tape inner;
     auto b = x * 3.0;
-    expect_error<TapeError>([&] { a + b; }, "add: input 0 (shape [1]) was recorded on another tape than the active one");
+    expect_error<TapeError>([&] { a + b; },
+                            "add: input 0 (shape [1]) was recorded on another tape than the active one");
 }
 
 BOOST_AUTO_TEST_CASE(no_active_tape_is_a_clear_error) {
@@ -95,5 +98,6 @@ BOOST_AUTO_TEST_CASE(leaves_survive_tapes) {
 }
 
 // Tensors of different dtypes do not mix: it does not compile.
-static_assert(!std::is_invocable_v<decltype([](auto a, auto b) -> decltype(a + b) { return a + b; }), Tensor, Tensor32>);
+static_assert(
+    !std::is_invocable_v<decltype([](auto a, auto b) -> decltype(a + b) { return a + b; }), Tensor, Tensor32>);
 static_assert(std::is_invocable_v<decltype([](auto a, auto b) -> decltype(a + b) { return a + b; }), Tensor, Tensor>);

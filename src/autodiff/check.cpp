@@ -21,10 +21,11 @@ std::string CheckReport::message() const {
     for (auto& n : faulty_nodes) {
         std::vector<std::string> shapes;
         for (auto& sh : n.input_shapes) shapes.push_back(to_string(sh));
-        s += fmt::format("\n  faulty op '{}' (tape node {}, inputs {}): input {} worst at {}: analytic {:.10g}, "
-                         "numeric {:.10g}",
-                         n.op, n.position, fmt::join(shapes, " "), n.worst.input, n.worst.worst_index,
-                         n.worst.analytic, n.worst.numeric);
+        s += fmt::format(
+            "\n  faulty op '{}' (tape node {}, inputs {}): input {} worst at {}: analytic {:.10g}, "
+            "numeric {:.10g}",
+            n.op, n.position, fmt::join(shapes, " "), n.worst.input, n.worst.worst_index, n.worst.analytic,
+            n.worst.numeric);
     }
     if (faulty_nodes.empty() && !inputs.empty())
         s += "\n  every op's local rule passed its own check: look at kinks (relu, abs, max) near the point, or eps";
@@ -204,9 +205,7 @@ std::vector<NodeCheck> diagnose(const Closure<T>& s, const CheckOptions& o, bool
             }
         }
         auto u = BasicTensor<T>::constant(random_array<T>(node->output.shape(), rng));
-        Closure<T> local = [xs, u, node]() {
-            return sum(custom_op<T>(node->name, xs, node->forward, node->rule) * u);
-        };
+        Closure<T> local = [xs, u, node]() { return sum(custom_op<T>(node->name, xs, node->forward, node->rule) * u); };
         // A wrong first derivative also makes Hessian-vector products wrong, while its own
         // second-order check can pass (both sides use the same wrong rule): check both.
         CheckReport r = first_order(local, params, o);
@@ -246,7 +245,7 @@ CheckReport hvpcheck(const Closure<T>& f, const TensorList<T>& inputs, const Che
     return report;
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                                      \
+#define XTGRAD_INSTANTIATE(T)                                                                     \
     template CheckReport gradcheck(const Closure<T>&, const TensorList<T>&, const CheckOptions&); \
     template CheckReport hvpcheck(const Closure<T>&, const TensorList<T>&, const CheckOptions&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)

@@ -42,9 +42,10 @@ TensorList<T> grad(const TensorList<T>& outputs, const std::type_identity_t<Tens
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         check_usable("grad (inputs)", inputs[i], i);
         if (!inputs[i].requires_grad())
-            throw GradError(fmt::format("grad: input {} (shape {}) does not require a gradient (make it with "
-                                        "Tensor::parameter)",
-                                        i, to_string(inputs[i].shape())));
+            throw GradError(
+                fmt::format("grad: input {} (shape {}) does not require a gradient (make it with "
+                            "Tensor::parameter)",
+                            i, to_string(inputs[i].shape())));
     }
     sweep<T>(*tape, outputs, seeds, create_graph);
     TensorList<T> result;
@@ -56,9 +57,10 @@ TensorList<T> grad(const TensorList<T>& outputs, const std::type_identity_t<Tens
             result.push_back(zeros_like(inputs[i]));
         } else {
             clear_adjoints(*tape);
-            throw GradError(fmt::format("grad: input {} (shape {}) is not on the path from the outputs "
-                                        "(pass allow_unused = true to get zeros)",
-                                        i, to_string(inputs[i].shape())));
+            throw GradError(
+                fmt::format("grad: input {} (shape {}) is not on the path from the outputs "
+                            "(pass allow_unused = true to get zeros)",
+                            i, to_string(inputs[i].shape())));
         }
     }
     clear_adjoints(*tape);
@@ -115,8 +117,8 @@ VjpResult<T> vjp(const Closure<T>& f, const TensorList<T>& inputs, const BasicTe
     Tape tape;
     auto out = call(f, "vjp");
     if (v.shape() != out.shape())
-        throw ShapeError(fmt::format("vjp: v has shape {} for output of shape {}", to_string(v.shape()),
-                                     to_string(out.shape())));
+        throw ShapeError(
+            fmt::format("vjp: v has shape {} for output of shape {}", to_string(v.shape()), to_string(out.shape())));
     TensorList<T> g;
     if (independent(out)) {
         for (auto& in : inputs) g.push_back(zeros_like(in));
@@ -147,8 +149,8 @@ TensorList<T> hvp(const Closure<T>& f, const TensorList<T>& inputs, const Tensor
     Tape tape;
     auto out = call(f, "hvp");
     if (out.size() != 1)
-        throw ShapeError(fmt::format("hvp: the function must return a single value, got shape {}",
-                                     to_string(out.shape())));
+        throw ShapeError(
+            fmt::format("hvp: the function must return a single value, got shape {}", to_string(out.shape())));
     TensorList<T> zeros;
     for (auto& in : inputs) zeros.push_back(zeros_like(in));
     if (independent(out)) return zeros;
@@ -200,13 +202,13 @@ Array<T> hessian(const Closure<T>& f, const TensorList<T>& inputs) {
 
 }  // namespace detail
 
-#define XTGRAD_INSTANTIATE(T)                                                                                  \
-    template TensorList<T> grad(const TensorList<T>&, const std::type_identity_t<TensorList<T>>&,              \
-                                const std::type_identity_t<TensorList<T>>&, bool, bool);                      \
-    template VjpResult<T> detail::vjp(const Closure<T>&, const TensorList<T>&, const BasicTensor<T>&);         \
-    template JvpResult<T> detail::jvp(const Closure<T>&, const TensorList<T>&, const TensorList<T>&);          \
-    template TensorList<T> detail::hvp(const Closure<T>&, const TensorList<T>&, const TensorList<T>&);         \
-    template std::vector<Array<T>> detail::jacobian(const Closure<T>&, const TensorList<T>&);                  \
+#define XTGRAD_INSTANTIATE(T)                                                                          \
+    template TensorList<T> grad(const TensorList<T>&, const std::type_identity_t<TensorList<T>>&,      \
+                                const std::type_identity_t<TensorList<T>>&, bool, bool);               \
+    template VjpResult<T> detail::vjp(const Closure<T>&, const TensorList<T>&, const BasicTensor<T>&); \
+    template JvpResult<T> detail::jvp(const Closure<T>&, const TensorList<T>&, const TensorList<T>&);  \
+    template TensorList<T> detail::hvp(const Closure<T>&, const TensorList<T>&, const TensorList<T>&); \
+    template std::vector<Array<T>> detail::jacobian(const Closure<T>&, const TensorList<T>&);          \
     template Array<T> detail::hessian(const Closure<T>&, const TensorList<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

@@ -44,8 +44,10 @@ Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& axes, bo
     Shape out;
     for (std::size_t i = 0; i < shape.size(); ++i) {
         bool reduced = std::find(axes.begin(), axes.end(), i) != axes.end();
-        if (!reduced) out.push_back(shape[i]);
-        else if (keepdims) out.push_back(1);
+        if (!reduced)
+            out.push_back(shape[i]);
+        else if (keepdims)
+            out.push_back(1);
     }
     return out;
 }

@@ -25,8 +25,8 @@ constexpr std::size_t kAlign = 64;
 constexpr std::size_t kLarge = 64 * 1024;
 constexpr std::size_t kCacheLimit = std::size_t(1) << 30;  // 1 GiB
 
-constexpr std::size_t kSmallStep = 1024;  // 64-byte steps up to here, then powers of two
-constexpr std::size_t kClasses = kSmallStep / kAlign + 6;  // ... 2, 4, 8, 16, 32, 64 KiB
+constexpr std::size_t kSmallStep = 1024;                          // 64-byte steps up to here, then powers of two
+constexpr std::size_t kClasses = kSmallStep / kAlign + 6;         // ... 2, 4, 8, 16, 32, 64 KiB
 constexpr std::size_t kSmallCacheLimit = std::size_t(256) << 20;  // bytes kept per thread
 
 std::size_t rounded(std::size_t bytes) {
@@ -114,8 +114,10 @@ void* pool_allocate(std::size_t bytes) {
         pool_release_cached();
         p = std::aligned_alloc(kAlign, size);
         if (p == nullptr) {
-            if (size < kLarge) small_in_use -= size;
-            else large_in_use.fetch_sub(size, std::memory_order_relaxed);
+            if (size < kLarge)
+                small_in_use -= size;
+            else
+                large_in_use.fetch_sub(size, std::memory_order_relaxed);
             throw std::bad_alloc();
         }
     }

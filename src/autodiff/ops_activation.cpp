@@ -49,20 +49,22 @@ TensorT<T> sigmoid(const TensorT<T>& a) {
 
 template <class T>
 TensorT<T> tanh(const TensorT<T>& a) {
-    return unary<T>("tanh", a, [](const auto& x) { return xt::tanh(x); },
-                    [](const TensorList<T>&, const TensorT<T>& out, const TensorT<T>& g) -> TensorList<T> {
-                        return {tanh_backward(g, out)};
-                    });
+    return unary<T>(
+        "tanh", a, [](const auto& x) { return xt::tanh(x); },
+        [](const TensorList<T>&, const TensorT<T>& out, const TensorT<T>& g) -> TensorList<T> {
+            return {tanh_backward(g, out)};
+        });
 }
 
 template <class T>
 TensorT<T> relu(const TensorT<T>& a) {
-    return unary<T>("relu", a, [](const auto& x) { return xt::maximum(x, T(0)); },
-                    [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
-                        // g times the step function, a constant: its own derivative is 0, as it should be
-                        auto step = TensorT<T>::constant(evaluate<T>(xt::cast<T>(in[0].value() > T(0))));
-                        return {g * step};
-                    });
+    return unary<T>(
+        "relu", a, [](const auto& x) { return xt::maximum(x, T(0)); },
+        [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            // g times the step function, a constant: its own derivative is 0, as it should be
+            auto step = TensorT<T>::constant(evaluate<T>(xt::cast<T>(in[0].value() > T(0))));
+            return {g * step};
+        });
 }
 
 template <class T>
@@ -75,18 +77,19 @@ TensorT<T> softplus(const TensorT<T>& a) {
 template <class T>
 TensorT<T> clamp(const TensorT<T>& a, Scalar<T> lo, Scalar<T> hi) {
     if (!(lo <= hi)) throw ValueError(fmt::format("clamp: lower bound {} is not <= upper bound {}", lo, hi));
-    return unary<T>("clamp", a, [lo, hi](const auto& x) { return xt::clip(x, lo, hi); },
-                    [lo, hi](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
-                        const auto& x = in[0].value();
-                        return {xtgrad::where(Array<bool>(x >= lo && x <= hi), g, TensorT<T>::scalar(0))};
-                    });
+    return unary<T>(
+        "clamp", a, [lo, hi](const auto& x) { return xt::clip(x, lo, hi); },
+        [lo, hi](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            const auto& x = in[0].value();
+            return {xtgrad::where(Array<bool>(x >= lo && x <= hi), g, TensorT<T>::scalar(0))};
+        });
 }
 
-#define XTGRAD_INSTANTIATE(T)                         \
-    template TensorT<T> sigmoid(const TensorT<T>&);   \
-    template TensorT<T> tanh(const TensorT<T>&);      \
-    template TensorT<T> relu(const TensorT<T>&);      \
-    template TensorT<T> softplus(const TensorT<T>&);  \
+#define XTGRAD_INSTANTIATE(T)                        \
+    template TensorT<T> sigmoid(const TensorT<T>&);  \
+    template TensorT<T> tanh(const TensorT<T>&);     \
+    template TensorT<T> relu(const TensorT<T>&);     \
+    template TensorT<T> softplus(const TensorT<T>&); \
     template TensorT<T> clamp(const TensorT<T>&, Scalar<T>, Scalar<T>);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

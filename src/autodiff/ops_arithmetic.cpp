@@ -70,13 +70,14 @@ BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) {
                 const Array<T>& base = in[0].value();
                 for (std::size_t i = 0; i < base.size(); ++i)
                     if (base.data()[i] < 0)
-                        throw DomainError(fmt::format("pow: the gradient w.r.t. the exponent needs a base >= 0; "
-                                                      "base has {} at index {} of shape {}",
-                                                      base.data()[i], index_string(base.shape(), i),
-                                                      to_string(base.shape())));
+                        throw DomainError(
+                            fmt::format("pow: the gradient w.r.t. the exponent needs a base >= 0; "
+                                        "base has {} at index {} of shape {}",
+                                        base.data()[i], index_string(base.shape(), i), to_string(base.shape())));
                 Array<bool> positive = base > T(0);
                 auto safe_base = xtgrad::where(positive, in[0], BasicTensor<T>::scalar(1));
-                gb = sum_to(xtgrad::where(positive, g * out * log(safe_base), BasicTensor<T>::scalar(0)), in[1].shape());
+                gb =
+                    sum_to(xtgrad::where(positive, g * out * log(safe_base), BasicTensor<T>::scalar(0)), in[1].shape());
             }
             return {ga, gb};
         });
@@ -85,10 +86,10 @@ BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) {
         if (o[i] != o[i]) {
             Array<T> base = xt::broadcast(a.value(), out.shape()), ex = xt::broadcast(b.value(), out.shape());
             if (base.data()[i] == base.data()[i] && ex.data()[i] == ex.data()[i])
-                throw DomainError(fmt::format("pow: {} ^ {} at index {} of shape {} is undefined (negative base, "
-                                              "non-integer exponent)",
-                                              base.data()[i], ex.data()[i], index_string(out.shape(), i),
-                                              to_string(out.shape())));
+                throw DomainError(
+                    fmt::format("pow: {} ^ {} at index {} of shape {} is undefined (negative base, "
+                                "non-integer exponent)",
+                                base.data()[i], ex.data()[i], index_string(out.shape(), i), to_string(out.shape())));
         }
     return out;
 }
@@ -121,14 +122,14 @@ BackwardFn<T> extremum_rule(bool greater) {
 
 template <class T>
 BasicTensor<T> maximum(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    return binary<T>("maximum", a, b, [](T x, T y) { return x > y ? x : y; },
-                     extremum_rule<T>(true));
+    return binary<T>(
+        "maximum", a, b, [](T x, T y) { return x > y ? x : y; }, extremum_rule<T>(true));
 }
 
 template <class T>
 BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    return binary<T>("minimum", a, b, [](T x, T y) { return x < y ? x : y; },
-                     extremum_rule<T>(false));
+    return binary<T>(
+        "minimum", a, b, [](T x, T y) { return x < y ? x : y; }, extremum_rule<T>(false));
 }
 
 template <class T>
@@ -165,21 +166,19 @@ BasicTensor<T> neg(const BasicTensor<T>& a) {
     check_usable("neg", a, 0);
     return make_op<T>(
         "neg", {a}, [](const TensorList<T>& in) { return evaluate<T>(-in[0].value()); },
-        [](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> {
-            return {neg(g)};
-        });
+        [](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> { return {neg(g)}; });
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                                               \
-    template BasicTensor<T> add(const BasicTensor<T>&, const BasicTensor<T>&);                             \
-    template BasicTensor<T> sub(const BasicTensor<T>&, const BasicTensor<T>&);                             \
-    template BasicTensor<T> mul(const BasicTensor<T>&, const BasicTensor<T>&);                             \
-    template BasicTensor<T> div(const BasicTensor<T>&, const BasicTensor<T>&);                             \
-    template BasicTensor<T> pow(const BasicTensor<T>&, const BasicTensor<T>&);                             \
-    template BasicTensor<T> pow(const BasicTensor<T>&, Scalar<T>);                                          \
-    template BasicTensor<T> maximum(const BasicTensor<T>&, const BasicTensor<T>&);                         \
-    template BasicTensor<T> minimum(const BasicTensor<T>&, const BasicTensor<T>&);                         \
-    template BasicTensor<T> where(const Array<bool>&, const BasicTensor<T>&, const BasicTensor<T>&);      \
+#define XTGRAD_INSTANTIATE(T)                                                                        \
+    template BasicTensor<T> add(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> sub(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> mul(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> div(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> pow(const BasicTensor<T>&, const BasicTensor<T>&);                       \
+    template BasicTensor<T> pow(const BasicTensor<T>&, Scalar<T>);                                   \
+    template BasicTensor<T> maximum(const BasicTensor<T>&, const BasicTensor<T>&);                   \
+    template BasicTensor<T> minimum(const BasicTensor<T>&, const BasicTensor<T>&);                   \
+    template BasicTensor<T> where(const Array<bool>&, const BasicTensor<T>&, const BasicTensor<T>&); \
     template BasicTensor<T> neg(const BasicTensor<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

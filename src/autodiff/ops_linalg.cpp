@@ -56,8 +56,8 @@ TensorT<T> gemm(const TensorT<T>& a, const TensorT<T>& b, bool ta, bool tb) {
 }
 
 [[noreturn]] void inner_mismatch(const Shape& a, const Shape& b, std::size_t ka, std::size_t kb) {
-    throw ShapeError(fmt::format("matmul: {} x {}: inner dimensions {} and {} differ", to_string(a), to_string(b), ka,
-                                 kb));
+    throw ShapeError(
+        fmt::format("matmul: {} x {}: inner dimensions {} and {} differ", to_string(a), to_string(b), ka, kb));
 }
 }  // namespace
 
@@ -69,8 +69,8 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
     const Shape& sb = b.shape();
     std::size_t da = sa.size(), db = sb.size();
     if (da == 0 || db == 0 || da > 3 || db > 3)
-        throw ShapeError(fmt::format("matmul: {} x {}: operands must have 1, 2 or 3 dimensions", to_string(sa),
-                                     to_string(sb)));
+        throw ShapeError(
+            fmt::format("matmul: {} x {}: operands must have 1, 2 or 3 dimensions", to_string(sa), to_string(sb)));
     std::size_t ka = sa[da - 1], kb = db == 1 ? sb[0] : sb[db - 2];
     if (ka != kb) inner_mismatch(sa, sb, ka, kb);
     if (da == 1 && db == 1) return reshape(gemm(reshape(a, {1, ka}), reshape(b, {kb, 1}), false, false), {});
@@ -88,8 +88,8 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
     }
     if (da == db) {
         if (da == 3 && sa[0] != sb[0])
-            throw ShapeError(fmt::format("matmul: {} x {}: batch sizes {} and {} differ", to_string(sa),
-                                         to_string(sb), sa[0], sb[0]));
+            throw ShapeError(fmt::format("matmul: {} x {}: batch sizes {} and {} differ", to_string(sa), to_string(sb),
+                                         sa[0], sb[0]));
         return gemm(a, b, false, false);
     }
     if (da == 3) {  // [B,n,k] x [k,m]: one product of [B*n,k] x [k,m]
@@ -115,7 +115,8 @@ TensorT<T> outer(const TensorT<T>& a, const TensorT<T>& b) {
     check_usable("outer", a, 0);
     check_usable("outer", b, 1);
     if (a.dim() != 1 || b.dim() != 1)
-        throw ShapeError(fmt::format("outer: {} x {}: expects two vectors", to_string(a.shape()), to_string(b.shape())));
+        throw ShapeError(
+            fmt::format("outer: {} x {}: expects two vectors", to_string(a.shape()), to_string(b.shape())));
     return reshape(a, {a.size(), 1}) * reshape(b, {1, b.size()});
 }
 
@@ -124,11 +125,13 @@ void set_num_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-int num_threads() { return openblas_get_num_threads(); }
+int num_threads() {
+    return openblas_get_num_threads();
+}
 
-#define XTGRAD_INSTANTIATE(T)                                                \
-    template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&);        \
-    template TensorT<T> dot(const TensorT<T>&, const TensorT<T>&);           \
+#define XTGRAD_INSTANTIATE(T)                                         \
+    template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&); \
+    template TensorT<T> dot(const TensorT<T>&, const TensorT<T>&);    \
     template TensorT<T> outer(const TensorT<T>&, const TensorT<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

@@ -10,36 +10,41 @@ using TensorT = BasicTensor<T>;
 
 template <class T>
 TensorT<T> exp(const TensorT<T>& a) {
-    return unary<T>("exp", a, [](const auto& x) { return xt::exp(x); },
-                    scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return out; }));
+    return unary<T>(
+        "exp", a, [](const auto& x) { return xt::exp(x); },
+        scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return out; }));
 }
 
 template <class T>
 TensorT<T> log(const TensorT<T>& a) {
-    auto out = unary<T>("log", a, [](const auto& x) { return xt::log(x); },
-                        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return T(1) / x; }));
+    auto out = unary<T>(
+        "log", a, [](const auto& x) { return xt::log(x); },
+        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return T(1) / x; }));
     check_domain("log", a.value(), out.value(), "inputs >= 0");
     return out;
 }
 
 template <class T>
 TensorT<T> log1p(const TensorT<T>& a) {
-    auto out = unary<T>("log1p", a, [](const auto& x) { return xt::log1p(x); },
-                        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return T(1) / (x + T(1)); }));
+    auto out = unary<T>(
+        "log1p", a, [](const auto& x) { return xt::log1p(x); },
+        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return T(1) / (x + T(1)); }));
     check_domain("log1p", a.value(), out.value(), "inputs >= -1");
     return out;
 }
 
 template <class T>
 TensorT<T> expm1(const TensorT<T>& a) {
-    return unary<T>("expm1", a, [](const auto& x) { return xt::expm1(x); },
-                    scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return out + T(1); }));
+    return unary<T>(
+        "expm1", a, [](const auto& x) { return xt::expm1(x); },
+        scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return out + T(1); }));
 }
 
 template <class T>
 TensorT<T> sqrt(const TensorT<T>& a) {
-    auto out = unary<T>("sqrt", a, [](const auto& x) { return xt::sqrt(x); },
-                        scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return T(0.5) / out; }));
+    auto out = unary<T>(
+        "sqrt", a, [](const auto& x) { return xt::sqrt(x); },
+        scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return T(0.5) / out; }));
     check_domain("sqrt", a.value(), out.value(), "inputs >= 0");
     return out;
 }
@@ -47,28 +52,31 @@ TensorT<T> sqrt(const TensorT<T>& a) {
 template <class T>
 TensorT<T> abs(const TensorT<T>& a) {
     // sign(a) is piecewise constant: a constant factor, so second derivatives are 0 as they should be.
-    return unary<T>("abs", a, [](const auto& x) { return xt::abs(x); },
-                    scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) {
-                        return TensorT<T>::constant(evaluate<T>(xt::sign(x.value())));
-                    }));
+    return unary<T>(
+        "abs", a, [](const auto& x) { return xt::abs(x); }, scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) {
+            return TensorT<T>::constant(evaluate<T>(xt::sign(x.value())));
+        }));
 }
 
 template <class T>
 TensorT<T> square(const TensorT<T>& a) {
-    return unary<T>("square", a, [](const auto& x) { return x * x; },
-                    scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return x * T(2); }));
+    return unary<T>(
+        "square", a, [](const auto& x) { return x * x; },
+        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return x * T(2); }));
 }
 
 template <class T>
 TensorT<T> sin(const TensorT<T>& a) {
-    return unary<T>("sin", a, [](const auto& x) { return xt::sin(x); },
-                    scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return cos(x); }));
+    return unary<T>(
+        "sin", a, [](const auto& x) { return xt::sin(x); },
+        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return cos(x); }));
 }
 
 template <class T>
 TensorT<T> cos(const TensorT<T>& a) {
-    return unary<T>("cos", a, [](const auto& x) { return xt::cos(x); },
-                    scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return neg(sin(x)); }));
+    return unary<T>(
+        "cos", a, [](const auto& x) { return xt::cos(x); },
+        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return neg(sin(x)); }));
 }
 
 #define XTGRAD_INSTANTIATE(T)                      \

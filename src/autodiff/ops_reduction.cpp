@@ -185,15 +185,15 @@ TensorT<T> log_softmax(const TensorT<T>& a, std::ptrdiff_t axis) {
         });
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                   \
-    template TensorT<T> sum(const TensorT<T>&);                                 \
-    template TensorT<T> sum(const TensorT<T>&, const Axes&, bool);              \
-    template TensorT<T> mean(const TensorT<T>&);                                \
-    template TensorT<T> mean(const TensorT<T>&, const Axes&, bool);             \
-    template TensorT<T> max(const TensorT<T>&, const Axes&, bool);              \
-    template TensorT<T> min(const TensorT<T>&, const Axes&, bool);              \
-    template TensorT<T> logsumexp(const TensorT<T>&, std::ptrdiff_t, bool);     \
-    template TensorT<T> softmax(const TensorT<T>&, std::ptrdiff_t);             \
+#define XTGRAD_INSTANTIATE(T)                                               \
+    template TensorT<T> sum(const TensorT<T>&);                             \
+    template TensorT<T> sum(const TensorT<T>&, const Axes&, bool);          \
+    template TensorT<T> mean(const TensorT<T>&);                            \
+    template TensorT<T> mean(const TensorT<T>&, const Axes&, bool);         \
+    template TensorT<T> max(const TensorT<T>&, const Axes&, bool);          \
+    template TensorT<T> min(const TensorT<T>&, const Axes&, bool);          \
+    template TensorT<T> logsumexp(const TensorT<T>&, std::ptrdiff_t, bool); \
+    template TensorT<T> softmax(const TensorT<T>&, std::ptrdiff_t);         \
     template TensorT<T> log_softmax(const TensorT<T>&, std::ptrdiff_t);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

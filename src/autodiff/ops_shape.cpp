@@ -75,8 +75,8 @@ template <class T>
 TensorT<T> broadcast_to(const TensorT<T>& a, const Shape& shape) {
     check_usable("broadcast_to", a, 0);
     if (broadcast_shapes("broadcast_to", a.shape(), shape) != shape)
-        throw ShapeError(fmt::format("broadcast_to: shape {} cannot be broadcast to {}", to_string(a.shape()),
-                                     to_string(shape)));
+        throw ShapeError(
+            fmt::format("broadcast_to: shape {} cannot be broadcast to {}", to_string(a.shape()), to_string(shape)));
     return make_op<T>(
         "broadcast_to", {a},
         [shape](const TensorList<T>& in) {
@@ -93,7 +93,8 @@ TensorT<T> sum_to(const TensorT<T>& a, const Shape& shape) {
     check_usable("sum_to", a, 0);
     if (a.shape() == shape) return a;
     if (shape.size() > a.dim() || broadcast_shapes("sum_to", shape, a.shape()) != a.shape())
-        throw ShapeError(fmt::format("sum_to: shape {} cannot be summed to {}", to_string(a.shape()), to_string(shape)));
+        throw ShapeError(
+            fmt::format("sum_to: shape {} cannot be summed to {}", to_string(a.shape()), to_string(shape)));
     std::size_t lead = a.dim() - shape.size();
     Axes axes;
     for (std::size_t i = 0; i < a.dim(); ++i)
@@ -171,9 +172,10 @@ TensorT<T> concat(const std::vector<TensorT<T>>& parts, std::ptrdiff_t axis) {
         bool fits = s.size() == first.size();
         for (std::size_t d = 0; fits && d < s.size(); ++d) fits = d == ax || s[d] == first[d];
         if (!fits)
-            throw ShapeError(fmt::format("concat: part {} has shape {}, part 0 has shape {}; they must agree except "
-                                         "along axis {}",
-                                         i, to_string(s), to_string(first), ax));
+            throw ShapeError(
+                fmt::format("concat: part {} has shape {}, part 0 has shape {}; they must agree except "
+                            "along axis {}",
+                            i, to_string(s), to_string(first), ax));
         offsets.push_back(offsets.back() + s[ax]);
     }
     Shape out_shape = first;
@@ -225,8 +227,8 @@ TensorT<T> pick(const TensorT<T>& a, const std::vector<std::size_t>& index) {
                                      to_string(a.shape())));
     for (std::size_t n = 0; n < rows; ++n)
         if (index[n] >= classes)
-            throw ValueError(fmt::format("pick: index {} at row {} is out of range for {} classes (shape {})",
-                                         index[n], n, classes, to_string(a.shape())));
+            throw ValueError(fmt::format("pick: index {} at row {} is out of range for {} classes (shape {})", index[n],
+                                         n, classes, to_string(a.shape())));
     return make_op<T>(
         "pick", {a},
         [index](const TensorList<T>& in) {
@@ -240,16 +242,15 @@ TensorT<T> pick(const TensorT<T>& a, const std::vector<std::size_t>& index) {
         });
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                                             \
-    template TensorT<T> reshape(const TensorT<T>&, const Shape&);                                         \
-    template TensorT<T> broadcast_to(const TensorT<T>&, const Shape&);                                    \
-    template TensorT<T> sum_to(const TensorT<T>&, const Shape&);                                          \
-    template TensorT<T> permute(const TensorT<T>&, const std::vector<std::size_t>&);                      \
-    template TensorT<T> transpose(const TensorT<T>&);                                                     \
-    template TensorT<T> slice(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t,          \
-                              std::ptrdiff_t);                                                            \
-    template TensorT<T> concat(const std::vector<TensorT<T>>&, std::ptrdiff_t);                           \
-    template TensorT<T> stack(const std::vector<TensorT<T>>&, std::ptrdiff_t);                            \
+#define XTGRAD_INSTANTIATE(T)                                                                                     \
+    template TensorT<T> reshape(const TensorT<T>&, const Shape&);                                                 \
+    template TensorT<T> broadcast_to(const TensorT<T>&, const Shape&);                                            \
+    template TensorT<T> sum_to(const TensorT<T>&, const Shape&);                                                  \
+    template TensorT<T> permute(const TensorT<T>&, const std::vector<std::size_t>&);                              \
+    template TensorT<T> transpose(const TensorT<T>&);                                                             \
+    template TensorT<T> slice(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t); \
+    template TensorT<T> concat(const std::vector<TensorT<T>>&, std::ptrdiff_t);                                   \
+    template TensorT<T> stack(const std::vector<TensorT<T>>&, std::ptrdiff_t);                                    \
     template TensorT<T> pick(const TensorT<T>&, const std::vector<std::size_t>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

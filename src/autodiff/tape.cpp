@@ -43,7 +43,9 @@ void Arena::reset() noexcept {
 
 // ---- tape state -------------------------------------------------------------------------
 
-void TapeState::renew_epoch() noexcept { epoch = ++epoch_counter; }
+void TapeState::renew_epoch() noexcept {
+    epoch = ++epoch_counter;
+}
 
 void TapeState::release() noexcept {
     // Nodes hold handles to later nodes' outputs only through inputs of even later
@@ -55,19 +57,31 @@ void TapeState::release() noexcept {
     renew_epoch();
 }
 
-bool diagnostic_active() noexcept { return !tape_stack.empty() && tape_stack.back()->diagnostic; }
+bool diagnostic_active() noexcept {
+    return !tape_stack.empty() && tape_stack.back()->diagnostic;
+}
 
-TapeState* active_tape() noexcept { return tape_stack.empty() ? nullptr : tape_stack.back(); }
+TapeState* active_tape() noexcept {
+    return tape_stack.empty() ? nullptr : tape_stack.back();
+}
 
 bool is_live(const TapeState* tape) noexcept {
     return std::find(tape_stack.begin(), tape_stack.end(), tape) != tape_stack.end();
 }
 
-ActivateTape::ActivateTape(TapeState* tape) { tape_stack.push_back(tape); }
-ActivateTape::~ActivateTape() { tape_stack.pop_back(); }
+ActivateTape::ActivateTape(TapeState* tape) {
+    tape_stack.push_back(tape);
+}
+ActivateTape::~ActivateTape() {
+    tape_stack.pop_back();
+}
 
-GradMode::GradMode(bool enabled) : previous_(grad_mode) { grad_mode = enabled; }
-GradMode::~GradMode() { grad_mode = previous_; }
+GradMode::GradMode(bool enabled) : previous_(grad_mode) {
+    grad_mode = enabled;
+}
+GradMode::~GradMode() {
+    grad_mode = previous_;
+}
 
 // ---- nodes --------------------------------------------------------------------------------
 
@@ -88,8 +102,8 @@ void check_usable(std::string_view op, const BasicTensor<T>& t, std::size_t inde
     if (v.leaf || !v.requires_grad) return;
     // Liveness first: a destroyed tape's state must not be read.
     if (!is_live(v.tape) || v.tape->epoch != v.epoch)
-        throw TapeError(fmt::format("{}: input {} (shape {}) was recorded on a tape that has since been released",
-                                    op, index, to_string(v.value.shape())));
+        throw TapeError(fmt::format("{}: input {} (shape {}) was recorded on a tape that has since been released", op,
+                                    index, to_string(v.value.shape())));
 }
 
 namespace {
@@ -131,9 +145,10 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
 
     TapeState* tape = active_tape();
     if (tape == nullptr)
-        throw TapeError(fmt::format("{}: an input requires a gradient but no Tape is active "
-                                    "(create an xtgrad::Tape, or compute inside NoGrad)",
-                                    name));
+        throw TapeError(
+            fmt::format("{}: an input requires a gradient but no Tape is active "
+                        "(create an xtgrad::Tape, or compute inside NoGrad)",
+                        name));
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         auto& in = Access::var(inputs[i]);
         if (!in.requires_grad) continue;
@@ -163,8 +178,8 @@ void Node<T>::propagate(TapeState& tape) {
     if (!adjoint.defined() || !rule) return;
     TensorList<T> grads = rule(inputs, output, adjoint);
     if (grads.size() != inputs.size())
-        throw GradError(fmt::format("{}: backward rule returned {} gradients for {} inputs", name, grads.size(),
-                                    inputs.size()));
+        throw GradError(
+            fmt::format("{}: backward rule returned {} gradients for {} inputs", name, grads.size(), inputs.size()));
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         if (!grads[i].defined()) continue;
         auto* target = node_of(tape, inputs[i]);
@@ -184,8 +199,10 @@ void Node<T>::deposit_leaf_grad() {
         v.grad += adjoint.value();
     } else {
         // An adjoint held by this node alone is a temporary of the sweep: take its storage.
-        if (Access::use_count(adjoint) == 1) v.grad = std::move(Access::var(adjoint).value);
-        else v.grad = adjoint.value();
+        if (Access::use_count(adjoint) == 1)
+            v.grad = std::move(Access::var(adjoint).value);
+        else
+            v.grad = adjoint.value();
         v.has_grad = true;
     }
 }
@@ -207,12 +224,11 @@ void clear_adjoints(TapeState& tape) noexcept {
     for (auto* n : tape.nodes) n->clear_adjoint();
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                                          \
-    template struct Node<T>;                                                                           \
-    template Node<T>* node_of(TapeState&, const BasicTensor<T>&);                                      \
-    template void check_usable(std::string_view, const BasicTensor<T>&, std::size_t);                  \
-    template BasicTensor<T> record(std::string_view, TensorList<T>&&, Array<T>&&, BackwardFn<T>&&,     \
-                                   ForwardFn<T>&&);                                                    \
+#define XTGRAD_INSTANTIATE(T)                                                                                       \
+    template struct Node<T>;                                                                                        \
+    template Node<T>* node_of(TapeState&, const BasicTensor<T>&);                                                   \
+    template void check_usable(std::string_view, const BasicTensor<T>&, std::size_t);                               \
+    template BasicTensor<T> record(std::string_view, TensorList<T>&&, Array<T>&&, BackwardFn<T>&&, ForwardFn<T>&&); \
     template void sweep(TapeState&, const TensorList<T>&, const TensorList<T>&, bool);
 XTGRAD_INSTANTIATE(float)
 XTGRAD_INSTANTIATE(double)
@@ -233,14 +249,28 @@ Tape::~Tape() {
     stack.erase(std::find(stack.begin(), stack.end(), state_.get()));
 }
 
-void Tape::release() { state_->release(); }
-std::size_t Tape::size() const { return state_->nodes.size(); }
-std::size_t Tape::arena_bytes() const { return state_->arena.capacity(); }
-void Tape::set_diagnostic(bool on) { state_->diagnostic = on; }
+void Tape::release() {
+    state_->release();
+}
+std::size_t Tape::size() const {
+    return state_->nodes.size();
+}
+std::size_t Tape::arena_bytes() const {
+    return state_->arena.capacity();
+}
+void Tape::set_diagnostic(bool on) {
+    state_->diagnostic = on;
+}
 
-NoGrad::NoGrad() : previous_(detail::grad_mode) { detail::grad_mode = false; }
-NoGrad::~NoGrad() { detail::grad_mode = previous_; }
-bool grad_enabled() noexcept { return detail::grad_mode; }
+NoGrad::NoGrad() : previous_(detail::grad_mode) {
+    detail::grad_mode = false;
+}
+NoGrad::~NoGrad() {
+    detail::grad_mode = previous_;
+}
+bool grad_enabled() noexcept {
+    return detail::grad_mode;
+}
 
 template <class T>
 BasicTensor<T> custom_op(std::string_view name, TensorList<T> inputs, ForwardFn<T> forward, BackwardFn<T> backward) {

@@ -116,9 +116,9 @@ struct Node final : NodeBase {
     std::string name;
     TensorList<T> inputs;
     BasicTensor<T> output;
-    BackwardFn<T> rule;     // empty for leaves
-    ForwardFn<T> forward;   // kept in diagnostic mode only
-    BasicTensor<T> adjoint; // d(root)/d(output), set during a sweep
+    BackwardFn<T> rule;      // empty for leaves
+    ForwardFn<T> forward;    // kept in diagnostic mode only
+    BasicTensor<T> adjoint;  // d(root)/d(output), set during a sweep
 
     void propagate(TapeState& tape) override;
     void clear_adjoint() noexcept override { adjoint = BasicTensor<T>(); }

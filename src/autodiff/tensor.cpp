@@ -71,7 +71,8 @@ template <class T>
 T BasicTensor<T>::item() const {
     auto& v = checked("item", *this).value;
     if (v.size() != 1)
-        throw ValueError(fmt::format("item: tensor of shape {} has {} elements, not 1", to_string(v.shape()), v.size()));
+        throw ValueError(
+            fmt::format("item: tensor of shape {} has {} elements, not 1", to_string(v.shape()), v.size()));
     return *v.data();
 }
 
@@ -84,9 +85,10 @@ const Array<T>& BasicTensor<T>::grad() const {
     auto& v = checked("grad", *this);
     if (!v.has_grad) {
         if (!v.leaf)
-            throw GradError(fmt::format("grad: tensor of shape {} is an op result; gradients are accumulated only "
-                                        "into leaves (use xtgrad::grad() for intermediate tensors)",
-                                        to_string(v.value.shape())));
+            throw GradError(
+                fmt::format("grad: tensor of shape {} is an op result; gradients are accumulated only "
+                            "into leaves (use xtgrad::grad() for intermediate tensors)",
+                            to_string(v.value.shape())));
         throw GradError(fmt::format("grad: leaf of shape {} has no gradient yet ({})", to_string(v.value.shape()),
                                     v.requires_grad ? "call backward() first, or it was not on the path"
                                                     : "it is a constant; make it with parameter()"));
@@ -105,9 +107,10 @@ template <class T>
 void BasicTensor<T>::backward() const {
     auto& v = checked("backward", *this);
     if (v.value.size() != 1)
-        throw GradError(fmt::format("backward: output has shape {}; only a tensor with one element can be its own "
-                                    "seed, pass a seed of shape {}",
-                                    to_string(v.value.shape()), to_string(v.value.shape())));
+        throw GradError(
+            fmt::format("backward: output has shape {}; only a tensor with one element can be its own "
+                        "seed, pass a seed of shape {}",
+                        to_string(v.value.shape()), to_string(v.value.shape())));
     Array<T> one = Array<T>::from_shape(v.value.shape());
     one.fill(T(1));
     backward(constant(std::move(one)));
@@ -121,9 +124,10 @@ void BasicTensor<T>::backward(const BasicTensor& seed) const {
         throw ShapeError(fmt::format("backward: seed of shape {} for output of shape {}", to_string(s.value.shape()),
                                      to_string(v.value.shape())));
     if (!v.requires_grad)
-        throw GradError(fmt::format("backward: output of shape {} does not require a gradient "
-                                    "(no parameter() leads to it, or it was computed under NoGrad)",
-                                    to_string(v.value.shape())));
+        throw GradError(
+            fmt::format("backward: output of shape {} does not require a gradient "
+                        "(no parameter() leads to it, or it was computed under NoGrad)",
+                        to_string(v.value.shape())));
     auto& mv = Access::var(*this);
     if (mv.leaf) {  // d(self)/d(self) = seed; nothing to sweep
         if (mv.has_grad) {

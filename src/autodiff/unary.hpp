@@ -9,8 +9,7 @@ template <class T, class F>
 BasicTensor<T> unary(std::string_view name, const BasicTensor<T>& a, F forward, BackwardFn<T>&& rule) {
     check_usable(name, a, 0);
     return make_op<T>(
-        name, {a}, [forward](const TensorList<T>& in) { return evaluate<T>(forward(in[0].value())); },
-        std::move(rule));
+        name, {a}, [forward](const TensorList<T>& in) { return evaluate<T>(forward(in[0].value())); }, std::move(rule));
 }
 
 /// A rule `g * factor(inputs, output)`: the shape of most unary derivatives.

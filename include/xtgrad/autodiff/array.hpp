@@ -33,7 +33,9 @@ struct PoolAllocator {
     T* allocate(std::size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
     void deallocate(T* p, std::size_t n) noexcept { pool_deallocate(p, n * sizeof(T)); }
     template <class U>
-    bool operator==(const PoolAllocator<U>&) const noexcept { return true; }
+    bool operator==(const PoolAllocator<U>&) const noexcept {
+        return true;
+    }
 };
 }  // namespace storage
 
@@ -54,8 +56,8 @@ std::string to_string(const Shape& shape);
 /// Statistics of the value-storage cache (for tests of memory flatness and for tuning).
 /// Small blocks (< 64 KiB) are counted for the calling thread, large ones for the process.
 struct PoolStats {
-    std::size_t bytes_in_use = 0;   ///< bytes handed out and not yet returned
-    std::size_t bytes_cached = 0;   ///< bytes held in the caches for reuse
+    std::size_t bytes_in_use = 0;  ///< bytes handed out and not yet returned
+    std::size_t bytes_cached = 0;  ///< bytes held in the caches for reuse
 };
 PoolStats pool_stats();
 /// Returns every cached large block, and the calling thread's small ones, to the system.

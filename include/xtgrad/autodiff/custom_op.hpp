@@ -32,8 +32,7 @@ using BackwardFn = std::function<TensorList<T>(const TensorList<T>& inputs, cons
 /// backward rule is `backward`. `name` appears in error messages and gradcheck reports.
 /// The rule's results are checked at backward time: one per input, each of its input's shape.
 template <class T>
-BasicTensor<T> custom_op(std::string_view name, TensorList<T> inputs, ForwardFn<T> forward,
-                         BackwardFn<T> backward);
+BasicTensor<T> custom_op(std::string_view name, TensorList<T> inputs, ForwardFn<T> forward, BackwardFn<T> backward);
 
 extern template Tensor custom_op(std::string_view, TensorList<double>, ForwardFn<double>, BackwardFn<double>);
 extern template Tensor32 custom_op(std::string_view, TensorList<float>, ForwardFn<float>, BackwardFn<float>);

@@ -18,107 +18,190 @@ template <class T>
 using Scalar = std::type_identity_t<T>;  // so that `x * 2.0` works for Tensor32 too
 
 // ---- elementwise, binary (broadcasting) -------------------------------------------
-template <class T> BasicTensor<T> add(const BasicTensor<T>& a, const BasicTensor<T>& b);
-template <class T> BasicTensor<T> sub(const BasicTensor<T>& a, const BasicTensor<T>& b);
-template <class T> BasicTensor<T> mul(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> add(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> sub(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> mul(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// Throws DomainError for 0/0.
-template <class T> BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// a^b elementwise. Throws DomainError where the result would be NaN (negative base,
 /// non-integer exponent). The gradient w.r.t. b needs a > 0 where it is nonzero.
-template <class T> BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b);
-template <class T> BasicTensor<T> pow(const BasicTensor<T>& a, Scalar<T> exponent);
+template <class T>
+BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> pow(const BasicTensor<T>& a, Scalar<T> exponent);
 /// Elementwise max/min; at ties the gradient is split evenly between a and b.
-template <class T> BasicTensor<T> maximum(const BasicTensor<T>& a, const BasicTensor<T>& b);
-template <class T> BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> maximum(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// mask ? a : b, all three broadcast together.
-template <class T> BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b);
 
 // ---- elementwise, unary -------------------------------------------------------------
-template <class T> BasicTensor<T> neg(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> exp(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> neg(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> exp(const BasicTensor<T>& a);
 /// Throws DomainError for negative inputs; log(0) = -inf.
-template <class T> BasicTensor<T> log(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> log(const BasicTensor<T>& a);
 /// Throws DomainError for inputs below -1.
-template <class T> BasicTensor<T> log1p(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> expm1(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> log1p(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> expm1(const BasicTensor<T>& a);
 /// Throws DomainError for negative inputs.
-template <class T> BasicTensor<T> sqrt(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> sqrt(const BasicTensor<T>& a);
 /// Gradient sign(a), 0 at 0.
-template <class T> BasicTensor<T> abs(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> square(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> sin(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> cos(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> tanh(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> abs(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> square(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> sin(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> cos(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> tanh(const BasicTensor<T>& a);
 /// 1 / (1 + e^-a), fused and stable for any finite input.
-template <class T> BasicTensor<T> sigmoid(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> sigmoid(const BasicTensor<T>& a);
 /// max(a, 0); gradient 0 at 0.
-template <class T> BasicTensor<T> relu(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> relu(const BasicTensor<T>& a);
 /// log(1 + e^a), stable for any finite input; gradient sigmoid(a).
-template <class T> BasicTensor<T> softplus(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> softplus(const BasicTensor<T>& a);
 /// min(max(a, lo), hi); gradient 1 inside [lo, hi], 0 outside. Requires lo <= hi.
-template <class T> BasicTensor<T> clamp(const BasicTensor<T>& a, Scalar<T> lo, Scalar<T> hi);
+template <class T>
+BasicTensor<T> clamp(const BasicTensor<T>& a, Scalar<T> lo, Scalar<T> hi);
 
 // ---- reductions ----------------------------------------------------------------------
 /// Sum of all elements (a scalar).
-template <class T> BasicTensor<T> sum(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> sum(const BasicTensor<T>& a);
 /// Sum over `axes` (empty: all), keeping them as size-1 dimensions if `keepdims`.
-template <class T> BasicTensor<T> sum(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
-template <class T> BasicTensor<T> mean(const BasicTensor<T>& a);
-template <class T> BasicTensor<T> mean(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
+template <class T>
+BasicTensor<T> sum(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
+template <class T>
+BasicTensor<T> mean(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> mean(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
 /// Max/min over `axes`; the gradient goes to the arg-extremes, split evenly at ties.
-template <class T> BasicTensor<T> max(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
-template <class T> BasicTensor<T> min(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
+template <class T>
+BasicTensor<T> max(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
+template <class T>
+BasicTensor<T> min(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
 /// log(sum(exp(a))) along `axis`, fused and stable; entries may be -inf (not all of them).
-template <class T> BasicTensor<T> logsumexp(const BasicTensor<T>& a, std::ptrdiff_t axis, bool keepdims = false);
+template <class T>
+BasicTensor<T> logsumexp(const BasicTensor<T>& a, std::ptrdiff_t axis, bool keepdims = false);
 /// exp(a) / sum(exp(a)) along `axis`, stable for any finite logits and -inf entries.
-template <class T> BasicTensor<T> softmax(const BasicTensor<T>& a, std::ptrdiff_t axis);
+template <class T>
+BasicTensor<T> softmax(const BasicTensor<T>& a, std::ptrdiff_t axis);
 /// a - logsumexp(a) along `axis`, fused: d out_k / d a_i = delta_ik - softmax(a)_i.
-template <class T> BasicTensor<T> log_softmax(const BasicTensor<T>& a, std::ptrdiff_t axis);
+template <class T>
+BasicTensor<T> log_softmax(const BasicTensor<T>& a, std::ptrdiff_t axis);
 
 // ---- shape ----------------------------------------------------------------------------
 /// Same elements in row-major order, new shape (sizes must agree).
-template <class T> BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape);
+template <class T>
+BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape);
 /// Numpy broadcasting to `shape`; the gradient is summed back.
-template <class T> BasicTensor<T> broadcast_to(const BasicTensor<T>& a, const Shape& shape);
+template <class T>
+BasicTensor<T> broadcast_to(const BasicTensor<T>& a, const Shape& shape);
 /// The inverse of broadcast_to: sums `a` down to `shape` (leading axes and size-1 axes).
-template <class T> BasicTensor<T> sum_to(const BasicTensor<T>& a, const Shape& shape);
+template <class T>
+BasicTensor<T> sum_to(const BasicTensor<T>& a, const Shape& shape);
 /// Reverses the axes (the matrix transpose for 2-D).
-template <class T> BasicTensor<T> transpose(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> transpose(const BasicTensor<T>& a);
 /// Reorders the axes: result axis i is input axis perm[i].
-template <class T> BasicTensor<T> permute(const BasicTensor<T>& a, const std::vector<std::size_t>& perm);
+template <class T>
+BasicTensor<T> permute(const BasicTensor<T>& a, const std::vector<std::size_t>& perm);
 /// Elements start, start+step, ... (< stop) along `axis`; negative start/stop count from the end.
 template <class T>
 BasicTensor<T> slice(const BasicTensor<T>& a, std::ptrdiff_t axis, std::ptrdiff_t start, std::ptrdiff_t stop,
                      std::ptrdiff_t step = 1);
 /// Joins tensors along an existing axis; all other extents must agree.
-template <class T> BasicTensor<T> concat(const std::vector<BasicTensor<T>>& parts, std::ptrdiff_t axis);
+template <class T>
+BasicTensor<T> concat(const std::vector<BasicTensor<T>>& parts, std::ptrdiff_t axis);
 /// Joins equally shaped tensors along a new axis.
-template <class T> BasicTensor<T> stack(const std::vector<BasicTensor<T>>& parts, std::ptrdiff_t axis);
+template <class T>
+BasicTensor<T> stack(const std::vector<BasicTensor<T>>& parts, std::ptrdiff_t axis);
 /// For 2-D `a` of shape [N, C]: out[n] = a[n, index[n]] (class labels, one per row).
-template <class T> BasicTensor<T> pick(const BasicTensor<T>& a, const std::vector<std::size_t>& index);
+template <class T>
+BasicTensor<T> pick(const BasicTensor<T>& a, const std::vector<std::size_t>& index);
 
 // ---- linear algebra (BLAS) ----------------------------------------------------------------
 /// Matrix product with numpy's matmul rules for 1-D, 2-D and batched 3-D operands
 /// ([B,n,k] x [B,k,m], [B,n,k] x [k,m]). Transposes in the backward pass are BLAS flags.
-template <class T> BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// Inner product of two vectors of equal length (a scalar).
-template <class T> BasicTensor<T> dot(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> dot(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// Outer product of two vectors: [n] x [m] -> [n, m].
-template <class T> BasicTensor<T> outer(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicTensor<T> outer(const BasicTensor<T>& a, const BasicTensor<T>& b);
 
 // ---- operators --------------------------------------------------------------------------
-template <class T> BasicTensor<T> operator+(const BasicTensor<T>& a, const BasicTensor<T>& b) { return add(a, b); }
-template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a, const BasicTensor<T>& b) { return sub(a, b); }
-template <class T> BasicTensor<T> operator*(const BasicTensor<T>& a, const BasicTensor<T>& b) { return mul(a, b); }
-template <class T> BasicTensor<T> operator/(const BasicTensor<T>& a, const BasicTensor<T>& b) { return div(a, b); }
-template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a) { return neg(a); }
-template <class T> BasicTensor<T> operator+(const BasicTensor<T>& a, Scalar<T> s) { return add(a, BasicTensor<T>::scalar(s)); }
-template <class T> BasicTensor<T> operator+(Scalar<T> s, const BasicTensor<T>& a) { return add(BasicTensor<T>::scalar(s), a); }
-template <class T> BasicTensor<T> operator-(const BasicTensor<T>& a, Scalar<T> s) { return sub(a, BasicTensor<T>::scalar(s)); }
-template <class T> BasicTensor<T> operator-(Scalar<T> s, const BasicTensor<T>& a) { return sub(BasicTensor<T>::scalar(s), a); }
-template <class T> BasicTensor<T> operator*(const BasicTensor<T>& a, Scalar<T> s) { return mul(a, BasicTensor<T>::scalar(s)); }
-template <class T> BasicTensor<T> operator*(Scalar<T> s, const BasicTensor<T>& a) { return mul(BasicTensor<T>::scalar(s), a); }
-template <class T> BasicTensor<T> operator/(const BasicTensor<T>& a, Scalar<T> s) { return div(a, BasicTensor<T>::scalar(s)); }
-template <class T> BasicTensor<T> operator/(Scalar<T> s, const BasicTensor<T>& a) { return div(BasicTensor<T>::scalar(s), a); }
+template <class T>
+BasicTensor<T> operator+(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return add(a, b);
+}
+template <class T>
+BasicTensor<T> operator-(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return sub(a, b);
+}
+template <class T>
+BasicTensor<T> operator*(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return mul(a, b);
+}
+template <class T>
+BasicTensor<T> operator/(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return div(a, b);
+}
+template <class T>
+BasicTensor<T> operator-(const BasicTensor<T>& a) {
+    return neg(a);
+}
+template <class T>
+BasicTensor<T> operator+(const BasicTensor<T>& a, Scalar<T> s) {
+    return add(a, BasicTensor<T>::scalar(s));
+}
+template <class T>
+BasicTensor<T> operator+(Scalar<T> s, const BasicTensor<T>& a) {
+    return add(BasicTensor<T>::scalar(s), a);
+}
+template <class T>
+BasicTensor<T> operator-(const BasicTensor<T>& a, Scalar<T> s) {
+    return sub(a, BasicTensor<T>::scalar(s));
+}
+template <class T>
+BasicTensor<T> operator-(Scalar<T> s, const BasicTensor<T>& a) {
+    return sub(BasicTensor<T>::scalar(s), a);
+}
+template <class T>
+BasicTensor<T> operator*(const BasicTensor<T>& a, Scalar<T> s) {
+    return mul(a, BasicTensor<T>::scalar(s));
+}
+template <class T>
+BasicTensor<T> operator*(Scalar<T> s, const BasicTensor<T>& a) {
+    return mul(BasicTensor<T>::scalar(s), a);
+}
+template <class T>
+BasicTensor<T> operator/(const BasicTensor<T>& a, Scalar<T> s) {
+    return div(a, BasicTensor<T>::scalar(s));
+}
+template <class T>
+BasicTensor<T> operator/(Scalar<T> s, const BasicTensor<T>& a) {
+    return div(BasicTensor<T>::scalar(s), a);
+}
 
 }  // namespace xtgrad

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(g++ make cmake libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
-          libboost-test-dev libfmt-dev)
+          libboost-test-dev libfmt-dev zlib1g-dev)
 if [[ "${1:-}" == "--bench" ]]; then
     packages+=(libtorch-dev)
 fi

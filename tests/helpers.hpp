@@ -10,6 +10,7 @@
 #include <xtensor/xmanipulation.hpp>
 #include <xtensor/xmath.hpp>
 #include <xtensor/xstrided_view.hpp>
+#include <xtensor/xview.hpp>
 
 #include "xtgrad/autodiff.hpp"
 

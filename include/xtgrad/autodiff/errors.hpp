@@ -34,4 +34,10 @@ struct GradError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// A file that cannot be read or written, or whose content is damaged, truncated or of
+/// the wrong kind (CSV data, checkpoints).
+struct IoError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 }  // namespace xtgrad

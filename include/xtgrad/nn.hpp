@@ -1,0 +1,11 @@
+// xtgrad's neural-network library: modules, layers, losses, data, metrics, checkpoints.
+#pragma once
+
+#include "xtgrad/autodiff.hpp"
+#include "xtgrad/nn/checkpoint.hpp"
+#include "xtgrad/nn/data.hpp"
+#include "xtgrad/nn/init.hpp"
+#include "xtgrad/nn/linear.hpp"
+#include "xtgrad/nn/losses.hpp"
+#include "xtgrad/nn/metrics.hpp"
+#include "xtgrad/nn/module.hpp"

@@ -1,0 +1,37 @@
+// Saving and loading parameters as NumPy archives (.npz: a zip of .npy files, readable with
+// numpy.load). Saving is atomic: the archive is written to a temporary file in the same
+// directory, flushed to disk, then renamed over the target, so a failed save never damages
+// the previous checkpoint. Loading checks everything before changing anything.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xtgrad/nn/module.hpp"
+
+namespace xtgrad::nn {
+
+template <class T>
+using NamedArrays = std::vector<std::pair<std::string, Array<T>>>;
+
+/// Writes arrays as "<name>.npy" entries of an uncompressed .npz archive, atomically.
+template <class T>
+void save_npz(const std::string& path, const NamedArrays<T>& arrays);
+
+/// Reads every entry of an .npz archive (stored or deflated). Each must be a little-endian,
+/// C-order array of T (float32 or float64): anything else, a truncated file or a bad
+/// checksum is an IoError naming the file and the entry.
+template <class T>
+NamedArrays<T> load_npz(const std::string& path);
+
+/// Saves `module.named_parameters()`.
+template <class T>
+void save_parameters(const Module<T>& module, const std::string& path);
+
+/// Loads parameters saved by save_parameters. A missing or unexpected name, a shape or
+/// dtype mismatch, or a damaged file throws, and leaves the module as it was.
+template <class T>
+void load_parameters(Module<T>& module, const std::string& path);
+
+}  // namespace xtgrad::nn

@@ -1,0 +1,48 @@
+// Fully connected layers and the MLP built from them.
+#pragma once
+
+#include <random>
+#include <vector>
+
+#include "xtgrad/nn/init.hpp"
+#include "xtgrad/nn/module.hpp"
+
+namespace xtgrad::nn {
+
+struct LinearOptions {
+    std::size_t in = 0;   ///< input features (> 0)
+    std::size_t out = 0;  ///< output features (> 0)
+    bool bias = true;
+    Init weight_init = Init::xavier_uniform;
+};
+
+/// y = x W + b with W of shape [in, out] (so no transpose on the forward path) and b [out].
+/// Accepts inputs [..., in]; throws ShapeError naming the layer otherwise.
+template <class T>
+class Linear : public Module<T> {
+public:
+    Linear(const LinearOptions& options, std::mt19937_64& rng);
+    BasicTensor<T> forward(const BasicTensor<T>& input) override;
+    const LinearOptions& options() const { return options_; }
+    const BasicTensor<T>& weight() const { return weight_; }
+    const BasicTensor<T>& bias() const { return bias_; }  ///< undefined when options.bias is false
+
+private:
+    LinearOptions options_;
+    BasicTensor<T> weight_, bias_;
+};
+
+/// Linear layers of the given widths ({784, 256, 256, 10}: three layers) with `activation`
+/// between them and none after the last. Weights are He-initialised for ReLU, Xavier otherwise.
+template <class T>
+class MLP : public Sequential<T> {
+public:
+    MLP(const std::vector<std::size_t>& widths, Activation activation, std::mt19937_64& rng);
+};
+
+extern template class Linear<float>;
+extern template class Linear<double>;
+extern template class MLP<float>;
+extern template class MLP<double>;
+
+}  // namespace xtgrad::nn

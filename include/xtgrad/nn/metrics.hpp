@@ -1,0 +1,27 @@
+// Metrics for classification and regression.
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "xtgrad/autodiff/array.hpp"
+
+namespace xtgrad::nn {
+
+/// The arg-max of each row of [N, C] scores (the predicted class).
+template <class T>
+std::vector<std::size_t> predicted_classes(const Array<T>& scores);
+/// Fraction of rows whose arg-max equals the label.
+template <class T>
+double accuracy(const Array<T>& scores, const std::vector<std::size_t>& labels);
+/// [classes, classes] counts: row = true label, column = predicted label.
+Array<std::size_t> confusion_matrix(const std::vector<std::size_t>& predicted, const std::vector<std::size_t>& labels,
+                                    std::size_t classes);
+/// Coefficient of determination 1 - SS_res / SS_tot.
+template <class T>
+double r2_score(const Array<T>& prediction, const Array<T>& target);
+/// The mean of `batch_loss(indices)` over consecutive batches of 0..n-1, weighted by batch
+/// size: the mean loss over a data set when each batch's loss is a mean.
+double mean_loss(std::size_t n, std::size_t batch_size, const std::function<double(const std::vector<std::size_t>&)>& batch_loss);
+
+}  // namespace xtgrad::nn

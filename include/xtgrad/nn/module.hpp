@@ -1,0 +1,111 @@
+// Modules: objects that own named parameters and child modules and map a tensor to a
+// tensor with autodiff ops (so gradients and Hessian-vector products flow through them).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xtgrad/autodiff.hpp"
+
+namespace xtgrad::nn {
+
+template <class T>
+using NamedTensors = std::vector<std::pair<std::string, BasicTensor<T>>>;
+
+/// Base of every layer. Parameters are named "weight", "bias", ...; a child's parameters
+/// appear as "<child name>.<name>" (PyTorch's convention), depth first in registration order.
+/// Modules are not copyable: parameters are handles, and a copy would silently share them.
+template <class T>
+class Module {
+public:
+    Module() = default;
+    virtual ~Module() = default;
+    Module(const Module&) = delete;
+    Module& operator=(const Module&) = delete;
+
+    virtual BasicTensor<T> forward(const BasicTensor<T>& input) = 0;
+    BasicTensor<T> operator()(const BasicTensor<T>& input) { return forward(input); }
+
+    /// All parameters of this module and its children, with their qualified names.
+    NamedTensors<T> named_parameters() const;
+    TensorList<T> parameters() const;
+    /// Forgets the accumulated gradient of every parameter.
+    void zero_grad();
+    /// Training or evaluation mode, for this module and its children.
+    void train(bool on = true);
+    void eval() { train(false); }
+    bool is_training() const { return training_; }
+    const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
+
+protected:
+    /// Adds a parameter with an initial value; returns its handle.
+    BasicTensor<T> register_parameter(std::string name, Array<T> value);
+    /// Adds a child module under `name`.
+    void register_module(std::string name, std::shared_ptr<Module> child);
+
+private:
+    NamedTensors<T> params_;
+    std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+    bool training_ = true;
+};
+
+/// Children applied in order; they are named "0", "1", ...
+template <class T>
+class Sequential : public Module<T> {
+public:
+    Sequential() = default;
+    explicit Sequential(std::vector<std::shared_ptr<Module<T>>> layers);
+    void push_back(std::shared_ptr<Module<T>> layer);
+    BasicTensor<T> forward(const BasicTensor<T>& input) override;
+    std::size_t size() const { return this->children().size(); }
+};
+
+/// Elementwise activations as modules.
+enum class Activation { identity, tanh, sigmoid, relu, softplus };
+
+template <class T>
+class ActivationLayer : public Module<T> {
+public:
+    explicit ActivationLayer(Activation kind) : kind_(kind) {}
+    BasicTensor<T> forward(const BasicTensor<T>& input) override;
+    Activation kind() const { return kind_; }
+
+private:
+    Activation kind_;
+};
+
+template <class T>
+struct Tanh : ActivationLayer<T> {
+    Tanh() : ActivationLayer<T>(Activation::tanh) {}
+};
+template <class T>
+struct Sigmoid : ActivationLayer<T> {
+    Sigmoid() : ActivationLayer<T>(Activation::sigmoid) {}
+};
+template <class T>
+struct ReLU : ActivationLayer<T> {
+    ReLU() : ActivationLayer<T>(Activation::relu) {}
+};
+template <class T>
+struct Softplus : ActivationLayer<T> {
+    Softplus() : ActivationLayer<T>(Activation::softplus) {}
+};
+template <class T>
+struct Identity : ActivationLayer<T> {
+    Identity() : ActivationLayer<T>(Activation::identity) {}
+};
+
+/// Applies an activation to a tensor (what ActivationLayer does).
+template <class T>
+BasicTensor<T> activate(Activation kind, const BasicTensor<T>& x);
+
+extern template class Module<float>;
+extern template class Module<double>;
+extern template class Sequential<float>;
+extern template class Sequential<double>;
+extern template class ActivationLayer<float>;
+extern template class ActivationLayer<double>;
+
+}  // namespace xtgrad::nn

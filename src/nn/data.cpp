@@ -1,0 +1,229 @@
+// CSV loading through zlib's gz* interface (which reads plain files as they are), and
+// the usual data preparation.
+#include "xtgrad/nn/data.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+
+#include <fmt/format.h>
+#include <xtensor/xmath.hpp>
+
+#include "xtgrad/autodiff/errors.hpp"
+
+namespace xtgrad::nn {
+
+namespace {
+std::vector<std::string> split(const std::string& line, char delimiter) {
+    std::vector<std::string> fields;
+    if (delimiter == ' ') {
+        std::size_t i = 0;
+        while (i < line.size()) {
+            while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+            if (i == line.size()) break;
+            std::size_t j = i;
+            while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
+            fields.push_back(line.substr(i, j - i));
+            i = j;
+        }
+        return fields;
+    }
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= line.size(); ++i)
+        if (i == line.size() || line[i] == delimiter) {
+            fields.push_back(line.substr(start, i - start));
+            start = i + 1;
+        }
+    return fields;
+}
+
+// Reads lines from a gzip or plain file.
+class LineReader {
+public:
+    explicit LineReader(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
+        if (file_ == nullptr)
+            throw IoError(fmt::format("load_csv: cannot open '{}': {}", path, std::strerror(errno)));
+    }
+    ~LineReader() { gzclose(file_); }
+    LineReader(const LineReader&) = delete;
+    LineReader& operator=(const LineReader&) = delete;
+
+    bool next(std::string& line) {
+        line.clear();
+        char buffer[4096];
+        while (gzgets(file_, buffer, sizeof buffer) != nullptr) {
+            line += buffer;
+            if (!line.empty() && line.back() == '\n') break;
+        }
+        int err = 0;
+        const char* msg = gzerror(file_, &err);
+        if (err != Z_OK && err != Z_STREAM_END)
+            throw IoError(fmt::format("load_csv: '{}' is damaged or truncated: {}", path_, msg));
+        while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+        return !line.empty() || !gzeof(file_);
+    }
+
+private:
+    std::string path_;
+    gzFile file_;
+};
+}  // namespace
+
+Table load_csv(const std::string& path, const CsvOptions& options) {
+    LineReader reader(path);
+    std::string line;
+    std::size_t line_number = 0;
+    for (std::size_t i = 0; i < options.header_lines && reader.next(line); ++i) ++line_number;
+    std::vector<double> values;
+    std::size_t columns = 0, rows = 0;
+    while (reader.next(line)) {
+        ++line_number;
+        if (line.empty()) continue;
+        auto fields = split(line, options.delimiter);
+        if (columns == 0) columns = fields.size();
+        if (fields.size() != columns)
+            throw ValueError(fmt::format("load_csv: {}:{}: {} fields, expected {}", path, line_number, fields.size(),
+                                         columns));
+        for (auto& f : fields) {
+            char* end = nullptr;
+            errno = 0;
+            double v = std::strtod(f.c_str(), &end);
+            while (end != nullptr && (*end == ' ' || *end == '\t')) ++end;
+            if (f.empty() || end == f.c_str() || *end != '\0' || errno == ERANGE)
+                throw ValueError(fmt::format("load_csv: {}:{}: field '{}' is not a number", path, line_number, f));
+            values.push_back(v);
+        }
+        ++rows;
+    }
+    if (rows == 0) throw ValueError(fmt::format("load_csv: {}: no data rows", path));
+    Table table;
+    if (!options.has_label) {
+        table.features = Array<double>::from_shape({rows, columns});
+        std::copy(values.begin(), values.end(), table.features.begin());
+        return table;
+    }
+    auto n = static_cast<std::ptrdiff_t>(columns);
+    if (options.label_column < -n || options.label_column >= n)
+        throw ValueError(fmt::format("load_csv: {}: label column {} out of range for {} columns", path,
+                                     options.label_column, columns));
+    std::size_t label = static_cast<std::size_t>(options.label_column < 0 ? options.label_column + n
+                                                                           : options.label_column);
+    table.features = Array<double>::from_shape({rows, columns - 1});
+    table.target = Array<double>::from_shape({rows});
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0, f = 0; c < columns; ++c) {
+            double v = values[r * columns + c];
+            if (c == label) table.target(r) = v;
+            else table.features(r, f++) = v;
+        }
+    return table;
+}
+
+void Standardizer::fit(const Array<double>& x) {
+    if (x.dimension() != 2 || x.shape()[0] == 0)
+        throw ShapeError(fmt::format("Standardizer::fit: expects [rows, columns], got {}", to_string(x.shape())));
+    std::size_t rows = x.shape()[0], cols = x.shape()[1];
+    mean_ = xt::zeros<double>({cols});
+    scale_ = xt::zeros<double>({cols});
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) mean_(c) += x(r, c) / double(rows);
+    for (std::size_t r = 0; r < rows; ++r)
+        for (std::size_t c = 0; c < cols; ++c) scale_(c) += (x(r, c) - mean_(c)) * (x(r, c) - mean_(c)) / double(rows);
+    for (auto& s : scale_) s = s > 0 ? std::sqrt(s) : 1.0;
+}
+
+Array<double> Standardizer::transform(const Array<double>& x) const {
+    if (mean_.size() == 0) throw ValueError("Standardizer::transform: call fit first");
+    if (x.dimension() != 2 || x.shape()[1] != mean_.size())
+        throw ShapeError(fmt::format("Standardizer::transform: data of shape {} for a fit on {} columns",
+                                     to_string(x.shape()), mean_.size()));
+    Array<double> out = x;
+    for (std::size_t r = 0; r < x.shape()[0]; ++r)
+        for (std::size_t c = 0; c < x.shape()[1]; ++c) out(r, c) = (x(r, c) - mean_(c)) / scale_(c);
+    return out;
+}
+
+std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t seed) {
+    std::vector<std::size_t> idx(n);
+    std::iota(idx.begin(), idx.end(), std::size_t(0));
+    std::mt19937_64 rng(seed);
+    for (std::size_t i = n; i > 1; --i) {  // Fisher-Yates with our own draws: the same on every platform
+        std::size_t j = static_cast<std::size_t>(rng() % i);
+        std::swap(idx[i - 1], idx[j]);
+    }
+    return idx;
+}
+
+Table take_rows(const Table& table, const std::vector<std::size_t>& indices) {
+    std::size_t rows = table.features.shape()[0], cols = table.features.shape()[1];
+    Table out;
+    out.features = Array<double>::from_shape({indices.size(), cols});
+    if (table.target.size() > 0) out.target = Array<double>::from_shape({indices.size()});
+    for (std::size_t i = 0; i < indices.size(); ++i) {
+        if (indices[i] >= rows)
+            throw ValueError(fmt::format("take_rows: index {} is out of range for {} rows", indices[i], rows));
+        std::copy_n(table.features.data() + indices[i] * cols, cols, out.features.data() + i * cols);
+        if (table.target.size() > 0) out.target(i) = table.target(indices[i]);
+    }
+    return out;
+}
+
+std::pair<Table, Table> train_test_split(const Table& table, double test_fraction, std::uint64_t seed) {
+    if (!(test_fraction > 0 && test_fraction < 1))
+        throw ValueError(fmt::format("train_test_split: test_fraction must be in (0, 1), got {}", test_fraction));
+    std::size_t n = table.features.shape()[0];
+    auto idx = shuffled_indices(n, seed);
+    auto test_n = static_cast<std::size_t>(std::round(test_fraction * double(n)));
+    if (test_n == 0 || test_n == n)
+        throw ValueError(fmt::format("train_test_split: {} of {} rows leaves an empty side", test_fraction, n));
+    std::vector<std::size_t> test(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(test_n));
+    std::vector<std::size_t> train(idx.begin() + static_cast<std::ptrdiff_t>(test_n), idx.end());
+    return {take_rows(table, train), take_rows(table, test)};
+}
+
+std::vector<std::vector<std::size_t>> batches(std::size_t n, std::size_t batch_size, bool shuffle,
+                                              std::uint64_t seed) {
+    if (batch_size == 0) throw ValueError("batches: batch_size must be positive");
+    std::vector<std::size_t> idx;
+    if (shuffle) {
+        idx = shuffled_indices(n, seed);
+    } else {
+        idx.resize(n);
+        std::iota(idx.begin(), idx.end(), std::size_t(0));
+    }
+    std::vector<std::vector<std::size_t>> out;
+    for (std::size_t start = 0; start < n; start += batch_size)
+        out.emplace_back(idx.begin() + static_cast<std::ptrdiff_t>(start),
+                         idx.begin() + static_cast<std::ptrdiff_t>(std::min(n, start + batch_size)));
+    return out;
+}
+
+std::vector<std::size_t> to_labels(const Array<double>& target) {
+    std::vector<std::size_t> labels;
+    for (std::size_t i = 0; i < target.size(); ++i) {
+        double v = target.data()[i];
+        if (!(v >= 0) || v != std::floor(v))
+            throw ValueError(fmt::format("to_labels: value {} at row {} is not a class label (integer >= 0)", v, i));
+        labels.push_back(static_cast<std::size_t>(v));
+    }
+    return labels;
+}
+
+Array<double> one_hot(const std::vector<std::size_t>& labels, std::size_t classes) {
+    Array<double> out = xt::zeros<double>({labels.size(), classes});
+    for (std::size_t n = 0; n < labels.size(); ++n) {
+        if (labels[n] >= classes)
+            throw ValueError(fmt::format("one_hot: label {} at row {} is out of range for {} classes", labels[n], n,
+                                         classes));
+        out(n, labels[n]) = 1.0;
+    }
+    return out;
+}
+
+}  // namespace xtgrad::nn

@@ -1,0 +1,44 @@
+// Linear layers and MLPs.
+#include "xtgrad/nn/linear.hpp"
+
+#include <fmt/format.h>
+
+namespace xtgrad::nn {
+
+template <class T>
+Linear<T>::Linear(const LinearOptions& options, std::mt19937_64& rng) : options_(options) {
+    if (options.in == 0 || options.out == 0)
+        throw ValueError(fmt::format("Linear: in ({}) and out ({}) must be positive", options.in, options.out));
+    weight_ = this->register_parameter(
+        "weight", initial_values<T>(options.weight_init, {options.in, options.out}, options.in, options.out, rng));
+    if (options.bias) bias_ = this->register_parameter("bias", Array<T>(xt::zeros<T>({options.out})));
+}
+
+template <class T>
+BasicTensor<T> Linear<T>::forward(const BasicTensor<T>& input) {
+    if (!input.defined() || input.dim() == 0 || input.shape().back() != options_.in)
+        throw ShapeError(fmt::format("Linear({} -> {}): input of shape {} must end in {} features", options_.in,
+                                     options_.out, input.defined() ? to_string(input.shape()) : "undefined",
+                                     options_.in));
+    auto y = matmul(input, weight_);
+    return options_.bias ? y + bias_ : y;
+}
+
+template <class T>
+MLP<T>::MLP(const std::vector<std::size_t>& widths, Activation activation, std::mt19937_64& rng) {
+    if (widths.size() < 2)
+        throw ValueError(fmt::format("MLP: needs at least two widths (input and output), got {}", widths.size()));
+    Init init = activation == Activation::relu ? Init::he_uniform : Init::xavier_uniform;
+    for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
+        this->push_back(std::make_shared<Linear<T>>(LinearOptions{widths[i], widths[i + 1], true, init}, rng));
+        if (i + 2 < widths.size() && activation != Activation::identity)
+            this->push_back(std::make_shared<ActivationLayer<T>>(activation));
+    }
+}
+
+template class Linear<float>;
+template class Linear<double>;
+template class MLP<float>;
+template class MLP<double>;
+
+}  // namespace xtgrad::nn

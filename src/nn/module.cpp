@@ -1,0 +1,95 @@
+// Module bookkeeping, Sequential, activation layers.
+#include "xtgrad/nn/module.hpp"
+
+#include <fmt/format.h>
+
+namespace xtgrad::nn {
+
+template <class T>
+NamedTensors<T> Module<T>::named_parameters() const {
+    NamedTensors<T> out = params_;
+    for (auto& [name, child] : children_)
+        for (auto& [sub, p] : child->named_parameters()) out.emplace_back(name + "." + sub, p);
+    return out;
+}
+
+template <class T>
+TensorList<T> Module<T>::parameters() const {
+    TensorList<T> out;
+    for (auto& [name, p] : named_parameters()) out.push_back(p);
+    return out;
+}
+
+template <class T>
+void Module<T>::zero_grad() {
+    for (auto& p : parameters()) p.zero_grad();
+}
+
+template <class T>
+void Module<T>::train(bool on) {
+    training_ = on;
+    for (auto& [name, child] : children_) child->train(on);
+}
+
+template <class T>
+BasicTensor<T> Module<T>::register_parameter(std::string name, Array<T> value) {
+    for (auto& [existing, p] : params_)
+        if (existing == name) throw ValueError(fmt::format("register_parameter: '{}' is already registered", name));
+    auto p = BasicTensor<T>::parameter(std::move(value));
+    params_.emplace_back(std::move(name), p);
+    return p;
+}
+
+template <class T>
+void Module<T>::register_module(std::string name, std::shared_ptr<Module> child) {
+    if (!child) throw ValueError(fmt::format("register_module: child '{}' is null", name));
+    for (auto& [existing, c] : children_)
+        if (existing == name) throw ValueError(fmt::format("register_module: '{}' is already registered", name));
+    child->train(training_);
+    children_.emplace_back(std::move(name), std::move(child));
+}
+
+template <class T>
+Sequential<T>::Sequential(std::vector<std::shared_ptr<Module<T>>> layers) {
+    for (auto& layer : layers) push_back(std::move(layer));
+}
+
+template <class T>
+void Sequential<T>::push_back(std::shared_ptr<Module<T>> layer) {
+    this->register_module(std::to_string(this->children().size()), std::move(layer));
+}
+
+template <class T>
+BasicTensor<T> Sequential<T>::forward(const BasicTensor<T>& input) {
+    BasicTensor<T> x = input;
+    for (auto& [name, layer] : this->children()) x = layer->forward(x);
+    return x;
+}
+
+template <class T>
+BasicTensor<T> activate(Activation kind, const BasicTensor<T>& x) {
+    switch (kind) {
+        case Activation::identity: return x;
+        case Activation::tanh: return tanh(x);
+        case Activation::sigmoid: return sigmoid(x);
+        case Activation::relu: return relu(x);
+        case Activation::softplus: return softplus(x);
+    }
+    throw ValueError("activate: unknown activation");
+}
+
+template <class T>
+BasicTensor<T> ActivationLayer<T>::forward(const BasicTensor<T>& input) {
+    return activate(kind_, input);
+}
+
+template class Module<float>;
+template class Module<double>;
+template class Sequential<float>;
+template class Sequential<double>;
+template class ActivationLayer<float>;
+template class ActivationLayer<double>;
+template BasicTensor<float> activate(Activation, const BasicTensor<float>&);
+template BasicTensor<double> activate(Activation, const BasicTensor<double>&);
+
+}  // namespace xtgrad::nn

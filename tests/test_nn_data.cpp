@@ -1,0 +1,117 @@
+// Data: the shipped data sets load with their documented shapes; CSV errors name file and
+// line; standardisation, splits, batches and encodings.
+#define BOOST_TEST_MODULE nn_data
+#include <cstdio>
+#include <fstream>
+
+#include <zlib.h>
+
+#include "helpers.hpp"
+#include "xtgrad/nn.hpp"
+
+using namespace xtgrad;
+using namespace xtgrad::nn;
+using namespace xtgrad::testing;
+
+namespace {
+const std::string kData = XTGRAD_DATA_DIR;
+
+std::string temp_file(const std::string& name, const std::string& content) {
+    std::string path = "/tmp/xtgrad_test_" + std::to_string(::getpid()) + "_" + name;
+    std::ofstream(path) << content;
+    return path;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(shipped_data_sets) {
+    auto digits = load_csv(kData + "/digits.csv.gz");
+    BOOST_TEST(digits.features.shape() == Shape({1797, 64}));
+    auto labels = to_labels(digits.target);
+    BOOST_TEST(*std::max_element(labels.begin(), labels.end()) == 9u);
+    BOOST_TEST(xt::amax(digits.features)() == 16.0);
+
+    auto cancer = load_csv(kData + "/breast_cancer.csv", {.header_lines = 1});
+    BOOST_TEST(cancer.features.shape() == Shape({569, 30}));
+    auto cl = to_labels(cancer.target);
+    BOOST_TEST(std::count(cl.begin(), cl.end(), 0u) == 212);
+
+    auto x = load_csv(kData + "/diabetes_data_raw.csv", {.delimiter = ' ', .has_label = false});
+    auto y = load_csv(kData + "/diabetes_target.csv", {.delimiter = ' ', .has_label = false});
+    BOOST_TEST(x.features.shape() == Shape({442, 10}));
+    BOOST_TEST(y.features.shape() == Shape({442, 1}));
+
+    auto iris = load_csv(kData + "/iris.csv", {.header_lines = 1, .label_column = 4});
+    BOOST_TEST(iris.features.shape() == Shape({150, 4}));
+}
+
+BOOST_AUTO_TEST_CASE(csv_errors_name_file_and_line) {
+    auto ragged = temp_file("ragged.csv", "1,2,3\n4,5,6\n7,8\n");
+    expect_error<ValueError>([&] { load_csv(ragged); }, ragged + ":3: 2 fields, expected 3");
+    auto text = temp_file("text.csv", "a,b\n1,2\n3,x\n");
+    expect_error<ValueError>([&] { load_csv(text, {.header_lines = 1}); }, text + ":3: field 'x' is not a number");
+    expect_error<IoError>([&] { load_csv("/nonexistent/file.csv"); }, "load_csv: cannot open '/nonexistent/file.csv'");
+    auto empty = temp_file("empty.csv", "header\n");
+    expect_error<ValueError>([&] { load_csv(empty, {.header_lines = 1}); }, "no data rows");
+    auto two = temp_file("two.csv", "1,2\n3,4\n");
+    expect_error<ValueError>([&] { load_csv(two, {.label_column = 5}); }, "label column 5 out of range for 2 columns");
+    // a truncated gzip file is reported, not read as shorter data
+    std::string gz = "/tmp/xtgrad_test_" + std::to_string(::getpid()) + "_trunc.csv.gz";
+    {
+        gzFile f = gzopen(gz.c_str(), "wb");
+        for (int i = 0; i < 2000; ++i) gzprintf(f, "%d,%d,%d\n", i, i + 1, i % 3);
+        gzclose(f);
+    }
+    std::ifstream in(gz, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    std::ofstream(gz, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+    expect_error<IoError>([&] { load_csv(gz); }, "is damaged or truncated");
+    for (auto& p : {ragged, text, empty, two, gz}) std::remove(p.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(standardize_split_batches) {
+    Array<double> x = {{1.0, 10.0, 5.0}, {3.0, 20.0, 5.0}, {5.0, 30.0, 5.0}};
+    Standardizer s;
+    s.fit(x);
+    auto z = s.transform(x);
+    BOOST_TEST(std::abs(xt::mean(xt::col(z, 0))()) < 1e-15);
+    BOOST_TEST(std::abs(xt::mean(xt::col(z, 1) * xt::col(z, 1))() - 1.0) < 1e-14);
+    BOOST_TEST(xt::amax(xt::abs(xt::col(z, 2)))() == 0.0);  // constant column: scale 1
+    expect_error<ShapeError>([&] { s.transform(Array<double>{{1.0, 2.0}}); }, "fit on 3 columns");
+
+    BOOST_TEST(shuffled_indices(10, 3) == shuffled_indices(10, 3));
+    BOOST_TEST(shuffled_indices(10, 3) != shuffled_indices(10, 4));
+    Table t{Array<double>(xt::reshape_view(xt::arange<double>(20.0), {10, 2})), Array<double>(xt::arange<double>(10.0))};
+    auto [train, test] = train_test_split(t, 0.3, 1);
+    BOOST_TEST(train.rows() == 7u);
+    BOOST_TEST(test.rows() == 3u);
+    std::vector<double> all;
+    for (auto v : train.target) all.push_back(v);
+    for (auto v : test.target) all.push_back(v);
+    std::sort(all.begin(), all.end());
+    for (std::size_t i = 0; i < 10; ++i) BOOST_TEST(all[i] == double(i));
+    BOOST_TEST(train.features(0, 1) == 2 * train.target(0) + 1);  // rows stay whole
+
+    auto b = batches(10, 4, true, 5);
+    BOOST_TEST(b.size() == 3u);
+    BOOST_TEST(b[2].size() == 2u);
+    auto oh = one_hot({2, 0}, 3);
+    BOOST_TEST(oh == (Array<double>{{0, 0, 1}, {1, 0, 0}}));
+    expect_error<ValueError>([] { to_labels(Array<double>{1.0, 2.5}); }, "to_labels: value 2.5 at row 1");
+    expect_error<ValueError>([] { one_hot({3}, 3); }, "one_hot: label 3 at row 0 is out of range for 3 classes");
+    expect_error<ValueError>([&] { train_test_split(t, 1.5, 1); }, "test_fraction");
+}
+
+BOOST_AUTO_TEST_CASE(metrics) {
+    Array<double> scores = {{0.1, 0.9}, {0.8, 0.2}, {0.3, 0.7}, {0.6, 0.4}};
+    std::vector<std::size_t> labels{1, 0, 0, 0};
+    BOOST_TEST(accuracy(scores, labels) == 0.75);
+    auto cm = confusion_matrix(predicted_classes(scores), labels, 2);
+    BOOST_TEST(cm == (Array<std::size_t>{{2, 1}, {0, 1}}));
+    Array<double> target = {1.0, 2.0, 3.0, 4.0};
+    BOOST_TEST(r2_score(target, target) == 1.0);
+    Array<double> mean_pred = xt::ones<double>({4}) * 2.5;
+    BOOST_TEST(std::abs(r2_score(mean_pred, target)) < 1e-15);
+    double m = mean_loss(10, 4, [](const std::vector<std::size_t>& b) { return double(b.front()); });
+    BOOST_TEST(std::abs(m - (0.0 * 4 + 4.0 * 4 + 8.0 * 2) / 10.0) < 1e-15);
+    expect_error<ShapeError>([&] { accuracy(scores, {1, 0}); }, "accuracy: 2 labels for scores of shape [4,2]");
+}

@@ -90,4 +90,20 @@ double sigmoid_sum(long n, int reps) {
         reps);
 }
 
+double mlp784_step(int batch, int reps) {
+    torch::manual_seed(0);
+    auto x = torch::randn({batch, 784});
+    auto labels = torch::randint(0, 10, {batch}, torch::kLong);
+    torch::nn::Sequential net(torch::nn::Linear(784, 256), torch::nn::ReLU(), torch::nn::Linear(256, 256),
+                              torch::nn::ReLU(), torch::nn::Linear(256, 10));
+    torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.01));
+    return bench::median_seconds(
+        [&] {
+            sgd.zero_grad();
+            torch::nn::functional::cross_entropy(net->forward(x), labels).backward();
+            sgd.step();
+        },
+        reps);
+}
+
 }  // namespace torch_side

@@ -60,8 +60,11 @@ BOOST_AUTO_TEST_CASE(failed_save_keeps_the_previous_checkpoint) {
     MLP<double> m({3, 2}, Activation::identity, rng);
     save_parameters(m, dir.file("m.npz"));
     std::string before = bytes_of(dir.file("m.npz"));
-    expect_error<ValueError>([&] { save_npz<double>(dir.file("m.npz"), {{"", Array<double>{1.0}}}); },
-                             "save_npz: an array has an empty name");
+    expect_error<ValueError>(
+        [&] {
+            save_npz<double>(dir.file("m.npz"), {{"", Array<double>{1.0}}});
+        },
+        "save_npz: an array has an empty name");
     fs::create_directories(dir.path / "taken");  // renaming a file over a directory fails
     expect_error<IoError>([&] { save_parameters(m, dir.file("taken")); }, "save_npz: cannot replace");
     BOOST_TEST(bytes_of(dir.file("m.npz")) == before);
@@ -89,7 +92,8 @@ BOOST_AUTO_TEST_CASE(bad_loads_leave_the_module_unchanged) {
     std::string raw = bytes_of(dir.file("small.npz"));
     std::ofstream(dir.file("cut.npz"), std::ios::binary) << raw.substr(0, raw.size() - 40);
     auto small_before = values(small);
-    expect_error<IoError>([&] { load_parameters(small, dir.file("cut.npz")); }, "load_npz: '" + dir.file("cut.npz") + "'");
+    expect_error<IoError>([&] { load_parameters(small, dir.file("cut.npz")); },
+                          "load_npz: '" + dir.file("cut.npz") + "'");
     std::string flipped = raw;
     flipped[raw.find("\x93NUMPY") + 130] ^= 0x5a;  // a byte of the first array's data
     std::ofstream(dir.file("flipped.npz"), std::ios::binary) << flipped;

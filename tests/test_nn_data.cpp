@@ -80,7 +80,8 @@ BOOST_AUTO_TEST_CASE(standardize_split_batches) {
 
     BOOST_TEST(shuffled_indices(10, 3) == shuffled_indices(10, 3));
     BOOST_TEST(shuffled_indices(10, 3) != shuffled_indices(10, 4));
-    Table t{Array<double>(xt::reshape_view(xt::arange<double>(20.0), {10, 2})), Array<double>(xt::arange<double>(10.0))};
+    Table t{Array<double>(xt::reshape_view(xt::arange<double>(20.0), {10, 2})),
+            Array<double>(xt::arange<double>(10.0))};
     auto [train, test] = train_test_split(t, 0.3, 1);
     BOOST_TEST(train.rows() == 7u);
     BOOST_TEST(test.rows() == 3u);

@@ -161,11 +161,17 @@ BOOST_AUTO_TEST_CASE(l2_penalty_over_weights) {
 BOOST_AUTO_TEST_CASE(loss_errors) {
     Tape tape;
     auto z = param({5, 4}, 13);
-    expect_error<ValueError>([&] { cross_entropy(z, {0, 1, 9, 2, 3}); },
-                             "cross_entropy: label 9 at row 2 is out of range for 4 classes");
+    expect_error<ValueError>(
+        [&] {
+            cross_entropy(z, {0, 1, 9, 2, 3});
+        },
+        "cross_entropy: label 9 at row 2 is out of range for 4 classes");
     expect_error<ShapeError>([&] { cross_entropy(z, {0, 1}); }, "cross_entropy: 2 labels for 5 rows (shape [5,4])");
-    expect_error<ShapeError>([&] { mean_squared_error(z, param({5, 1}, 1)); },
-                             "mean_squared_error: prediction of shape [5,4] and target of shape [5,1] differ");
+    expect_error<ShapeError>(
+        [&] {
+            mean_squared_error(z, param({5, 1}, 1));
+        },
+        "mean_squared_error: prediction of shape [5,4] and target of shape [5,1] differ");
     auto with_nan = Tensor::constant(Array<double>{1.0, std::nan("")});
     expect_error<DomainError>([&] { sum_squared_error(with_nan, with_nan); },
                               "sum_squared_error: the prediction of shape [2] has nan at flat index 1");

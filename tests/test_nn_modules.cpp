@@ -60,8 +60,9 @@ BOOST_AUTO_TEST_CASE(models_first_and_second_order) {
         MLP<double> mlp({3, 4, 3}, act, rng);
         check_both([&] { return cross_entropy(mlp(x), labels); }, mlp.parameters());
     }
-    Sequential<double> seq({std::make_shared<Linear<double>>(LinearOptions{3, 2}, rng), std::make_shared<Tanh<double>>(),
-                            std::make_shared<Linear<double>>(LinearOptions{2, 1}, rng), std::make_shared<Sigmoid<double>>()});
+    Sequential<double> seq(
+        {std::make_shared<Linear<double>>(LinearOptions{3, 2}, rng), std::make_shared<Tanh<double>>(),
+         std::make_shared<Linear<double>>(LinearOptions{2, 1}, rng), std::make_shared<Sigmoid<double>>()});
     Array<double> tv = {1.0, 0.0, 1.0, 1.0, 0.0, 0.0};
     tv.reshape({6, 1});
     auto t = Tensor::constant(tv);
@@ -83,8 +84,12 @@ BOOST_AUTO_TEST_CASE(layer_errors) {
     std::mt19937_64 rng(1);
     Linear<double> layer({.in = 64, .out = 10}, rng);
     Tape tape;
-    expect_error<ShapeError>([&] { layer(Tensor::constant(uniform({32, 5}, 1))); },
-                             "Linear(64 -> 10): input of shape [32,5] must end in 64 features");
-    expect_error<ValueError>([&] { Linear<double>({.in = 0, .out = 3}, rng); }, "Linear: in (0) and out (3) must be positive");
+    expect_error<ShapeError>(
+        [&] {
+            layer(Tensor::constant(uniform({32, 5}, 1)));
+        },
+        "Linear(64 -> 10): input of shape [32,5] must end in 64 features");
+    expect_error<ValueError>([&] { Linear<double>({.in = 0, .out = 3}, rng); },
+                             "Linear: in (0) and out (3) must be positive");
     expect_error<ValueError>([&] { MLP<double>({3}, Activation::tanh, rng); }, "MLP: needs at least two widths");
 }

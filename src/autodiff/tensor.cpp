@@ -96,6 +96,12 @@ const Array<T>& BasicTensor<T>::grad() const {
     return v.grad;
 }
 template <class T>
+Array<T>& BasicTensor<T>::mutable_grad() {
+    grad();  // throws with the reason when there is no gradient
+    return Access::var(*this).grad;
+}
+
+template <class T>
 void BasicTensor<T>::zero_grad() {
     checked("zero_grad", *this);
     auto& v = Access::var(*this);

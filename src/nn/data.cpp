@@ -47,8 +47,7 @@ std::vector<std::string> split(const std::string& line, char delimiter) {
 class LineReader {
 public:
     explicit LineReader(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
-        if (file_ == nullptr)
-            throw IoError(fmt::format("load_csv: cannot open '{}': {}", path, std::strerror(errno)));
+        if (file_ == nullptr) throw IoError(fmt::format("load_csv: cannot open '{}': {}", path, std::strerror(errno)));
     }
     ~LineReader() { gzclose(file_); }
     LineReader(const LineReader&) = delete;
@@ -88,8 +87,8 @@ Table load_csv(const std::string& path, const CsvOptions& options) {
         auto fields = split(line, options.delimiter);
         if (columns == 0) columns = fields.size();
         if (fields.size() != columns)
-            throw ValueError(fmt::format("load_csv: {}:{}: {} fields, expected {}", path, line_number, fields.size(),
-                                         columns));
+            throw ValueError(
+                fmt::format("load_csv: {}:{}: {} fields, expected {}", path, line_number, fields.size(), columns));
         for (auto& f : fields) {
             char* end = nullptr;
             errno = 0;
@@ -112,15 +111,17 @@ Table load_csv(const std::string& path, const CsvOptions& options) {
     if (options.label_column < -n || options.label_column >= n)
         throw ValueError(fmt::format("load_csv: {}: label column {} out of range for {} columns", path,
                                      options.label_column, columns));
-    std::size_t label = static_cast<std::size_t>(options.label_column < 0 ? options.label_column + n
-                                                                           : options.label_column);
+    std::size_t label =
+        static_cast<std::size_t>(options.label_column < 0 ? options.label_column + n : options.label_column);
     table.features = Array<double>::from_shape({rows, columns - 1});
     table.target = Array<double>::from_shape({rows});
     for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t c = 0, f = 0; c < columns; ++c) {
             double v = values[r * columns + c];
-            if (c == label) table.target(r) = v;
-            else table.features(r, f++) = v;
+            if (c == label)
+                table.target(r) = v;
+            else
+                table.features(r, f++) = v;
         }
     return table;
 }
@@ -187,8 +188,7 @@ std::pair<Table, Table> train_test_split(const Table& table, double test_fractio
     return {take_rows(table, train), take_rows(table, test)};
 }
 
-std::vector<std::vector<std::size_t>> batches(std::size_t n, std::size_t batch_size, bool shuffle,
-                                              std::uint64_t seed) {
+std::vector<std::vector<std::size_t>> batches(std::size_t n, std::size_t batch_size, bool shuffle, std::uint64_t seed) {
     if (batch_size == 0) throw ValueError("batches: batch_size must be positive");
     std::vector<std::size_t> idx;
     if (shuffle) {
@@ -219,8 +219,8 @@ Array<double> one_hot(const std::vector<std::size_t>& labels, std::size_t classe
     Array<double> out = xt::zeros<double>({labels.size(), classes});
     for (std::size_t n = 0; n < labels.size(); ++n) {
         if (labels[n] >= classes)
-            throw ValueError(fmt::format("one_hot: label {} at row {} is out of range for {} classes", labels[n], n,
-                                         classes));
+            throw ValueError(
+                fmt::format("one_hot: label {} at row {} is out of range for {} classes", labels[n], n, classes));
         out(n, labels[n]) = 1.0;
     }
     return out;

@@ -10,8 +10,7 @@
 namespace xtgrad::nn {
 
 template <class T>
-Array<T> initial_values(Init init, const Shape& shape, std::size_t fan_in, std::size_t fan_out,
-                        std::mt19937_64& rng) {
+Array<T> initial_values(Init init, const Shape& shape, std::size_t fan_in, std::size_t fan_out, std::mt19937_64& rng) {
     if (fan_in == 0 || fan_out == 0)
         throw ValueError(fmt::format("initial_values: fan_in {} and fan_out {} must be positive", fan_in, fan_out));
     Array<T> a = Array<T>::from_shape(shape);
@@ -25,11 +24,21 @@ Array<T> initial_values(Init init, const Shape& shape, std::size_t fan_in, std::
     };
     const double in = double(fan_in), out = double(fan_out);
     switch (init) {
-        case Init::xavier_uniform: fill_uniform(std::sqrt(6.0 / (in + out))); break;
-        case Init::xavier_normal: fill_normal(std::sqrt(2.0 / (in + out))); break;
-        case Init::he_uniform: fill_uniform(std::sqrt(6.0 / in)); break;
-        case Init::he_normal: fill_normal(std::sqrt(2.0 / in)); break;
-        case Init::zeros: a.fill(T(0)); break;
+        case Init::xavier_uniform:
+            fill_uniform(std::sqrt(6.0 / (in + out)));
+            break;
+        case Init::xavier_normal:
+            fill_normal(std::sqrt(2.0 / (in + out)));
+            break;
+        case Init::he_uniform:
+            fill_uniform(std::sqrt(6.0 / in));
+            break;
+        case Init::he_normal:
+            fill_normal(std::sqrt(2.0 / in));
+            break;
+        case Init::zeros:
+            a.fill(T(0));
+            break;
     }
     return a;
 }

@@ -22,8 +22,8 @@ void check_no_nan(const char* loss, const BasicTensor<T>& t, const char* what) {
     const auto& v = t.value();
     for (std::size_t i = 0; i < v.size(); ++i)
         if (std::isnan(v.data()[i]))
-            throw DomainError(fmt::format("{}: {} of shape {} has nan at flat index {}", loss, what,
-                                          to_string(v.shape()), i));
+            throw DomainError(
+                fmt::format("{}: {} of shape {} has nan at flat index {}", loss, what, to_string(v.shape()), i));
 }
 
 template <class T>
@@ -40,9 +40,12 @@ void check_same_shape(const char* loss, const BasicTensor<T>& z, const BasicTens
 template <class T>
 BasicTensor<T> reduce(const BasicTensor<T>& elementwise, Reduction r) {
     switch (r) {
-        case Reduction::sum: return sum(elementwise);
-        case Reduction::mean: return mean(elementwise);
-        case Reduction::none: return elementwise;
+        case Reduction::sum:
+            return sum(elementwise);
+        case Reduction::mean:
+            return mean(elementwise);
+        case Reduction::none:
+            return elementwise;
     }
     throw ValueError("reduce: unknown reduction");
 }
@@ -72,8 +75,8 @@ void check_labels(const char* loss, const BasicTensor<T>& z, const std::vector<s
                                      to_string(z.shape())));
     for (std::size_t n = 0; n < labels.size(); ++n)
         if (labels[n] >= z.shape()[1])
-            throw ValueError(fmt::format("{}: label {} at row {} is out of range for {} classes", loss, labels[n],
-                                         n, z.shape()[1]));
+            throw ValueError(
+                fmt::format("{}: label {} at row {} is out of range for {} classes", loss, labels[n], n, z.shape()[1]));
     check_no_nan(loss, z, "the logits");
 }
 
@@ -106,9 +109,10 @@ BasicTensor<T> binary_cross_entropy(const BasicTensor<T>& p, const BasicTensor<T
     const auto& pv = p.value();
     for (std::size_t i = 0; i < pv.size(); ++i)
         if (pv.data()[i] < 0 || pv.data()[i] > 1)
-            throw DomainError(fmt::format("binary_cross_entropy: probability {} at flat index {} of shape {} is "
-                                          "outside [0, 1] (for logits use binary_cross_entropy_with_logits)",
-                                          pv.data()[i], i, to_string(pv.shape())));
+            throw DomainError(
+                fmt::format("binary_cross_entropy: probability {} at flat index {} of shape {} is "
+                            "outside [0, 1] (for logits use binary_cross_entropy_with_logits)",
+                            pv.data()[i], i, to_string(pv.shape())));
     return reduce(-(xlogy(t, p) + xlogy(T(1) - t, T(1) - p)), r);
 }
 
@@ -117,8 +121,8 @@ BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>& s, const B
                                                 double pos_weight) {
     check_same_shape("binary_cross_entropy_with_logits", s, t);
     if (!(pos_weight > 0) || !std::isfinite(pos_weight))
-        throw ValueError(
-            fmt::format("binary_cross_entropy_with_logits: pos_weight must be positive and finite, got {}", pos_weight));
+        throw ValueError(fmt::format("binary_cross_entropy_with_logits: pos_weight must be positive and finite, got {}",
+                                     pos_weight));
     const T w = T(pos_weight);
     // (1 - t) s + (w t + 1 - t) softplus(-s), with softplus(-s) = max(-s, 0) + log1p(exp(-|s|))
     auto loss = custom_op<T>(
@@ -151,8 +155,8 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const std::vector<std
     if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
         throw ValueError(fmt::format("cross_entropy: label_smoothing must be in [0, 1), got {}", o.label_smoothing));
     if (!o.class_weights.empty() && o.class_weights.size() != classes)
-        throw ShapeError(fmt::format("cross_entropy: {} class weights for {} classes", o.class_weights.size(),
-                                     classes));
+        throw ShapeError(
+            fmt::format("cross_entropy: {} class weights for {} classes", o.class_weights.size(), classes));
     for (double cw : o.class_weights)
         if (!(cw >= 0) || !std::isfinite(cw))
             throw ValueError(fmt::format("cross_entropy: class weight {} must be >= 0 and finite", cw));
@@ -173,8 +177,10 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const std::vector<std
         per_row = per_row * BasicTensor<T>::constant(std::move(w));
     }
     switch (o.reduction) {
-        case Reduction::none: return per_row;
-        case Reduction::sum: return sum(per_row);
+        case Reduction::none:
+            return per_row;
+        case Reduction::sum:
+            return sum(per_row);
         case Reduction::mean:
             if (!(weight_total > 0))
                 throw ValueError("cross_entropy: the class weights of the targets sum to 0; the mean is undefined");
@@ -187,7 +193,8 @@ template <class T>
 BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const BasicTensor<T>& target_probs, Reduction r) {
     check_same_shape("cross_entropy", logits, target_probs);
     if (logits.dim() != 2)
-        throw ShapeError(fmt::format("cross_entropy: expects [rows, classes], got shape {}", to_string(logits.shape())));
+        throw ShapeError(
+            fmt::format("cross_entropy: expects [rows, classes], got shape {}", to_string(logits.shape())));
     return reduce_rows(-(target_probs * log_softmax(logits, 1)), r);
 }
 
@@ -204,8 +211,8 @@ BasicTensor<T> kl_divergence(const BasicTensor<T>& p, const BasicTensor<T>& q, R
         const auto& v = d->value();
         for (std::size_t i = 0; i < v.size(); ++i)
             if (v.data()[i] < 0 || v.data()[i] > 1)
-                throw DomainError(fmt::format("kl_divergence: probability {} at flat index {} is outside [0, 1]",
-                                              v.data()[i], i));
+                throw DomainError(
+                    fmt::format("kl_divergence: probability {} at flat index {} is outside [0, 1]", v.data()[i], i));
     }
     return reduce_rows(xlogy(p, p) - xlogy(p, q), r);
 }
@@ -230,19 +237,19 @@ BasicTensor<T> l2_penalty(const Module<T>& module, double lambda, bool exclude_b
     return total * T(lambda / 2);
 }
 
-#define XTGRAD_NN_LOSSES(T)                                                                                       \
-    template BasicTensor<T> sum_squared_error(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);          \
-    template BasicTensor<T> mean_squared_error(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);         \
-    template BasicTensor<T> gaussian_nll(const BasicTensor<T>&, const BasicTensor<T>&, double, Reduction);       \
-    template BasicTensor<T> binary_cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);       \
-    template BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>&, const BasicTensor<T>&,       \
-                                                             Reduction, double);                                 \
-    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const std::vector<std::size_t>&,                \
-                                          const CrossEntropyOptions&);                                           \
-    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);              \
-    template BasicTensor<T> nll_loss(const BasicTensor<T>&, const std::vector<std::size_t>&, Reduction);         \
-    template BasicTensor<T> kl_divergence(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);              \
-    template BasicTensor<T> entropy(const BasicTensor<T>&, Reduction);                                           \
+#define XTGRAD_NN_LOSSES(T)                                                                                           \
+    template BasicTensor<T> sum_squared_error(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);               \
+    template BasicTensor<T> mean_squared_error(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);              \
+    template BasicTensor<T> gaussian_nll(const BasicTensor<T>&, const BasicTensor<T>&, double, Reduction);            \
+    template BasicTensor<T> binary_cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);            \
+    template BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>&, const BasicTensor<T>&, Reduction, \
+                                                             double);                                                 \
+    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const std::vector<std::size_t>&,                     \
+                                          const CrossEntropyOptions&);                                                \
+    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                   \
+    template BasicTensor<T> nll_loss(const BasicTensor<T>&, const std::vector<std::size_t>&, Reduction);              \
+    template BasicTensor<T> kl_divergence(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                   \
+    template BasicTensor<T> entropy(const BasicTensor<T>&, Reduction);                                                \
     template BasicTensor<T> l2_penalty(const Module<T>&, double, bool);
 XTGRAD_NN_LOSSES(float)
 XTGRAD_NN_LOSSES(double)

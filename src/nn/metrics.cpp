@@ -25,8 +25,8 @@ template <class T>
 double accuracy(const Array<T>& scores, const std::vector<std::size_t>& labels) {
     auto predicted = predicted_classes(scores);
     if (predicted.size() != labels.size() || labels.empty())
-        throw ShapeError(fmt::format("accuracy: {} labels for scores of shape {}", labels.size(),
-                                     to_string(scores.shape())));
+        throw ShapeError(
+            fmt::format("accuracy: {} labels for scores of shape {}", labels.size(), to_string(scores.shape())));
     std::size_t correct = 0;
     for (std::size_t n = 0; n < labels.size(); ++n) correct += predicted[n] == labels[n];
     return double(correct) / double(labels.size());
@@ -35,13 +35,15 @@ double accuracy(const Array<T>& scores, const std::vector<std::size_t>& labels) 
 Array<std::size_t> confusion_matrix(const std::vector<std::size_t>& predicted, const std::vector<std::size_t>& labels,
                                     std::size_t classes) {
     if (predicted.size() != labels.size())
-        throw ShapeError(fmt::format("confusion_matrix: {} predictions for {} labels", predicted.size(), labels.size()));
+        throw ShapeError(
+            fmt::format("confusion_matrix: {} predictions for {} labels", predicted.size(), labels.size()));
     Array<std::size_t> m = xt::zeros<std::size_t>({classes, classes});
     for (std::size_t n = 0; n < labels.size(); ++n) {
         if (labels[n] >= classes || predicted[n] >= classes)
-            throw ValueError(fmt::format("confusion_matrix: row {} has label {} / prediction {} out of range for {} "
-                                         "classes",
-                                         n, labels[n], predicted[n], classes));
+            throw ValueError(
+                fmt::format("confusion_matrix: row {} has label {} / prediction {} out of range for {} "
+                            "classes",
+                            n, labels[n], predicted[n], classes));
         m(labels[n], predicted[n]) += 1;
     }
     return m;

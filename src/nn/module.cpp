@@ -69,11 +69,16 @@ BasicTensor<T> Sequential<T>::forward(const BasicTensor<T>& input) {
 template <class T>
 BasicTensor<T> activate(Activation kind, const BasicTensor<T>& x) {
     switch (kind) {
-        case Activation::identity: return x;
-        case Activation::tanh: return tanh(x);
-        case Activation::sigmoid: return sigmoid(x);
-        case Activation::relu: return relu(x);
-        case Activation::softplus: return softplus(x);
+        case Activation::identity:
+            return x;
+        case Activation::tanh:
+            return tanh(x);
+        case Activation::sigmoid:
+            return sigmoid(x);
+        case Activation::relu:
+            return relu(x);
+        case Activation::softplus:
+            return softplus(x);
     }
     throw ValueError("activate: unknown activation");
 }

@@ -72,7 +72,8 @@ Array<T> decode_npy(const std::string& bytes, const std::string& path, const std
     auto q1 = d.find('\''), q2 = d.find('\'', q1 + 1);
     std::string type = d.substr(q1 + 1, q2 - q1 - 1);
     if (type != descr<T>())
-        fail(fmt::format("holds dtype '{}', expected '{}' ({})", type, descr<T>(), sizeof(T) == 8 ? "float64" : "float32"));
+        fail(fmt::format("holds dtype '{}', expected '{}' ({})", type, descr<T>(),
+                         sizeof(T) == 8 ? "float64" : "float32"));
     if (value_of("fortran_order").find("False") != 0 && value_of("fortran_order").find(" False") != 0)
         fail("is in Fortran order; only C order is supported");
     std::string sh = value_of("shape");
@@ -190,7 +191,8 @@ std::vector<ZipEntry> decode_zip(const std::string& s, const std::string& path) 
         if (at + 46 + name_len > s.size()) bad(path, "damaged central directory");
         std::string name = s.substr(at + 46, name_len);
         at += 46 + name_len + extra_len + comment_len;
-        if (local + 30 > s.size() || get(s, local, 4) != 0x04034b50) bad(path, fmt::format("entry '{}' is damaged", name));
+        if (local + 30 > s.size() || get(s, local, 4) != 0x04034b50)
+            bad(path, fmt::format("entry '{}' is damaged", name));
         std::size_t data = local + 30 + get(s, local + 26, 2) + get(s, local + 28, 2);
         if (data + csize > s.size()) bad(path, fmt::format("entry '{}' is truncated", name));
         std::string raw = s.substr(data, csize);

@@ -59,6 +59,8 @@ public:
     bool has_grad() const;
     /// The accumulated gradient of a leaf (throws if there is none yet).
     const Array<T>& grad() const;
+    /// Mutable access to the accumulated gradient (gradient clipping); throws if there is none.
+    Array<T>& mutable_grad();
     /// Forgets the accumulated gradient of a leaf.
     void zero_grad();
 

@@ -17,7 +17,6 @@ enum class Init {
 
 /// An array of `shape` drawn by `init` for a layer with the given fan-in and fan-out.
 template <class T>
-Array<T> initial_values(Init init, const Shape& shape, std::size_t fan_in, std::size_t fan_out,
-                        std::mt19937_64& rng);
+Array<T> initial_values(Init init, const Shape& shape, std::size_t fan_in, std::size_t fan_out, std::mt19937_64& rng);
 
 }  // namespace xtgrad::nn

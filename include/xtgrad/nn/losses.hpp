@@ -31,8 +31,7 @@ BasicTensor<T> gaussian_nll(const BasicTensor<T>& z, const BasicTensor<T>& t, do
 /// -(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1] (DomainError outside), with
 /// 0 log 0 = 0 so that p = t = 0 or 1 gives 0 and never NaN.
 template <class T>
-BasicTensor<T> binary_cross_entropy(const BasicTensor<T>& p, const BasicTensor<T>& t,
-                                    Reduction r = Reduction::mean);
+BasicTensor<T> binary_cross_entropy(const BasicTensor<T>& p, const BasicTensor<T>& t, Reduction r = Reduction::mean);
 
 /// Binary cross entropy from logits s, fused and stable for any finite s:
 /// w t softplus(-s) + (1 - t) softplus(s), w the positive-class weight (1 by default).

@@ -22,6 +22,7 @@ template <class T>
 double r2_score(const Array<T>& prediction, const Array<T>& target);
 /// The mean of `batch_loss(indices)` over consecutive batches of 0..n-1, weighted by batch
 /// size: the mean loss over a data set when each batch's loss is a mean.
-double mean_loss(std::size_t n, std::size_t batch_size, const std::function<double(const std::vector<std::size_t>&)>& batch_loss);
+double mean_loss(std::size_t n, std::size_t batch_size,
+                 const std::function<double(const std::vector<std::size_t>&)>& batch_loss);
 
 }  // namespace xtgrad::nn

@@ -1,0 +1,43 @@
+// A line search satisfying the strong Wolfe conditions (Nocedal & Wright, Algorithms 3.5
+// and 3.6, with safeguarded cubic interpolation), shared by nonlinear conjugate gradient
+// and L-BFGS.
+#pragma once
+
+#include <functional>
+#include <utility>
+
+namespace xtgrad::optim {
+
+struct LineSearchOptions {
+    double c1 = 1e-4;  ///< sufficient decrease
+    double c2 = 0.1;   ///< curvature: |phi'(a)| <= c2 |phi'(0)|
+    std::size_t max_evaluations = 25;
+    /// When a step is accepted without interpolation, interpolate once more between the last
+    /// two points and take the result if it also satisfies the conditions and is lower. On a
+    /// quadratic this finds the exact minimiser along the line, which conjugate gradients need
+    /// for their n-step termination.
+    bool refine = true;
+};
+
+struct LineSearchResult {
+    bool ok = false;
+    double alpha = 0;  ///< accepted step
+    double value = 0;  ///< phi(alpha)
+    double slope = 0;  ///< phi'(alpha)
+    std::size_t evaluations = 0;
+};
+
+/// phi(alpha) returns the objective along the line and its derivative there.
+using LineFunction = std::function<std::pair<double, double>(double alpha)>;
+
+/// Searches from alpha = `initial` for a step with
+///   phi(a) <= phi(0) + c1 a phi'(0)  and  |phi'(a)| <= c2 |phi'(0)|.
+/// Requires phi'(0) < 0. The last call to `phi` is not necessarily at the accepted step.
+LineSearchResult strong_wolfe(const LineFunction& phi, double value0, double slope0, double initial,
+                              const LineSearchOptions& options = {});
+
+/// The minimiser of the cubic through (x1, f1, g1) and (x2, f2, g2), clamped to [lo, hi]
+/// (the midpoint when the cubic has no minimum).
+double cubic_minimizer(double x1, double f1, double g1, double x2, double f2, double g2, double lo, double hi);
+
+}  // namespace xtgrad::optim

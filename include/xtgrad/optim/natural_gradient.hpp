@@ -1,0 +1,81 @@
+// The natural-gradient step (Amari 1998), matrix-free: solve (F + lambda I) d = g by linear
+// conjugate gradients, where F v is the Fisher information times v, computed exactly as the
+// generalised Gauss-Newton product J^T H_L J v (equal to the Fisher for softmax or sigmoid
+// cross entropy and the Gaussian likelihood, whose H_L is the output-space Fisher); or, as in
+// Hessian-free optimisation (Martens 2010), with the exact Hessian. The damping lambda is
+// adapted by the Levenberg-Marquardt rule, the step length found by backtracking, and a
+// rejected step leaves the parameters as they were.
+#pragma once
+
+#include <functional>
+
+#include "xtgrad/optim/grouped.hpp"
+#include "xtgrad/optim/linear_cg.hpp"
+
+namespace xtgrad::optim {
+
+/// What the step needs to know about the model: its outputs z(params) (recorded on the
+/// active tape when called) and the loss as a function of the outputs, L(z).
+template <class T>
+struct CurvatureModel {
+    std::function<BasicTensor<T>()> outputs;
+    std::function<BasicTensor<T>(const BasicTensor<T>& outputs)> loss;
+};
+
+/// J^T H_L J v, with J = dz/dparams and H_L = d^2 L / dz^2: exact, from Jacobian-vector and
+/// vector-Jacobian products (no finite differences).
+template <class T>
+ParamVector<T> gauss_newton_vector_product(const CurvatureModel<T>& model, const TensorList<T>& params,
+                                           const ParamVector<T>& v);
+
+enum class Curvature { fisher, hessian };
+
+struct NaturalGradientOptions {
+    double lr = 1.0;            ///< scale of the step before backtracking
+    double damping = 1e-3;      ///< initial lambda
+    bool adapt_damping = true;  ///< Levenberg-Marquardt: lambda *= 3/2 when rho < 1/4, *= 2/3 when rho > 3/4
+    double min_damping = 1e-10;
+    double max_damping = 1e10;
+    std::size_t cg_iterations = 20;
+    double cg_rtol = 1e-8;
+    Curvature curvature = Curvature::fisher;
+    std::size_t max_backtracks = 20;  ///< halvings of the step before it is rejected
+    void validate() const;
+};
+
+struct NaturalGradientReport {
+    double loss_before = 0, loss_after = 0;
+    double predicted_change = 0;  ///< of the quadratic model, for the accepted step
+    double rho = 0;               ///< actual / predicted change
+    double damping = 0;           ///< lambda used for this step
+    double step_scale = 0;        ///< the accepted fraction of the CG solution (0: rejected)
+    LinearCGResult cg;
+    bool accepted = false;
+};
+
+template <class T>
+class NaturalGradient : public GroupedOptimizer<T, NaturalGradientOptions> {
+public:
+    NaturalGradient(const TensorList<T>& params, CurvatureModel<T> model, const NaturalGradientOptions& options = {});
+    NaturalGradient(const nn::NamedTensors<T>& params, CurvatureModel<T> model,
+                    const NaturalGradientOptions& options = {});
+    /// One natural-gradient (or Newton-CG) step computed from the model; returns nothing
+    /// more than last_report() holds.
+    void step() override;
+    /// The closure is evaluated first (and its loss returned), then step().
+    using Optimizer<T>::step;
+    const NaturalGradientReport& last_report() const { return report_; }
+    double damping() const { return damping_; }
+    nn::NamedArrays<T> state() const override;
+    void load_state(const nn::NamedArrays<T>& state) override;
+
+private:
+    CurvatureModel<T> model_;
+    double damping_;
+    NaturalGradientReport report_;
+};
+
+extern template class NaturalGradient<float>;
+extern template class NaturalGradient<double>;
+
+}  // namespace xtgrad::optim

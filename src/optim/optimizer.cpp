@@ -1,0 +1,81 @@
+// The optimizer base and training checkpoints.
+#include "xtgrad/optim/optimizer.hpp"
+
+#include "vector.hpp"
+
+namespace xtgrad::optim {
+
+template <class T>
+double Optimizer<T>::step(const Closure& closure) {
+    double loss;
+    {
+        detail::Snapshot<T> snapshot(parameters());  // the closure must not leave changes behind when it throws
+        loss = closure();
+        snapshot.keep();
+    }
+    detail::check_finite_loss("step", loss);
+    step();
+    return loss;
+}
+
+template <class T>
+void Optimizer<T>::zero_grad() {
+    for (auto& p : parameters()) {
+        BasicTensor<T> q = p;
+        q.zero_grad();
+    }
+}
+
+template <class T>
+void save_checkpoint(const nn::Module<T>& module, const Optimizer<T>& optimizer, const std::string& path) {
+    nn::NamedArrays<T> arrays;
+    for (auto& [name, p] : module.named_parameters()) arrays.emplace_back("param/" + name, p.value());
+    for (auto& [name, a] : optimizer.state()) arrays.emplace_back("optim/" + name, a);
+    nn::save_npz(path, arrays);
+}
+
+template <class T>
+void load_checkpoint(nn::Module<T>& module, Optimizer<T>& optimizer, const std::string& path) {
+    nn::NamedArrays<T> params, state;
+    for (auto& [name, a] : nn::load_npz<T>(path)) {
+        if (name.rfind("param/", 0) == 0)
+            params.emplace_back(name.substr(6), std::move(a));
+        else if (name.rfind("optim/", 0) == 0)
+            state.emplace_back(name.substr(6), std::move(a));
+        else
+            throw IoError(fmt::format("load_checkpoint: '{}' has an unexpected array '{}'", path, name));
+    }
+    // validate both before changing either
+    auto named = module.named_parameters();
+    if (named.size() != params.size())
+        throw IoError(fmt::format("load_checkpoint: '{}' holds {} parameters, the module has {}", path, params.size(),
+                                  named.size()));
+    std::vector<const Array<T>*> values;
+    for (auto& [name, p] : named) {
+        const Array<T>* found = nullptr;
+        for (auto& [stored, a] : params)
+            if (stored == name) found = &a;
+        if (found == nullptr) throw IoError(fmt::format("load_checkpoint: '{}' has no parameter '{}'", path, name));
+        if (found->shape() != p.shape())
+            throw ShapeError(fmt::format("load_checkpoint: '{}': parameter '{}' has shape {}, the module's {}", path,
+                                         name, to_string(found->shape()), to_string(p.shape())));
+        values.push_back(found);
+    }
+    auto previous = optimizer.state();
+    optimizer.load_state(state);  // throws, unchanged, on mismatch
+    try {
+        for (std::size_t i = 0; i < named.size(); ++i) named[i].second.set_value(*values[i]);
+    } catch (...) {
+        optimizer.load_state(previous);
+        throw;
+    }
+}
+
+template class Optimizer<float>;
+template class Optimizer<double>;
+template void save_checkpoint(const nn::Module<float>&, const Optimizer<float>&, const std::string&);
+template void save_checkpoint(const nn::Module<double>&, const Optimizer<double>&, const std::string&);
+template void load_checkpoint(nn::Module<float>&, Optimizer<float>&, const std::string&);
+template void load_checkpoint(nn::Module<double>&, Optimizer<double>&, const std::string&);
+
+}  // namespace xtgrad::optim

@@ -1,0 +1,80 @@
+// SGD with momentum, Nesterov, dampening and weight decay.
+#include "xtgrad/optim/sgd.hpp"
+
+#include "vector.hpp"
+
+namespace xtgrad::optim {
+
+void SGDOptions::validate() const {
+    if (!(lr >= 0)) throw ValueError(fmt::format("SGD: learning rate must be >= 0, got {}", lr));
+    if (!(momentum >= 0)) throw ValueError(fmt::format("SGD: momentum must be >= 0, got {}", momentum));
+    if (!(dampening >= 0 && dampening <= 1))
+        throw ValueError(fmt::format("SGD: dampening must be in [0, 1], got {}", dampening));
+    if (!(weight_decay >= 0)) throw ValueError(fmt::format("SGD: weight_decay must be >= 0, got {}", weight_decay));
+    if (nesterov && (momentum <= 0 || dampening != 0))
+        throw ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0");
+}
+
+template <class T>
+void SGD<T>::step() {
+    auto params = this->parameters();
+    auto grads = detail::grads_of(params);
+    detail::check_finite("SGD.step", "gradient", grads, this->parameter_names());
+    momentum_.resize(params.size());
+    std::size_t i = 0;
+    for (auto& group : this->groups()) {
+        const SGDOptions& o = group.options;
+        for (auto& p : group.params) {
+            Array<T>& g = grads[i];
+            Array<T>& value = BasicTensor<T>(p).mutable_value();
+            if (o.weight_decay != 0) g += T(o.weight_decay) * value;
+            if (o.momentum != 0) {
+                if (!momentum_[i])
+                    momentum_[i] = g;
+                else
+                    *momentum_[i] = T(o.momentum) * *momentum_[i] + T(1 - o.dampening) * g;
+                const Array<T>& buf = *momentum_[i];
+                if (o.nesterov)
+                    g += T(o.momentum) * buf;
+                else
+                    g = buf;
+            }
+            value -= T(o.lr) * g;
+            ++i;
+        }
+    }
+}
+
+template <class T>
+nn::NamedArrays<T> SGD<T>::state() const {
+    nn::NamedArrays<T> out;
+    auto names = this->parameter_names();
+    for (std::size_t i = 0; i < momentum_.size(); ++i)
+        if (momentum_[i]) out.emplace_back(names[i] + ".momentum_buffer", *momentum_[i]);
+    return out;
+}
+
+template <class T>
+void SGD<T>::load_state(const nn::NamedArrays<T>& state) {
+    auto params = this->parameters();
+    auto names = this->parameter_names();
+    std::vector<std::optional<Array<T>>> loaded(params.size());
+    for (auto& [key, a] : state) {
+        bool found = false;
+        for (std::size_t i = 0; i < names.size() && !found; ++i)
+            if (key == names[i] + ".momentum_buffer") {
+                if (a.shape() != params[i].shape())
+                    throw ShapeError(fmt::format("SGD.load_state: '{}' has shape {}, the parameter {}", key,
+                                                 to_string(a.shape()), to_string(params[i].shape())));
+                loaded[i] = a;
+                found = true;
+            }
+        if (!found) throw ValueError(fmt::format("SGD.load_state: unexpected entry '{}'", key));
+    }
+    momentum_ = std::move(loaded);
+}
+
+template class SGD<float>;
+template class SGD<double>;
+
+}  // namespace xtgrad::optim

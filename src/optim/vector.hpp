@@ -1,0 +1,121 @@
+// Parameters seen as one vector: the arithmetic every optimizer needs, on lists of arrays.
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <xtensor/xmath.hpp>
+
+#include "xtgrad/optim/optimizer.hpp"
+
+namespace xtgrad::optim::detail {
+
+template <class T>
+using Vec = std::vector<Array<T>>;
+
+template <class T>
+Vec<T> values_of(const TensorList<T>& params) {
+    Vec<T> v;
+    for (auto& p : params) v.push_back(p.value());
+    return v;
+}
+
+/// The gradients of the parameters (zeros for a parameter without one).
+template <class T>
+Vec<T> grads_of(const TensorList<T>& params) {
+    Vec<T> v;
+    for (auto& p : params) v.push_back(p.has_grad() ? p.grad() : Array<T>(xt::zeros<T>(p.shape())));
+    return v;
+}
+
+template <class T>
+void assign(const TensorList<T>& params, const Vec<T>& values) {
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        BasicTensor<T> p = params[i];
+        p.mutable_value() = values[i];
+    }
+}
+
+template <class T>
+double dot(const Vec<T>& a, const Vec<T>& b) {
+    double s = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        const T* x = a[i].data();
+        const T* y = b[i].data();
+        for (std::size_t k = 0; k < a[i].size(); ++k) s += double(x[k]) * double(y[k]);
+    }
+    return s;
+}
+
+template <class T>
+double norm(const Vec<T>& a) {
+    return std::sqrt(dot(a, a));
+}
+
+/// y += alpha x
+template <class T>
+void axpy(double alpha, const Vec<T>& x, Vec<T>& y) {
+    for (std::size_t i = 0; i < x.size(); ++i) y[i] += static_cast<T>(alpha) * x[i];
+}
+
+template <class T>
+Vec<T> scaled(double alpha, const Vec<T>& x) {
+    Vec<T> out;
+    for (auto& a : x) out.push_back(Array<T>(static_cast<T>(alpha) * a));
+    return out;
+}
+
+template <class T>
+Vec<T> zeros_like(const Vec<T>& x) {
+    Vec<T> out;
+    for (auto& a : x) out.push_back(Array<T>(xt::zeros<T>(a.shape())));
+    return out;
+}
+
+/// NonFiniteError naming `who`, the parameter and the first bad element.
+template <class T>
+void check_finite(const char* who, const char* what, const Vec<T>& v, const std::vector<std::string>& names) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+        for (std::size_t k = 0; k < v[i].size(); ++k)
+            if (!std::isfinite(v[i].data()[k]))
+                throw NonFiniteError(
+                    fmt::format("{}: {} of parameter '{}' (shape {}) is {} at flat index {}; the "
+                                "parameters were not changed",
+                                who, what, i < names.size() ? names[i] : std::to_string(i), to_string(v[i].shape()),
+                                v[i].data()[k], k));
+}
+
+inline void check_finite_loss(const char* who, double loss) {
+    if (!std::isfinite(loss))
+        throw NonFiniteError(fmt::format("{}: the loss is {}; the parameters were not changed", who, loss));
+}
+
+/// Default names "0", "1", ... for parameters given without names.
+inline std::vector<std::string> default_names(std::size_t offset, std::size_t n) {
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < n; ++i) names.push_back(std::to_string(offset + i));
+    return names;
+}
+
+/// Restores the parameters' values on scope exit unless `keep()` was called.
+template <class T>
+class Snapshot {
+public:
+    explicit Snapshot(const TensorList<T>& params) : params_(params), saved_(values_of(params)) {}
+    ~Snapshot() {
+        if (!kept_) assign(params_, saved_);
+    }
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+    void keep() { kept_ = true; }
+    const Vec<T>& saved() const { return saved_; }
+
+private:
+    TensorList<T> params_;
+    Vec<T> saved_;
+    bool kept_ = false;
+};
+
+}  // namespace xtgrad::optim::detail

@@ -1,0 +1,201 @@
+// SGD, Adam, AdamW: updates against the published equations computed by hand; option
+// validation; non-finite gradients; state save/restore; schedules; clipping.
+#define BOOST_TEST_MODULE optim_first_order
+#include <filesystem>
+
+#include "helpers.hpp"
+#include "xtgrad/optim.hpp"
+
+using namespace xtgrad;
+using namespace xtgrad::optim;
+using namespace xtgrad::testing;
+
+namespace {
+// Sets p.grad() = c (constant): the gradient of sum(c * p).
+void set_grad(const Tensor& p, const Array<double>& c) {
+    Tape tape;
+    Tensor q = p;
+    q.zero_grad();
+    sum(Tensor::constant(c) * p).backward();
+}
+
+const Array<double> kG = {0.5, -1.0, 2.0};
+const Array<double> kP0 = {1.0, -2.0, 0.25};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(sgd_momentum_dampening_weight_decay) {
+    auto p = Tensor::parameter(kP0);
+    SGD<double> opt(TensorList<double>{p}, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01});
+    std::vector<double> x(kP0.begin(), kP0.end()), buf(3);
+    for (int step = 0; step < 3; ++step) {
+        set_grad(p, kG);
+        opt.step();
+        for (std::size_t i = 0; i < 3; ++i) {
+            double g = kG(i) + 0.01 * x[i];
+            buf[i] = step == 0 ? g : 0.9 * buf[i] + 0.9 * g;
+            x[i] -= 0.1 * buf[i];
+        }
+        for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(std::abs(p.value()(i) - x[i]) < 1e-15);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(sgd_nesterov) {
+    auto p = Tensor::parameter(kP0);
+    SGD<double> opt(TensorList<double>{p}, {.lr = 0.05, .momentum = 0.8, .nesterov = true});
+    std::vector<double> x(kP0.begin(), kP0.end()), buf(3);
+    for (int step = 0; step < 3; ++step) {
+        set_grad(p, kG);
+        opt.step();
+        for (std::size_t i = 0; i < 3; ++i) {
+            double g = kG(i);
+            buf[i] = step == 0 ? g : 0.8 * buf[i] + g;
+            x[i] -= 0.05 * (g + 0.8 * buf[i]);
+        }
+    }
+    for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(std::abs(p.value()(i) - x[i]) < 1e-15);
+}
+
+BOOST_AUTO_TEST_CASE(adam_amsgrad_adamw_match_the_equations) {
+    for (int variant = 0; variant < 3; ++variant) {
+        AdamOptions o{.lr = 0.01,
+                      .beta1 = 0.8,
+                      .beta2 = 0.95,
+                      .eps = 1e-6,
+                      .weight_decay = 0.1,
+                      .amsgrad = variant == 1,
+                      .decoupled_weight_decay = variant == 2};
+        auto p = Tensor::parameter(kP0);
+        Adam<double> opt(TensorList<double>{p}, o);
+        std::vector<double> x(kP0.begin(), kP0.end()), m(3), v(3), vmax(3);
+        for (int t = 1; t <= 4; ++t) {
+            Array<double> g = kG * (t % 2 ? 1.0 : -0.5);  // changing gradients exercise AMSGrad's max
+            set_grad(p, g);
+            opt.step();
+            for (std::size_t i = 0; i < 3; ++i) {
+                double gi = g(i);
+                if (o.decoupled_weight_decay)
+                    x[i] *= 1 - o.lr * o.weight_decay;
+                else
+                    gi += o.weight_decay * x[i];
+                m[i] = o.beta1 * m[i] + (1 - o.beta1) * gi;
+                v[i] = o.beta2 * v[i] + (1 - o.beta2) * gi * gi;
+                vmax[i] = std::max(vmax[i], v[i]);
+                double vhat = (o.amsgrad ? vmax[i] : v[i]) / (1 - std::pow(o.beta2, t));
+                x[i] -= o.lr * (m[i] / (1 - std::pow(o.beta1, t))) / (std::sqrt(vhat) + o.eps);
+            }
+            for (std::size_t i = 0; i < 3; ++i)
+                BOOST_TEST(std::abs(p.value()(i) - x[i]) < 1e-14, "variant " << variant << " step " << t);
+        }
+    }
+    auto q = Tensor::parameter(kP0);
+    AdamW<double> w(TensorList<double>{q});
+    BOOST_TEST(w.groups()[0].options.decoupled_weight_decay);
+    BOOST_TEST(w.groups()[0].options.weight_decay == 0.01);
+}
+
+BOOST_AUTO_TEST_CASE(options_are_validated) {
+    auto p = Tensor::parameter(kP0);
+    TensorList<double> ps{p};
+    expect_error<ValueError>([&] { SGD<double>(ps, {.lr = -0.1}); }, "SGD: learning rate must be >= 0, got -0.1");
+    expect_error<ValueError>([&] { SGD<double>(ps, {.nesterov = true}); }, "Nesterov momentum needs momentum > 0");
+    expect_error<ValueError>([&] { Adam<double>(ps, {.beta1 = 1.0}); }, "Adam: beta1 must be in [0, 1), got 1");
+    expect_error<ValueError>([&] { Adam<double>(ps, {.beta2 = -0.5}); }, "Adam: beta2 must be in [0, 1), got -0.5");
+    expect_error<ValueError>([&] { Adam<double>(ps, {.eps = -1}); }, "Adam: eps must be >= 0");
+    auto c = Tensor::constant(kP0);
+    expect_error<ValueError>([&] { SGD<double>(TensorList<double>{c}, {}); }, "every parameter must be a leaf");
+}
+
+BOOST_AUTO_TEST_CASE(parameter_groups_have_their_own_options) {
+    auto a = Tensor::parameter(kP0), b = Tensor::parameter(kP0);
+    SGD<double> opt({{{a}, {.lr = 0.1}, {"a"}}, {{b}, {.lr = 0.0}, {"b"}}});
+    set_grad(a, kG);
+    set_grad(b, kG);
+    opt.step();
+    BOOST_TEST(a.value() != kP0);
+    BOOST_TEST(b.value() == kP0);
+    set_learning_rate(opt, 0.2);
+    BOOST_TEST(opt.groups()[1].options.lr == 0.2);
+}
+
+BOOST_AUTO_TEST_CASE(non_finite_gradients_and_losses_are_reported) {
+    auto p = Tensor::parameter(kP0);
+    Adam<double> opt(nn::NamedTensors<double>{{"layer.weight", p}}, {});
+    set_grad(p, Array<double>{0.0, std::nan(""), 1.0});
+    expect_error<NonFiniteError>([&] { opt.step(); },
+                                 "Adam.step: gradient of parameter 'layer.weight' (shape [3]) is nan at flat index 1");
+    BOOST_TEST(p.value() == kP0);
+    expect_error<NonFiniteError>([&] { opt.step([] { return std::numeric_limits<double>::infinity(); }); },
+                                 "the loss is inf");
+    BOOST_TEST(p.value() == kP0);
+    // a closure that throws (after moving the parameters) leaves them as they were
+    expect_error<std::runtime_error>(
+        [&] {
+            opt.step([&]() -> double {
+                p.mutable_value() += 1.0;
+                throw std::runtime_error("data loader failed");
+            });
+        },
+        "data loader failed");
+    BOOST_TEST(p.value() == kP0);
+}
+
+BOOST_AUTO_TEST_CASE(state_round_trips_with_the_checkpoint) {
+    namespace fs = std::filesystem;
+    std::string path = (fs::temp_directory_path() / ("xtgrad_optim_" + std::to_string(::getpid()) + ".npz")).string();
+    std::mt19937_64 rng(1);
+    nn::MLP<double> a({3, 4, 2}, nn::Activation::tanh, rng);
+    auto x = Tensor::constant(uniform({5, 3}, 2));
+    std::vector<std::size_t> labels{0, 1, 1, 0, 1};
+    auto closure_for = [&](nn::Module<double>& m, Optimizer<double>& opt) {
+        return [&] {
+            opt.zero_grad();
+            Tape tape;
+            auto loss = nn::cross_entropy(m(x), labels);
+            loss.backward();
+            return loss.item();
+        };
+    };
+    Adam<double> opt_a(a.named_parameters(), {.lr = 0.05, .amsgrad = true});
+    for (int i = 0; i < 3; ++i) opt_a.step(closure_for(a, opt_a));
+    save_checkpoint(a, opt_a, path);
+    nn::MLP<double> b({3, 4, 2}, nn::Activation::tanh, rng);
+    Adam<double> opt_b(b.named_parameters(), {.lr = 0.05, .amsgrad = true});
+    load_checkpoint(b, opt_b, path);
+    for (int i = 0; i < 3; ++i) {
+        opt_a.step(closure_for(a, opt_a));
+        opt_b.step(closure_for(b, opt_b));
+    }
+    for (std::size_t i = 0; i < a.parameters().size(); ++i)
+        BOOST_TEST(a.parameters()[i].value() == b.parameters()[i].value());
+    // SGD momentum buffers too; and a mismatched state leaves the optimizer unchanged
+    SGD<double> sgd(a.named_parameters(), {.lr = 0.1, .momentum = 0.9});
+    sgd.step(closure_for(a, sgd));
+    auto st = sgd.state();
+    BOOST_TEST(st.size() == 4u);
+    BOOST_TEST(st[0].first == "0.weight.momentum_buffer");
+    expect_error<ShapeError>(
+        [&] {
+            sgd.load_state({{"0.weight.momentum_buffer", Array<double>{1.0}}});
+        },
+        "'0.weight.momentum_buffer' has shape [1], the parameter [3,4]");
+    BOOST_TEST(sgd.state()[0].second == st[0].second);
+    std::filesystem::remove(path);
+}
+
+BOOST_AUTO_TEST_CASE(schedules_and_clipping) {
+    BOOST_TEST(step_decay(0.1, 25, 10, 0.5) == 0.025);
+    BOOST_TEST(std::abs(exponential_decay(1.0, 3, 0.9) - 0.729) < 1e-15);
+    BOOST_TEST(cosine_annealing(1.0, 0, 10) == 1.0);
+    BOOST_TEST(std::abs(cosine_annealing(1.0, 5, 10, 0.1) - 0.55) < 1e-15);
+    BOOST_TEST(cosine_annealing(1.0, 10, 10, 0.1) == 0.1);
+    BOOST_TEST(linear_warmup(0.4, 0, 4) == 0.1);
+    BOOST_TEST(linear_warmup(0.4, 7, 4) == 0.4);
+    auto p = Tensor::parameter(Array<double>{0.0, 0.0});
+    set_grad(p, Array<double>{3.0, 4.0});
+    BOOST_TEST(clip_grad_norm<double>({p}, 1.0) == 5.0);
+    BOOST_TEST(xt::allclose(p.grad(), Array<double>{0.6, 0.8}));
+    set_grad(p, Array<double>{3.0, -4.0});
+    clip_grad_value<double>({p}, 3.5);
+    BOOST_TEST(p.grad() == (Array<double>{3.0, -3.5}));
+    expect_error<ValueError>([&] { clip_grad_norm<double>({p}, 0.0); }, "clip_grad_norm: max_norm must be > 0");
+}

@@ -1,0 +1,251 @@
+// Second-order methods: nonlinear CG on a quadratic (n-step termination) and on Rosenbrock
+// (against scipy's iteration count), L-BFGS, the linear CG solver, the natural-gradient step.
+#define BOOST_TEST_MODULE optim_second_order
+#include "helpers.hpp"
+#include "xtgrad/optim.hpp"
+
+using namespace xtgrad;
+using namespace xtgrad::optim;
+using namespace xtgrad::testing;
+
+namespace {
+struct Quadratic {  // f(x) = 0.5 x^T A x - b^T x, A = M^T M + I
+    Array<double> A, b, solution;
+    explicit Quadratic(std::size_t n) {
+        Array<double> M = uniform({n, n}, 3);
+        A = Array<double>(xt::zeros<double>({n, n}));
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < n; ++j) {
+                for (std::size_t k = 0; k < n; ++k) A(i, j) += M(k, i) * M(k, j);
+                if (i == j) A(i, j) += 1.0;
+            }
+        b = uniform({n}, 4);
+        // solve A x = b by Gaussian elimination (A is SPD and small)
+        Array<double> m = A, r = b;
+        for (std::size_t c = 0; c < n; ++c)
+            for (std::size_t row = c + 1; row < n; ++row) {
+                double f = m(row, c) / m(c, c);
+                for (std::size_t k = c; k < n; ++k) m(row, k) -= f * m(c, k);
+                r(row) -= f * r(c);
+            }
+        solution = Array<double>(xt::zeros<double>({n}));
+        for (std::size_t c = n; c-- > 0;) {
+            double s = r(c);
+            for (std::size_t k = c + 1; k < n; ++k) s -= m(c, k) * solution(k);
+            solution(c) = s / m(c, c);
+        }
+    }
+    Tensor value(const Tensor& x) const {
+        return 0.5 * dot(x, matmul(Tensor::constant(A), x)) - dot(Tensor::constant(b), x);
+    }
+};
+
+template <class Opt>
+Closure closure_of(Opt& opt, const std::function<Tensor()>& f) {
+    return [&opt, f] {
+        opt.zero_grad();
+        Tape tape;
+        auto loss = f();
+        loss.backward();
+        return loss.item();
+    };
+}
+
+Tensor rosenbrock(const Tensor& p) {
+    auto x = slice(p, 0, 0, 1), y = slice(p, 0, 1, 2);
+    return sum(square(1.0 - x) + 100.0 * square(y - square(x)));
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(conjugate_gradient_terminates_on_a_quadratic_in_n_iterations) {
+    const std::size_t n = 10;
+    Quadratic q(n);
+    for (auto formula : {ConjugateGradientFormula::fletcher_reeves, ConjugateGradientFormula::polak_ribiere_plus,
+                         ConjugateGradientFormula::hestenes_stiefel, ConjugateGradientFormula::dai_yuan}) {
+        auto x = Tensor::parameter(xt::zeros<double>({n}));
+        ConjugateGradient<double> cg(TensorList<double>{x}, {.formula = formula});
+        auto closure = closure_of(cg, [&] { return q.value(x); });
+        for (std::size_t k = 0; k < n; ++k) cg.step(closure);
+        double err = xt::amax(xt::abs(x.value() - q.solution))();
+        BOOST_TEST(err < 1e-10, "formula " << int(formula) << ": error " << err << " after " << n << " iterations");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(conjugate_gradient_solves_rosenbrock_as_fast_as_scipy) {
+    // scipy 1.10 minimize(method='CG') (Polak-Ribiere) from (-1.2, 1) first gets within 1e-6 of
+    // (1, 1) at iteration 36.
+    auto p = Tensor::parameter(Array<double>{-1.2, 1.0});
+    ConjugateGradient<double> cg(TensorList<double>{p}, {});
+    auto closure = closure_of(cg, [&] { return rosenbrock(p); });
+    std::size_t iterations = 0;
+    while (iterations < 200 && xt::amax(xt::abs(p.value() - 1.0))() > 1e-6) {
+        cg.step(closure);
+        ++iterations;
+    }
+    BOOST_TEST_MESSAGE("nonlinear CG (PR+) on Rosenbrock: " << iterations << " iterations, " << cg.evaluations()
+                                                            << " evaluations");
+    BOOST_TEST(iterations <= 36u);
+}
+
+BOOST_AUTO_TEST_CASE(lbfgs_solves_rosenbrock) {
+    auto p = Tensor::parameter(Array<double>{-1.2, 1.0});
+    LBFGS<double> lbfgs(TensorList<double>{p}, {});
+    auto closure = closure_of(lbfgs, [&] { return rosenbrock(p); });
+    std::size_t iterations = 0;
+    while (iterations < 100 && xt::amax(xt::abs(p.value() - 1.0))() > 1e-8) {
+        lbfgs.step(closure);
+        ++iterations;
+    }
+    BOOST_TEST_MESSAGE("L-BFGS on Rosenbrock: " << iterations << " iterations");
+    BOOST_TEST(iterations < 50u);
+}
+
+BOOST_AUTO_TEST_CASE(line_search_failure_restores_parameters) {
+    auto p = Tensor::parameter(Array<double>{1.0, 2.0});
+    ConjugateGradient<double> cg(TensorList<double>{p}, {});
+    int calls = 0;
+    // the first evaluation succeeds; every point along the line reports a non-finite loss
+    auto closure = closure_of(cg, [&] {
+        ++calls;
+        return calls == 1 ? sum(square(p)) : sum(square(p)) / 0.0 * sum(square(p));
+    });
+    expect_error<LineSearchError>([&] { cg.step(closure); }, "the parameters were restored");
+    BOOST_TEST(p.value() == (Array<double>{1.0, 2.0}));
+    // a closure that throws midway through the line search
+    int n = 0;
+    auto throwing = closure_of(cg, [&] {
+        if (++n == 3) throw std::runtime_error("out of memory");
+        return sum(square(p - 3.0));
+    });
+    expect_error<std::runtime_error>([&] { cg.step(throwing); }, "out of memory");
+    BOOST_TEST(p.value() == (Array<double>{1.0, 2.0}));
+}
+
+BOOST_AUTO_TEST_CASE(linear_cg_solver) {
+    const std::size_t n = 12;
+    Quadratic q(n);
+    LinearOperator<double> A = [&](const ParamVector<double>& v) {
+        Array<double> out = xt::zeros<double>({n});
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = 0; j < n; ++j) out(i) += q.A(i, j) * v[0](j);
+        return ParamVector<double>{out};
+    };
+    ParamVector<double> x;
+    auto r = linear_cg<double>(A, {q.b}, x, {.max_iterations = 100, .rtol = 1e-12});
+    BOOST_TEST(r.converged);
+    BOOST_TEST(r.relative_residual <= 1e-12);
+    BOOST_TEST(r.iterations <= n + 3);  // n in exact arithmetic; rounding costs a few more at 1e-12
+    BOOST_TEST(xt::amax(xt::abs(x[0] - q.solution))() < 1e-10);
+    // a Jacobi preconditioner gives the same solution
+    Array<double> diag = Array<double>::from_shape({n});
+    for (std::size_t i = 0; i < n; ++i) diag(i) = q.A(i, i);
+    ParamVector<double> y;
+    auto rp = linear_cg<double>(A, {q.b}, y, {.rtol = 1e-12, .preconditioner = [&](const ParamVector<double>& v) {
+                                                  return ParamVector<double>{Array<double>(v[0] / diag)};
+                                              }});
+    BOOST_TEST(rp.converged);
+    BOOST_TEST(xt::amax(xt::abs(y[0] - q.solution))() < 1e-10);
+    // an iteration cap is reported as not converged
+    ParamVector<double> z;
+    auto capped = linear_cg<double>(A, {q.b}, z, {.max_iterations = 2});
+    BOOST_TEST(!capped.converged);
+    BOOST_TEST(capped.iterations == 2u);
+    BOOST_TEST(capped.relative_residual > 1e-6);
+    // an indefinite operator is detected
+    LinearOperator<double> indefinite = [](const ParamVector<double>& v) {
+        return ParamVector<double>{Array<double>(v[0] * Array<double>{1.0, -1.0})};
+    };
+    ParamVector<double> w;
+    auto neg = linear_cg<double>(indefinite, {Array<double>{0.0, 1.0}}, w);
+    BOOST_TEST(neg.negative_curvature);
+}
+
+namespace {
+struct Logistic {  // logistic regression on the breast cancer data, standardized
+    Tensor x, t, w, b;
+    Logistic() {
+        auto data = nn::load_csv(std::string(XTGRAD_DATA_DIR) + "/breast_cancer.csv", {.header_lines = 1});
+        nn::Standardizer s;
+        s.fit(data.features);
+        x = Tensor::constant(s.transform(data.features));
+        Array<double> target = data.target;
+        target.reshape({target.size(), 1});
+        t = Tensor::constant(target);
+        w = Tensor::parameter(xt::zeros<double>({std::size_t(30), std::size_t(1)}));
+        b = Tensor::parameter(xt::zeros<double>({1}));
+    }
+    Tensor logits() const { return matmul(x, w) + b; }
+    Tensor loss_of(const Tensor& z) const {
+        return nn::binary_cross_entropy_with_logits(z, t) + 5e-3 * (sum(square(w)) + sum(square(b)));
+    }
+    CurvatureModel<double> model() const {
+        return {[this] { return logits(); }, [this](const Tensor& z) { return loss_of(z); }};
+    }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fisher_vector_product_of_logistic_regression_is_explicit) {
+    Logistic lr;
+    lr.w.set_value(uniform({30, 1}, 5, 0.0, 0.2));
+    // F v = J^T diag(p (1 - p)) J v / N, with J = [X 1]; the L2 term adds nothing in output space
+    Array<double> vw = uniform({30, 1}, 6), vb = {0.3};
+    auto fv = gauss_newton_vector_product<double>(lr.model(), {lr.w, lr.b}, {vw, vb});
+    Array<double> z;
+    {
+        NoGrad no_grad;
+        z = lr.logits().value();
+    }
+    const std::size_t N = z.shape()[0];
+    Array<double> expected_w = xt::zeros<double>({30, 1});
+    double expected_b = 0;
+    for (std::size_t n = 0; n < N; ++n) {
+        double p = 1 / (1 + std::exp(-z(n, 0)));
+        double jv = vb(0);
+        for (std::size_t j = 0; j < 30; ++j) jv += lr.x.value()(n, j) * vw(j, 0);
+        double h = p * (1 - p) * jv / double(N);
+        for (std::size_t j = 0; j < 30; ++j) expected_w(j, 0) += lr.x.value()(n, j) * h;
+        expected_b += h;
+    }
+    BOOST_TEST(xt::amax(xt::abs(fv[0] - expected_w))() < 1e-14);
+    BOOST_TEST(std::abs(fv[1](0) - expected_b) < 1e-14);
+}
+
+BOOST_AUTO_TEST_CASE(natural_gradient_beats_sgd_on_a_convex_problem) {
+    // the optimum, from many Newton-CG steps
+    Logistic reference;
+    NaturalGradient<double> newton(TensorList<double>{reference.w, reference.b}, reference.model(),
+                                   {.cg_iterations = 50, .curvature = Curvature::hessian});
+    for (int i = 0; i < 30; ++i) newton.step();
+    double best = newton.last_report().loss_after;
+
+    Logistic lr;
+    NaturalGradient<double> ng(TensorList<double>{lr.w, lr.b}, lr.model(), {});
+    std::size_t ng_iterations = 0;
+    do {
+        ng.step();
+        ++ng_iterations;
+        BOOST_TEST(ng.last_report().accepted);
+    } while (ng_iterations < 50 && ng.last_report().loss_after - best > 1e-6 * best);
+    Logistic lr2;
+    SGD<double> sgd(TensorList<double>{lr2.w, lr2.b}, {.lr = 0.5});
+    auto closure = closure_of(sgd, [&] { return lr2.loss_of(lr2.logits()); });
+    double sgd_loss = 0;
+    for (std::size_t i = 0; i < 20 * ng_iterations; ++i) sgd_loss = sgd.step(closure);
+    BOOST_TEST_MESSAGE("natural gradient: " << ng_iterations << " steps to within 1e-6 of the optimum " << best
+                                            << "; SGD after " << 20 * ng_iterations << " steps: " << sgd_loss);
+    BOOST_TEST(ng_iterations <= 25u);
+    BOOST_TEST(sgd_loss - best > 1e-6 * best);  // twenty times as many SGD steps are not enough
+}
+
+BOOST_AUTO_TEST_CASE(natural_gradient_rejects_a_bad_step_and_adapts_damping) {
+    Logistic lr;
+    NaturalGradient<double> ng(TensorList<double>{lr.w, lr.b}, lr.model(), {.lr = 1e6, .max_backtracks = 0});
+    Array<double> before = lr.w.value();
+    double damping = ng.damping();
+    ng.step();
+    BOOST_TEST(!ng.last_report().accepted);
+    BOOST_TEST(lr.w.value() == before);
+    BOOST_TEST(ng.damping() == damping * 1.5);
+    expect_error<ValueError>([&] { NaturalGradient<double>(TensorList<double>{lr.w}, lr.model(), {.lr = -1}); },
+                             "NaturalGradient: lr must be > 0");
+}

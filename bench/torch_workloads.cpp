@@ -90,18 +90,68 @@ double sigmoid_sum(long n, int reps) {
         reps);
 }
 
-double mlp784_step(int batch, int reps) {
+namespace {
+template <class Opt, class Options>
+double mlp784(int batch, int reps, Options options) {
     torch::manual_seed(0);
     auto x = torch::randn({batch, 784});
     auto labels = torch::randint(0, 10, {batch}, torch::kLong);
     torch::nn::Sequential net(torch::nn::Linear(784, 256), torch::nn::ReLU(), torch::nn::Linear(256, 256),
                               torch::nn::ReLU(), torch::nn::Linear(256, 10));
-    torch::optim::SGD sgd(net->parameters(), torch::optim::SGDOptions(0.01));
+    Opt opt(net->parameters(), options);
     return bench::median_seconds(
         [&] {
-            sgd.zero_grad();
+            opt.zero_grad();
             torch::nn::functional::cross_entropy(net->forward(x), labels).backward();
-            sgd.step();
+            opt.step();
+        },
+        reps);
+}
+}  // namespace
+
+double mlp784_step(int batch, int reps) {
+    return mlp784<torch::optim::SGD>(batch, reps, torch::optim::SGDOptions(0.01));
+}
+
+double adam784_step(int batch, int reps) {
+    return mlp784<torch::optim::Adam>(batch, reps, torch::optim::AdamOptions(1e-3));
+}
+
+double newton_cg_step(int batch, int iterations, int reps) {
+    Mlp m(torch::kFloat64, batch);
+    auto params = m.params();
+    return bench::median_seconds(
+        [&] {
+            auto g = torch::autograd::grad({m.loss()}, params, {}, true, true);
+            auto hvp = [&](const std::vector<torch::Tensor>& v) {
+                auto s = torch::zeros({}, torch::kFloat64);
+                for (std::size_t i = 0; i < g.size(); ++i) s = s + (g[i] * v[i]).sum();
+                return torch::autograd::grad({s}, params, {}, true);
+            };
+            std::vector<torch::Tensor> x, r, p;
+            for (auto& gi : g) {
+                x.push_back(torch::zeros_like(gi));
+                r.push_back(gi.detach().clone());
+                p.push_back(gi.detach().clone());
+            }
+            auto dot = [](const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+                double s = 0;
+                for (std::size_t i = 0; i < a.size(); ++i) s += (a[i] * b[i]).sum().item<double>();
+                return s;
+            };
+            double rr = dot(r, r);
+            for (int k = 0; k < iterations; ++k) {
+                auto ap = hvp(p);
+                for (std::size_t i = 0; i < ap.size(); ++i) ap[i] = ap[i] + 1e-3 * p[i];  // damping
+                double alpha = rr / dot(p, ap);
+                for (std::size_t i = 0; i < x.size(); ++i) {
+                    x[i] += alpha * p[i];
+                    r[i] -= alpha * ap[i];
+                }
+                double rr_next = dot(r, r);
+                for (std::size_t i = 0; i < p.size(); ++i) p[i] = r[i] + (rr_next / rr) * p[i];
+                rr = rr_next;
+            }
         },
         reps);
 }

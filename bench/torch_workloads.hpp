@@ -18,4 +18,10 @@ double sigmoid_sum(long n, int reps);
 /// One SGD step of MLP 784-256-256-10, ReLU, cross entropy, float32: seconds.
 double mlp784_step(int batch, int reps);
 
+/// One Adam step (forward, backward, update) of MLP 784-256-256-10, ReLU, float32: seconds.
+double adam784_step(int batch, int reps);
+/// Gradient plus `iterations` conjugate-gradient iterations on Hessian-vector products
+/// (double backward) of MLP 64-128-10, tanh, cross entropy, float64: seconds.
+double newton_cg_step(int batch, int iterations, int reps);
+
 }  // namespace torch_side

@@ -1,0 +1,82 @@
+// Optimizers beside libtorch, 1 and 2 threads:
+//   1. one Adam step (forward, backward, update) of MLP 784-256-256-10, ReLU, batch 256, float32
+//   2. one second-order step on MLP 64-128-10 (tanh, cross entropy) at batch 512 in float64:
+//      the gradient and 20 conjugate-gradient iterations on exact curvature-vector products
+//      (libtorch: Hessian-vector products by double backward; xtgrad: the NaturalGradient
+//      optimizer with the exact Hessian, and with the Fisher / Gauss-Newton product)
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include <xtensor/xrandom.hpp>
+
+#include "timing.hpp"
+#include "torch_workloads.hpp"
+#include "xtgrad/optim.hpp"
+
+using namespace xtgrad;
+
+namespace {
+double adam_step(std::size_t batch, int reps) {
+    std::mt19937_64 rng(0);
+    nn::MLP<float> net({784, 256, 256, 10}, nn::Activation::relu, rng);
+    xt::random::seed(0);
+    auto x = Tensor32::constant(xt::random::randn<float>({batch, std::size_t(784)}));
+    std::vector<std::size_t> labels;
+    for (std::size_t i = 0; i < batch; ++i) labels.push_back(rng() % 10);
+    optim::Adam<float> adam(net.parameters(), {});
+    Tape tape;
+    return bench::median_seconds(
+        [&] {
+            adam.zero_grad();
+            nn::cross_entropy(net(x), labels).backward();
+            adam.step();
+            tape.release();
+        },
+        reps);
+}
+
+double second_order_step(std::size_t batch, optim::Curvature curvature, int reps) {
+    std::mt19937_64 rng(0);
+    nn::MLP<double> net({64, 128, 10}, nn::Activation::tanh, rng);
+    xt::random::seed(0);
+    auto x = Tensor::constant(xt::random::randn<double>({batch, std::size_t(64)}));
+    std::vector<std::size_t> labels;
+    for (std::size_t i = 0; i < batch; ++i) labels.push_back(rng() % 10);
+    optim::CurvatureModel<double> model{[&] { return net(x); },
+                                        [&](const Tensor& z) { return nn::cross_entropy(z, labels); }};
+    // cg_rtol 0: always the full 20 iterations, as on the libtorch side
+    optim::NaturalGradient<double> ng(net.parameters(), model,
+                                      {.damping = 1e-3, .adapt_damping = false, .cg_iterations = 20, .cg_rtol = 0,
+                                       .curvature = curvature});
+    return bench::median_seconds([&] { ng.step(); }, reps, 1);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    const int reps = quick ? 5 : 21;
+    std::printf("optimizer benchmarks (median of %d runs in one process)%s\n", reps,
+                torch_side::available() ? ", beside libtorch" : "");
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        torch_side::set_threads(threads);
+        std::printf("\n%d thread%s\n", threads, threads > 1 ? "s" : "");
+        double adam = adam_step(256, reps * 2);
+        std::printf("  %-58s %9.3f ms", "Adam step, MLP 784-256-256-10, batch 256, f32", adam * 1e3);
+        if (torch_side::available()) {
+            double t = torch_side::adam784_step(256, reps * 2);
+            std::printf("   libtorch %9.3f ms   xtgrad faster %5.2fx", t * 1e3, t / adam);
+        }
+        std::printf("\n");
+        double hess = second_order_step(512, optim::Curvature::hessian, reps);
+        double fisher = second_order_step(512, optim::Curvature::fisher, reps);
+        std::printf("  %-58s %9.3f ms", "Newton-CG step (Hessian), 20 CG its, MLP 64-128-10, b 512", hess * 1e3);
+        if (torch_side::available()) {
+            double t = torch_side::newton_cg_step(512, 20, reps);
+            std::printf("   libtorch %9.3f ms   xtgrad faster %5.2fx", t * 1e3, t / hess);
+        }
+        std::printf("\n  %-58s %9.3f ms\n", "natural-gradient step (Fisher = Gauss-Newton), same", fisher * 1e3);
+    }
+    return 0;
+}

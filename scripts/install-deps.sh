@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs, with apt, the Debian packages xtgrad needs that are missing; does nothing when
-# all are present. Usage: scripts/install-deps.sh [--bench]   (--bench adds libtorch-dev)
+# all are present.
+# Usage: scripts/install-deps.sh [--examples] [--bench]
+#   --examples adds gnuplot-nox (plots of the lecture examples), --bench adds libtorch-dev.
 set -euo pipefail
 
 packages=(g++ make cmake libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
           libboost-test-dev libfmt-dev zlib1g-dev)
-if [[ "${1:-}" == "--bench" ]]; then
-    packages+=(libtorch-dev)
-fi
+for option in "$@"; do
+    case "$option" in
+        --examples) packages+=(gnuplot-nox) ;;
+        --bench) packages+=(libtorch-dev) ;;
+        *) echo "install-deps.sh: unknown option $option" >&2; exit 2 ;;
+    esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

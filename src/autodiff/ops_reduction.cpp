@@ -157,9 +157,13 @@ TensorT<T> softmax(const TensorT<T>& a, std::ptrdiff_t axis) {
     std::size_t ax = normalize_axis("softmax", axis, a.dim());
     return make_op<T>(
         "softmax", {a},
+        // exp(x - m) / sum exp(x - m) rather than exp(x - lse): no cancellation in x - lse,
+        // so the two-class case is exactly the sigmoid 1 / (1 + e^-s) for s >= 0
         [ax](const TensorList<T>& in) {
             const auto& x = in[0].value();
-            return evaluate<T>(xt::exp(x - lse_keepdims("softmax", x, ax)));
+            lse_keepdims("softmax", x, ax);  // validates: no NaN, +inf or all -inf slice
+            Array<T> e = xt::exp(x - reduce_axis(x, ax, -std::numeric_limits<T>::infinity(), Max{}));
+            return evaluate<T>(e / reduce_axis(e, ax, T(0), Plus{}));
         },
         // dp_k/da_i = p_k (delta_ik - p_i)
         [ax](const TensorList<T>&, const TensorT<T>& p, const TensorT<T>& g) -> TensorList<T> {

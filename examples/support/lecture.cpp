@@ -1,0 +1,151 @@
+// Claims, plots, progress lines and a Cholesky solver for the lecture examples.
+#include "lecture.hpp"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+namespace lecture {
+
+namespace fs = std::filesystem;
+
+Context::Context(std::string output_dir, bool reduced, bool verbose)
+    : output_dir_(std::move(output_dir)),
+      reduced_(reduced),
+      verbose_(verbose),
+      tty_(verbose && ::isatty(STDOUT_FILENO)),
+      gnuplot_(std::system("command -v gnuplot > /dev/null 2>&1") == 0) {
+    fs::create_directories(output_dir_);
+}
+
+std::string Context::data(const std::string& file) const {
+    return std::string(XTGRAD_DATA_DIR) + "/" + file;
+}
+
+void Context::begin(const std::string& example) {
+    current_ = example;
+    if (verbose_) std::printf("\n== %s\n", example.c_str());
+}
+
+bool Context::claim(const std::string& statement, const std::string& measured, bool holds) {
+    end_progress();
+    claims_.push_back({current_, statement, measured, holds});
+    if (verbose_)
+        std::printf("  %-58s | %-34s | %s\n", statement.c_str(), measured.c_str(), holds ? "holds" : "DOES NOT HOLD");
+    return holds;
+}
+
+void Context::note(const std::string& text) {
+    end_progress();
+    if (verbose_) std::printf("  note: %s\n", text.c_str());
+}
+
+void Context::plot(const std::string& name, const std::vector<std::string>& header,
+                   const std::vector<std::vector<double>>& rows, const std::string& commands) {
+    std::string csv = (fs::path(output_dir_) / (name + ".csv")).string();
+    {
+        std::ofstream out(csv);
+        for (std::size_t i = 0; i < header.size(); ++i) out << (i ? "," : "") << header[i];
+        out << "\n";
+        out.precision(17);
+        for (auto& row : rows) {
+            for (std::size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << row[i];
+            out << "\n";
+        }
+    }
+    if (!gnuplot_) return;
+    std::string script = (fs::path(output_dir_) / (name + ".gp")).string();
+    {
+        std::ofstream gp(script);
+        gp << "set datafile separator ','\nset key autotitle columnhead\ncsv = '" << csv << "'\n";
+        gp << "set terminal pngcairo size 900,560 noenhanced\nset output '" << output_dir_ << "/" << name << ".png'\n"
+           << commands << "\n";
+        gp << "set terminal svg size 900,560 noenhanced\nset output '" << output_dir_ << "/" << name
+           << ".svg'\nreplot\n";
+    }
+    std::string cmd = "gnuplot '" + script + "' > '" + output_dir_ + "/" + name + ".gnuplot.log' 2>&1";
+    if (std::system(cmd.c_str()) == 0)
+        ++plots_made_;
+    else
+        note("gnuplot failed for " + name + " (see " + name + ".gnuplot.log)");
+}
+
+void Context::progress(const std::string& label, std::size_t epoch, std::size_t epochs, double loss, double accuracy) {
+    if (!verbose_) return;
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-28s epoch %4zu/%-4zu loss %-10.5f accuracy %6.2f %%  %6.1f s", label.c_str(),
+                  epoch, epochs, loss, 100 * accuracy, seconds);
+    if (tty_) {
+        std::printf("\r%s", line);
+        std::fflush(stdout);
+        progress_open_ = true;
+    } else if (epoch == epochs || epoch % std::max<std::size_t>(1, epochs / 4) == 0) {
+        std::printf("%s\n", line);
+    }
+}
+
+void Context::end_progress() {
+    if (progress_open_) std::printf("\n");
+    progress_open_ = false;
+}
+
+std::string sci(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2e", v);
+    return buf;
+}
+
+std::string fixed(double v, int digits) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return buf;
+}
+
+Array<double> solve_spd(const Array<double>& A, const Array<double>& b) {
+    std::size_t n = A.shape()[0];
+    Array<double> L = xt::zeros<double>({n, n});
+    for (std::size_t j = 0; j < n; ++j) {
+        double d = A(j, j);
+        for (std::size_t k = 0; k < j; ++k) d -= L(j, k) * L(j, k);
+        if (!(d > 0)) throw xtgrad::ValueError("solve_spd: the matrix is not positive definite");
+        L(j, j) = std::sqrt(d);
+        for (std::size_t i = j + 1; i < n; ++i) {
+            double s = A(i, j);
+            for (std::size_t k = 0; k < j; ++k) s -= L(i, k) * L(j, k);
+            L(i, j) = s / L(j, j);
+        }
+    }
+    Array<double> y = xt::zeros<double>({n}), x = xt::zeros<double>({n});
+    for (std::size_t i = 0; i < n; ++i) {
+        double s = b(i);
+        for (std::size_t k = 0; k < i; ++k) s -= L(i, k) * y(k);
+        y(i) = s / L(i, i);
+    }
+    for (std::size_t i = n; i-- > 0;) {
+        double s = y(i);
+        for (std::size_t k = i + 1; k < n; ++k) s -= L(k, i) * x(k);
+        x(i) = s / L(i, i);
+    }
+    return x;
+}
+
+const std::vector<Example>& examples() {
+    static const std::vector<Example> all = {
+        {"least squares is maximum likelihood under Gaussian noise", least_squares_is_gaussian_ml},
+        {"cross entropy is maximum likelihood for Bernoulli targets", cross_entropy_is_bernoulli_ml},
+        {"cross entropy = KL divergence + entropy", cross_entropy_is_kl_plus_entropy},
+        {"SSE versus cross entropy: outliers and unbalanced classes", sse_vs_cross_entropy},
+        {"softmax and its gradient", softmax_and_its_gradient},
+        {"weight decay", weight_decay},
+        {"weight decay is MAP estimation with a Gaussian prior", weight_decay_is_map},
+        {"second-order methods", second_order_methods},
+        {"checking gradients", checking_gradients},
+    };
+    return all;
+}
+
+}  // namespace lecture

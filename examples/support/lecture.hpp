@@ -1,0 +1,84 @@
+// What every lecture example shares: checked claims, CSV + gnuplot plots, progress lines,
+// and the small dense solvers used for closed-form answers. Examples use only xtgrad's public API.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "xtgrad/optim.hpp"
+
+namespace lecture {
+
+using xtgrad::Array;
+
+/// One checked statement: what the lecture claims, what was measured, whether it holds.
+struct Claim {
+    std::string example, statement, measured;
+    bool holds = false;
+};
+
+/// Where an example writes and reports. `reduced` runs smaller problems (for the tests).
+class Context {
+public:
+    Context(std::string output_dir, bool reduced, bool verbose);
+    bool reduced() const { return reduced_; }
+    const std::string& output_dir() const { return output_dir_; }
+    std::string data(const std::string& file) const;  ///< path of a shipped data set
+
+    /// Records (and prints) a claim; returns `holds`.
+    bool claim(const std::string& statement, const std::string& measured, bool holds);
+    /// A line of explanation under the current example.
+    void note(const std::string& text);
+    void begin(const std::string& example);
+    const std::vector<Claim>& claims() const { return claims_; }
+
+    /// Writes `name`.csv (header + rows) and, when gnuplot is available, `name`.png and .svg
+    /// from the gnuplot commands in `plot` (which refer to the CSV as '$csv').
+    void plot(const std::string& name, const std::vector<std::string>& header,
+              const std::vector<std::vector<double>>& rows, const std::string& plot);
+    bool plots_made() const { return plots_made_ > 0; }
+    bool gnuplot_available() const { return gnuplot_; }
+
+    /// Progress of a training loop: rewritten in place on a terminal, plain lines otherwise.
+    void progress(const std::string& label, std::size_t epoch, std::size_t epochs, double loss, double accuracy);
+    void end_progress();
+
+private:
+    std::string output_dir_;
+    bool reduced_, verbose_, tty_, gnuplot_;
+    std::string current_;
+    std::vector<Claim> claims_;
+    int plots_made_ = 0;
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    bool progress_open_ = false;
+};
+
+/// "1.23e-15"-style formatting for measured values.
+std::string sci(double v);
+std::string fixed(double v, int digits = 4);
+
+/// Solves the symmetric positive definite system A x = b (Cholesky).
+Array<double> solve_spd(const Array<double>& A, const Array<double>& b);
+
+/// The examples, each in its own file, each checking its claims through the context.
+void least_squares_is_gaussian_ml(Context& ctx);
+void cross_entropy_is_bernoulli_ml(Context& ctx);
+void cross_entropy_is_kl_plus_entropy(Context& ctx);
+void sse_vs_cross_entropy(Context& ctx);
+void softmax_and_its_gradient(Context& ctx);
+void weight_decay(Context& ctx);
+void weight_decay_is_map(Context& ctx);
+void second_order_methods(Context& ctx);
+void checking_gradients(Context& ctx);
+
+struct Example {
+    const char* name;
+    void (*run)(Context&);
+};
+/// Every example, in lecture order.
+const std::vector<Example>& examples();
+
+}  // namespace lecture

@@ -1,0 +1,67 @@
+// Slide: "weight decay is MAP estimation with a Gaussian prior". With y ~ N(X w, sigma^2) and
+// the prior w ~ N(0, sigma_0^2 I), maximising the posterior means minimising
+//   1/2 sum (y - X w)^2 + lambda/2 |w|^2   with   lambda = sigma^2 / sigma_0^2,
+// whose minimiser is the posterior mean (X^T X + lambda I)^-1 X^T y.
+#include <cmath>
+
+#include "support/datasets.hpp"
+
+namespace lecture {
+
+using namespace xtgrad;
+
+void weight_decay_is_map(Context& ctx) {
+    ctx.begin("weight decay is MAP estimation with a Gaussian prior");
+    Array<double> x, y;
+    diabetes(ctx, x, y);
+    double mean = xt::mean(y)();
+    Array<double> yc = y - mean;  // centred target: no intercept, the prior covers every weight
+    const std::size_t n = x.shape()[0], d = x.shape()[1];
+    Array<double> gram = xt::zeros<double>({d, d}), rhs = xt::zeros<double>({d});
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t a = 0; a < d; ++a) {
+            rhs(a) += x(i, a) * yc(i);
+            for (std::size_t b = 0; b < d; ++b) gram(a, b) += x(i, a) * x(i, b);
+        }
+    auto X = Tensor::constant(x), Y = Tensor::constant(yc);
+    std::vector<std::vector<double>> rows;
+    double worst = 0;
+    std::vector<std::pair<double, double>> settings = {{50.0, 100.0}, {50.0, 10.0}, {50.0, 2.0}, {10.0, 0.5}};
+    for (auto [sigma, sigma0] : settings) {
+        double lambda = sigma * sigma / (sigma0 * sigma0);
+        Array<double> A = gram;
+        for (std::size_t a = 0; a < d; ++a) A(a, a) += lambda;
+        Array<double> posterior_mean = solve_spd(A, rhs);
+        // minimise SSE + weight decay by Newton-CG: exact Hessian-vector products, linear CG
+        auto w = Tensor::parameter(xt::zeros<double>({d}));
+        optim::CurvatureModel<double> model{
+            [&] { return matmul(X, w); },
+            [&](const Tensor& z) { return nn::sum_squared_error(z, Y) + (lambda / 2) * sum(square(w)); }};
+        optim::NaturalGradient<double> newton(TensorList<double>{w}, model,
+                                              {.damping = 0,
+                                               .adapt_damping = false,
+                                               .min_damping = 0,
+                                               .cg_iterations = 2 * d,
+                                               .cg_rtol = 1e-15,
+                                               .curvature = optim::Curvature::hessian});
+        for (int k = 0; k < 3; ++k) newton.step();
+        double rel = xt::amax(xt::abs(w.value() - posterior_mean))() / xt::amax(xt::abs(posterior_mean))();
+        worst = std::max(worst, rel);
+        std::vector<double> row{sigma, sigma0, lambda};
+        for (auto v : posterior_mean) row.push_back(v);
+        rows.push_back(row);
+        ctx.note("sigma " + fixed(sigma, 1) + ", sigma_0 " + fixed(sigma0, 1) + ": lambda " + fixed(lambda, 2) +
+                 ", |w_MAP| " + fixed(std::sqrt(xt::sum(posterior_mean * posterior_mean)()), 2) + ", rel. diff " +
+                 sci(rel));
+    }
+    ctx.note("each minimiser found by three Newton-CG steps (exact Hessian-vector products)");
+    ctx.claim("argmin SSE + lambda/2|w|^2 = posterior mean, lambda = s^2/s0^2", "max rel. diff " + sci(worst),
+              worst < 1e-8);
+    ctx.plot("map_shrinkage",
+             {"sigma", "sigma0", "lambda", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w10"}, rows,
+             "set title 'diabetes: posterior mean = ridge solution, lambda = sigma^2 / sigma_0^2'\nset logscale x\n"
+             "set xlabel 'lambda'\nset ylabel 'coefficient'\n"
+             "plot for [k=4:13] csv using 3:k with linespoints lw 2 title columnhead(k)");
+}
+
+}  // namespace lecture

@@ -209,8 +209,8 @@ TensorT<T> stack(const std::vector<TensorT<T>>& parts, std::ptrdiff_t axis) {
                                          to_string(parts[i].shape()), to_string(parts[0].shape())));
     }
     std::size_t ax = normalize_axis("stack", axis, parts[0].dim() + 1);
-    Shape expanded = parts[0].shape();
-    expanded.insert(expanded.begin() + static_cast<std::ptrdiff_t>(ax), 1);
+    Shape expanded;  // the part's shape with a 1 at `ax` (built by hand: svector::insert trips -Warray-bounds)
+    for (std::size_t d = 0; d <= parts[0].dim(); ++d) expanded.push_back(d == ax ? 1 : parts[0].shape()[d < ax ? d : d - 1]);
     std::vector<TensorT<T>> columns;
     for (auto& p : parts) columns.push_back(reshape(p, expanded));
     return concat(columns, static_cast<std::ptrdiff_t>(ax));

@@ -45,26 +45,12 @@ void load_checkpoint(nn::Module<T>& module, Optimizer<T>& optimizer, const std::
         else
             throw IoError(fmt::format("load_checkpoint: '{}' has an unexpected array '{}'", path, name));
     }
-    // validate both before changing either
-    auto named = module.named_parameters();
-    if (named.size() != params.size())
-        throw IoError(fmt::format("load_checkpoint: '{}' holds {} parameters, the module has {}", path, params.size(),
-                                  named.size()));
-    std::vector<const Array<T>*> values;
-    for (auto& [name, p] : named) {
-        const Array<T>* found = nullptr;
-        for (auto& [stored, a] : params)
-            if (stored == name) found = &a;
-        if (found == nullptr) throw IoError(fmt::format("load_checkpoint: '{}' has no parameter '{}'", path, name));
-        if (found->shape() != p.shape())
-            throw ShapeError(fmt::format("load_checkpoint: '{}': parameter '{}' has shape {}, the module's {}", path,
-                                         name, to_string(found->shape()), to_string(p.shape())));
-        values.push_back(found);
-    }
+    // all or nothing: the optimizer's state first (it validates before changing), then the
+    // parameters (validated likewise); if those fail, the previous state comes back
     auto previous = optimizer.state();
-    optimizer.load_state(state);  // throws, unchanged, on mismatch
+    optimizer.load_state(state);
     try {
-        for (std::size_t i = 0; i < named.size(); ++i) named[i].second.set_value(*values[i]);
+        nn::load_parameters(module, params, path);
     } catch (...) {
         optimizer.load_state(previous);
         throw;

@@ -34,4 +34,10 @@ void save_parameters(const Module<T>& module, const std::string& path);
 template <class T>
 void load_parameters(Module<T>& module, const std::string& path);
 
+/// Sets the module's parameters from named arrays, all or nothing: every parameter must
+/// have an array of its shape, and every array a parameter. `source` names where the arrays
+/// came from in error messages.
+template <class T>
+void load_parameters(Module<T>& module, const NamedArrays<T>& arrays, const std::string& source);
+
 }  // namespace xtgrad::nn

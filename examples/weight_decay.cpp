@@ -117,7 +117,7 @@ void weight_decay(Context& ctx) {
     ctx.plot(
         "weight_decay_sweep", {"lambda", "weight_norm", "test_error_percent"}, rows,
         "set multiplot layout 1,2 title 'weight decay on digits (multinomial logistic regression, small training "
-        "set)'\nset logscale x\nset xlabel 'lambda (0 shown at 1e-5)'\n"
+        "set)'\nset logscale x\nset format x '%.0e'\nset xtics font ',9'\nset xlabel 'lambda (0 shown at 1e-5)'\n"
         "set ylabel '|W|'\nplot csv using 1:2 with linespoints lw 2 title 'weight norm'\n"
         "set ylabel 'test error (%)'\nplot csv using 1:3 with linespoints lw 2 title 'test error'\nunset multiplot");
 

@@ -138,8 +138,7 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
     bool needs_grad = false;
     if (grad_mode)
         for (auto& in : inputs) needs_grad = needs_grad || Access::var(in).requires_grad;
-    auto var = new_var<T>();
-    var->value = std::move(value);
+    auto var = new_var<T>(std::move(value));
     var->leaf = false;
     if (!needs_grad) return Access::make(std::move(var));
 
@@ -195,15 +194,12 @@ template <class T>
 void Node<T>::deposit_leaf_grad() {
     if (!leaf || !adjoint.defined()) return;
     auto& v = Access::var(output);
-    if (v.has_grad) {
-        v.grad += adjoint.value();
+    if (v.grad) {
+        *v.grad += adjoint.value();
+    } else if (Access::use_count(adjoint) == 1) {
+        v.grad = std::move(Access::var(adjoint).value);  // a temporary of the sweep: take its storage
     } else {
-        // An adjoint held by this node alone is a temporary of the sweep: take its storage.
-        if (Access::use_count(adjoint) == 1)
-            v.grad = std::move(Access::var(adjoint).value);
-        else
-            v.grad = adjoint.value();
-        v.has_grad = true;
+        v.grad = adjoint.value();
     }
 }
 

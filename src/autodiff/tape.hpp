@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <typeinfo>
 #include <unordered_map>
@@ -17,6 +18,7 @@ namespace xtgrad::detail {
 /// What a tensor handle points to.
 template <class T>
 struct Var {
+    explicit Var(Array<T>&& v) : value(std::move(v)) {}
     Array<T> value;
     bool requires_grad = false;
     bool leaf = true;
@@ -25,9 +27,9 @@ struct Var {
     TapeState* tape = nullptr;
     std::uint64_t epoch = 0;
     std::uint32_t node = 0;
-    // Gradient accumulated by backward() (leaves only).
-    Array<T> grad;
-    bool has_grad = false;
+    // Gradient accumulated by backward() (leaves only). Optional: a default Array holds one
+    // element, and allocating it for every op result showed up in the per-op overhead.
+    std::optional<Array<T>> grad;
 };
 
 struct Access {
@@ -160,8 +162,8 @@ BasicTensor<T> make_op(std::string_view name, TensorList<T>&& inputs, F&& forwar
 
 /// Makes the storage of a tensor handle (pooled, like tensor values).
 template <class T>
-std::shared_ptr<Var<T>> new_var() {
-    return std::allocate_shared<Var<T>>(storage::PoolAllocator<Var<T>>());
+std::shared_ptr<Var<T>> new_var(Array<T>&& value) {
+    return std::allocate_shared<Var<T>>(storage::PoolAllocator<Var<T>>(), std::move(value));
 }
 
 /// Reverse sweep over `tape` seeded at `roots`. Leaves the adjoints in place for the

@@ -18,8 +18,7 @@ const Var<T>& checked(const char* what, const BasicTensor<T>& t) {
 template <class T>
 BasicTensor<T> make_leaf(Array<T>&& value, bool requires_grad) {
     detail::check_not_empty(requires_grad ? "parameter" : "constant", value.shape());
-    auto var = detail::new_var<T>();
-    var->value = std::move(value);
+    auto var = detail::new_var<T>(std::move(value));
     var->requires_grad = requires_grad;
     var->leaf = true;
     return Access::make(std::move(var));
@@ -78,12 +77,12 @@ T BasicTensor<T>::item() const {
 
 template <class T>
 bool BasicTensor<T>::has_grad() const {
-    return checked("has_grad", *this).has_grad;
+    return checked("has_grad", *this).grad.has_value();
 }
 template <class T>
 const Array<T>& BasicTensor<T>::grad() const {
     auto& v = checked("grad", *this);
-    if (!v.has_grad) {
+    if (!v.grad) {
         if (!v.leaf)
             throw GradError(
                 fmt::format("grad: tensor of shape {} is an op result; gradients are accumulated only "
@@ -93,20 +92,19 @@ const Array<T>& BasicTensor<T>::grad() const {
                                     v.requires_grad ? "call backward() first, or it was not on the path"
                                                     : "it is a constant; make it with parameter()"));
     }
-    return v.grad;
+    return *v.grad;
 }
 template <class T>
 Array<T>& BasicTensor<T>::mutable_grad() {
     grad();  // throws with the reason when there is no gradient
-    return Access::var(*this).grad;
+    return *Access::var(*this).grad;
 }
 
 template <class T>
 void BasicTensor<T>::zero_grad() {
     checked("zero_grad", *this);
     auto& v = Access::var(*this);
-    v.has_grad = false;
-    v.grad = Array<T>();
+    v.grad.reset();
 }
 
 template <class T>
@@ -136,12 +134,8 @@ void BasicTensor<T>::backward(const BasicTensor& seed) const {
                         to_string(v.value.shape())));
     auto& mv = Access::var(*this);
     if (mv.leaf) {  // d(self)/d(self) = seed; nothing to sweep
-        if (mv.has_grad) {
-            mv.grad += s.value;
-        } else {
-            mv.grad = s.value;
-            mv.has_grad = true;
-        }
+        if (mv.grad) *mv.grad += s.value;
+        else mv.grad = s.value;
         return;
     }
     detail::check_usable("backward", *this, 0);

@@ -21,14 +21,17 @@ namespace {
 
 int reps_scale = 1;
 
-// One figure beside libtorch's; `faster` is how many times xtgrad is faster (for times
-// libtorch/xtgrad, for rates xtgrad/libtorch).
-void row(const char* what, const char* unit, double ours, double theirs, bool higher_is_better = false) {
-    if (torch_side::available())
+// One figure beside libtorch's (`theirs` is called only when libtorch is built in); `faster`
+// is how many times xtgrad is faster (for times libtorch/xtgrad, for rates xtgrad/libtorch).
+template <class Theirs>
+void row(const char* what, const char* unit, double ours, Theirs&& theirs_fn, bool higher_is_better = false) {
+    if (torch_side::available()) {
+        double theirs = theirs_fn();
         std::printf("  %-46s %10.3f %-4s  libtorch %10.3f %-4s  xtgrad faster %6.2fx\n", what, ours, unit, theirs, unit,
                     higher_is_better ? ours / theirs : theirs / ours);
-    else
+    } else {
         std::printf("  %-46s %10.3f %-4s  (libtorch not built in)\n", what, ours, unit);
+    }
 }
 
 double op_chain(int ops, int reps) {
@@ -136,33 +139,38 @@ int main(int argc, char** argv) {
         std::printf("\n%d thread%s\n", threads, threads > 1 ? "s" : "");
 
         const int ops = 999;
+        const bool torch = torch_side::available();
         row("op chain (mul, add, sin), fwd+bwd, per op", "ns", op_chain(ops, 20 * reps_scale) / ops * 1e9,
-            torch_side::op_chain(ops, 10 * reps_scale) / ops * 1e9);
+            [&] { return torch_side::op_chain(ops, 10 * reps_scale) / ops * 1e9; });
 
         row("MLP 64-128-10 batch 128 SGD step, f32", "us", mlp_step<float>(128, 200 * reps_scale) * 1e6,
-            torch_side::mlp_step(true, 128, 200 * reps_scale) * 1e6);
+            [&] { return torch_side::mlp_step(true, 128, 200 * reps_scale) * 1e6; });
         row("MLP 64-128-10 batch 128 SGD step, f64", "us", mlp_step<double>(128, 200 * reps_scale) * 1e6,
-            torch_side::mlp_step(false, 128, 200 * reps_scale) * 1e6);
+            [&] { return torch_side::mlp_step(false, 128, 200 * reps_scale) * 1e6; });
 
-        double g, h, tg, th;
+        double g, h, tg = 0, th = 0;
         mlp_hvp(512, 50 * reps_scale, g, h);
-        torch_side::mlp_hvp(512, 50 * reps_scale, tg, th);
-        row("MLP batch 512 f64: gradient", "us", g * 1e6, tg * 1e6);
-        row("MLP batch 512 f64: Hessian-vector product", "us", h * 1e6, th * 1e6);
-        std::printf("  %-46s %10.2fx       libtorch %10.2fx\n", "HVP / gradient time", h / g,
-                    torch_side::available() ? th / tg : 0.0);
+        if (torch) torch_side::mlp_hvp(512, 50 * reps_scale, tg, th);
+        row("MLP batch 512 f64: gradient", "us", g * 1e6, [&] { return tg * 1e6; });
+        row("MLP batch 512 f64: Hessian-vector product", "us", h * 1e6, [&] { return th * 1e6; });
+        std::printf("  %-46s %10.2fx", "HVP / gradient time", h / g);
+        if (torch) std::printf("       libtorch %10.2fx", th / tg);
+        std::printf("\n");
 
         const std::size_t n = std::size_t(1) << 22;
-        double s = sigmoid_sum(n, 10 * reps_scale), ts = torch_side::sigmoid_sum(long(n), 10 * reps_scale);
+        double s = sigmoid_sum(n, 10 * reps_scale);
+        double ts = torch ? torch_side::sigmoid_sum(long(n), 10 * reps_scale) : 0.0;
         double t = triad(n, 10 * reps_scale);
         double useful = 16.0 * double(n);  // x read once, its gradient written once
-        row("sum(sigmoid(x)*x) fwd+bwd, 4M f64, time", "ms", s * 1e3, ts * 1e3);
-        row("  as GB/s of (x read + gradient written)", "GB/s", useful / s * 1e-9,
-            torch_side::available() ? useful / ts * 1e-9 : 0.0, true);
+        row("sum(sigmoid(x)*x) fwd+bwd, 4M f64, time", "ms", s * 1e3, [&] { return ts * 1e3; });
+        row(
+            "  as GB/s of (x read + gradient written)", "GB/s", useful / s * 1e-9, [&] { return useful / ts * 1e-9; },
+            true);
         std::printf("  %-46s %10.3f GB/s  (a = b + s c, 24 bytes per element; one pass %.3f ms)\n",
                     "triad on the same n, same process", 24.0 * double(n) / t * 1e-9, t * 1e3);
-        std::printf("  %-46s %10.1f       libtorch %10.1f\n", "workload time in triad passes", s / t,
-                    torch_side::available() ? ts / t : 0.0);
+        std::printf("  %-46s %10.1f", "workload time in triad passes", s / t);
+        if (torch) std::printf("       libtorch %10.1f", ts / t);
+        std::printf("\n");
     }
     return 0;
 }

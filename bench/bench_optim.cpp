@@ -46,9 +46,9 @@ double second_order_step(std::size_t batch, optim::Curvature curvature, int reps
     optim::CurvatureModel<double> model{[&] { return net(x); },
                                         [&](const Tensor& z) { return nn::cross_entropy(z, labels); }};
     // cg_rtol 0: always the full 20 iterations, as on the libtorch side
-    optim::NaturalGradient<double> ng(net.parameters(), model,
-                                      {.damping = 1e-3, .adapt_damping = false, .cg_iterations = 20, .cg_rtol = 0,
-                                       .curvature = curvature});
+    optim::NaturalGradient<double> ng(
+        net.parameters(), model,
+        {.damping = 1e-3, .adapt_damping = false, .cg_iterations = 20, .cg_rtol = 0, .curvature = curvature});
     return bench::median_seconds([&] { ng.step(); }, reps, 1);
 }
 }  // namespace

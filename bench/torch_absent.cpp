@@ -1,21 +1,41 @@
-// Stand-in when libtorch is not installed: the benchmark prints xtgrad's figures alone.
+// Built instead of torch_workloads.cpp when libtorch is not installed: the benchmarks ask
+// available() first and print xtgrad's figures alone; the workloads must not be called.
+#include <stdexcept>
+
 #include "torch_workloads.hpp"
 
 namespace torch_side {
+
+namespace {
+[[noreturn]] void absent() {
+    throw std::logic_error("libtorch is not built into this benchmark");
+}
+}  // namespace
+
 bool available() {
     return false;
 }
 void set_threads(int) {}
 double op_chain(int, int) {
-    return 0;
+    absent();
 }
 double mlp_step(bool, int, int) {
-    return 0;
+    absent();
 }
-void mlp_hvp(int, int, double& g, double& h) {
-    g = h = 0;
+void mlp_hvp(int, int, double&, double&) {
+    absent();
 }
 double sigmoid_sum(long, int) {
-    return 0;
+    absent();
 }
+double mlp784_step(int, int) {
+    absent();
+}
+double adam784_step(int, int) {
+    absent();
+}
+double newton_cg_step(int, int, int) {
+    absent();
+}
+
 }  // namespace torch_side

@@ -74,7 +74,7 @@ BOOST_AUTO_TEST_CASE(where_broadcasts_mask_and_operands) {
     auto a = param({2, 3}, 7);
     auto b = param({2, 1}, 8);
     check_both([&] { return xtgrad::where(mask, a, b); }, {a, b});
-    auto w = xtgrad::where(mask, a, b);
+    auto w = where(mask, a, b);  // unqualified, non-const arguments: not xt::where (argument-dependent lookup)
     BOOST_TEST(w.value()(1, 1) == b.value()(1, 0));
     BOOST_TEST(w.value()(1, 2) == a.value()(1, 2));
 }

@@ -7,6 +7,7 @@
 // DomainError with a message naming the op and the shapes or values at fault.
 #pragma once
 
+#include <concepts>
 #include <type_traits>
 #include <vector>
 
@@ -41,6 +42,25 @@ BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// mask ? a : b, all three broadcast together.
 template <class T>
 BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b);
+
+namespace detail {
+template <class X>
+inline constexpr bool is_tensor = false;
+template <class T>
+inline constexpr bool is_tensor<BasicTensor<T>> = true;
+}  // namespace detail
+
+/// The same for any value categories. An Array<bool> mask makes xt::where a candidate too
+/// (argument-dependent lookup), whose forwarding parameters would win for non-const
+/// arguments; this constrained overload is preferred over it, so `where(mask, a, b)` works
+/// unqualified.
+template <class M, class A, class B>
+    requires detail::is_tensor<std::remove_cvref_t<A>> && std::same_as<std::remove_cvref_t<A>, std::remove_cvref_t<B>> &&
+             std::convertible_to<M, const Array<bool>&>
+auto where(M&& mask, A&& a, B&& b) {
+    using T = typename std::remove_cvref_t<A>::value_type;
+    return xtgrad::where<T>(static_cast<const Array<bool>&>(mask), a, b);
+}
 
 // ---- elementwise, unary -------------------------------------------------------------
 template <class T>

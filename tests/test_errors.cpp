@@ -123,3 +123,36 @@ BOOST_AUTO_TEST_CASE(set_value_rules) {
         },
         "set_value: tensor of shape [2] is an op result");
 }
+
+BOOST_AUTO_TEST_CASE(anomaly_detection_names_the_op_that_made_a_nan) {
+    Tape tape;
+    const double inf = std::numeric_limits<double>::infinity();
+    auto x = Tensor::parameter(Array<double>{1.0, inf});
+    auto y = Tensor::parameter(Array<double>{2.0, 0.0});
+    // without it, 0 * inf is a NaN like in IEEE arithmetic (inputs with inf are the user's)
+    BOOST_TEST(std::isnan(mul(x, y).value()(1)));
+    DetectAnomaly anomaly;
+    BOOST_TEST(anomaly_detection_enabled());
+    expect_error<DomainError>([&] { mul(x, y); },
+                              "mul (anomaly detection): produced nan at flat index 1 of its result of shape [2] from "
+                              "inputs [2] [2] without nan");
+    // a NaN made by a backward rule: d/da (a * b) at b = inf with a seed of 0 there
+    auto a = Tensor::parameter(Array<double>{1.0, 2.0});
+    auto b = Tensor::constant(Array<double>{3.0, inf});
+    auto z = a * b;  // [3, inf]: no NaN yet
+    expect_error<DomainError>(
+        [&] {
+            z.backward(Tensor::constant(Array<double>{1.0, 0.0}));
+        },
+        "produced nan at flat index 1 of its result of shape [2] from inputs [2] [2] without nan, "
+        "in the backward rule of 'mul'");
+    // a custom rule that makes a NaN without any op noticing: caught when the rule returns
+    auto c = custom_op<double>(
+        "leaky_rule", {a}, [](const TensorList<double>& in) { return in[0].value(); },
+        [](const TensorList<double>&, const Tensor&, const Tensor&) -> TensorList<double> {
+            return {Tensor::constant(Array<double>{0.0, std::nan("")})};
+        });
+    expect_error<GradError>([&] { sum(c).backward(); },
+                            "leaky_rule (anomaly detection): backward rule produced nan in the gradient for input 0 "
+                            "(shape [2]) at flat index 1");
+}

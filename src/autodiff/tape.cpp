@@ -13,6 +13,17 @@ namespace xtgrad::detail {
 namespace {
 thread_local std::vector<TapeState*> tape_stack;  // live tapes of this thread, innermost last
 thread_local bool grad_mode = true;
+thread_local bool anomaly_mode = false;
+thread_local const std::string* backward_of = nullptr;  // the node whose rule is running, for messages
+
+// First NaN in `a`, or npos.
+template <class T>
+std::size_t first_nan(const Array<T>& a) {
+    const T* p = a.data();
+    for (std::size_t i = 0, n = a.size(); i < n; ++i)
+        if (p[i] != p[i]) return i;
+    return std::size_t(-1);
+}
 std::atomic<std::uint64_t> epoch_counter{0};
 }  // namespace
 
@@ -135,6 +146,20 @@ Node<T>* leaf_node(TapeState& tape, const BasicTensor<T>& t) {
 template <class T>
 BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& value, BackwardFn<T>&& rule,
                       ForwardFn<T>&& forward) {
+    if (anomaly_mode) {
+        std::size_t bad = first_nan(value);
+        bool inputs_clean = true;
+        for (auto& in : inputs) inputs_clean = inputs_clean && first_nan(in.value()) == std::size_t(-1);
+        if (bad != std::size_t(-1) && inputs_clean) {
+            std::string shapes;
+            for (auto& in : inputs) shapes += (shapes.empty() ? "" : " ") + to_string(in.shape());
+            throw DomainError(
+                fmt::format("{} (anomaly detection): produced nan at flat index {} of its result of "
+                            "shape {} from inputs {} without nan{}",
+                            name, bad, to_string(value.shape()), shapes,
+                            backward_of ? fmt::format(", in the backward rule of '{}'", *backward_of) : std::string()));
+        }
+    }
     bool needs_grad = false;
     if (grad_mode)
         for (auto& in : inputs) needs_grad = needs_grad || Access::var(in).requires_grad;
@@ -175,6 +200,11 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
 template <class T>
 void Node<T>::propagate(TapeState& tape) {
     if (!adjoint.defined() || !rule) return;
+    struct InBackward {  // names this node in anomaly reports from the ops its rule runs
+        const std::string* previous = backward_of;
+        explicit InBackward(const std::string* name) { backward_of = name; }
+        ~InBackward() { backward_of = previous; }
+    } in_backward(&name);
     TensorList<T> grads = rule(inputs, output, adjoint);
     if (grads.size() != inputs.size())
         throw GradError(
@@ -186,6 +216,12 @@ void Node<T>::propagate(TapeState& tape) {
         if (grads[i].shape() != inputs[i].shape())
             throw GradError(fmt::format("{}: backward rule returned a gradient of shape {} for input {} of shape {}",
                                         name, to_string(grads[i].shape()), i, to_string(inputs[i].shape())));
+        if (anomaly_mode && first_nan(grads[i].value()) != std::size_t(-1) &&
+            first_nan(adjoint.value()) == std::size_t(-1))
+            throw GradError(
+                fmt::format("{} (anomaly detection): backward rule produced nan in the gradient for input "
+                            "{} (shape {}) at flat index {}",
+                            name, i, to_string(inputs[i].shape()), first_nan(grads[i].value())));
         target->adjoint = target->adjoint.defined() ? add(target->adjoint, grads[i]) : grads[i];
     }
 }
@@ -266,6 +302,16 @@ NoGrad::~NoGrad() {
 }
 bool grad_enabled() noexcept {
     return detail::grad_mode;
+}
+
+DetectAnomaly::DetectAnomaly() : previous_(detail::anomaly_mode) {
+    detail::anomaly_mode = true;
+}
+DetectAnomaly::~DetectAnomaly() {
+    detail::anomaly_mode = previous_;
+}
+bool anomaly_detection_enabled() noexcept {
+    return detail::anomaly_mode;
 }
 
 template <class T>

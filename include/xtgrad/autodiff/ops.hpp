@@ -55,9 +55,10 @@ inline constexpr bool is_tensor<BasicTensor<T>> = true;
 /// arguments; this constrained overload is preferred over it, so `where(mask, a, b)` works
 /// unqualified.
 template <class M, class A, class B>
-    requires detail::is_tensor<std::remove_cvref_t<A>> && std::same_as<std::remove_cvref_t<A>, std::remove_cvref_t<B>> &&
-             std::convertible_to<M, const Array<bool>&>
-auto where(M&& mask, A&& a, B&& b) {
+requires detail::is_tensor<std::remove_cvref_t<A>> && std::same_as<std::remove_cvref_t<A>, std::remove_cvref_t<B>> &&
+    std::convertible_to < M,
+    const Array<bool>
+& > auto where(M&& mask, A&& a, B&& b) {
     using T = typename std::remove_cvref_t<A>::value_type;
     return xtgrad::where<T>(static_cast<const Array<bool>&>(mask), a, b);
 }

@@ -131,4 +131,22 @@ private:
 /// Whether ops currently record (false inside a `NoGrad` scope).
 bool grad_enabled() noexcept;
 
+/// While alive, every op checks what it computes (like `torch::autograd::detect_anomaly`):
+/// a forward value with a NaN that its inputs did not have throws DomainError naming the op
+/// and the index; a gradient with a NaN returned by an op's backward rule throws GradError
+/// naming the op. Costs one pass over every result; meant for debugging.
+class DetectAnomaly {
+public:
+    DetectAnomaly();
+    ~DetectAnomaly();
+    DetectAnomaly(const DetectAnomaly&) = delete;
+    DetectAnomaly& operator=(const DetectAnomaly&) = delete;
+
+private:
+    bool previous_;
+};
+
+/// Whether anomaly detection is on for this thread.
+bool anomaly_detection_enabled() noexcept;
+
 }  // namespace xtgrad

@@ -7,6 +7,7 @@
 
 #include <xtensor/xrandom.hpp>
 
+#include "mlp784.hpp"
 #include "timing.hpp"
 #include "torch_workloads.hpp"
 #include "xtgrad/nn.hpp"
@@ -15,18 +16,14 @@ using namespace xtgrad;
 
 namespace {
 double xtgrad_step(std::size_t batch, int reps) {
-    std::mt19937_64 rng(0);
-    nn::MLP<float> net({784, 256, 256, 10}, nn::Activation::relu, rng);
-    xt::random::seed(0);
-    auto x = Tensor32::constant(xt::random::randn<float>({batch, std::size_t(784)}));
-    std::vector<std::size_t> labels;
-    for (std::size_t i = 0; i < batch; ++i) labels.push_back(rng() % 10);
+    bench::Mlp784 m(batch);
+    auto& net = m.net;
     auto params = net.parameters();
     Tape tape;
     return bench::median_seconds(
         [&] {
             net.zero_grad();
-            nn::cross_entropy(net(x), labels).backward();
+            nn::cross_entropy(net(m.x), m.labels).backward();
             for (auto& p : params) p.mutable_value() -= 0.01f * p.grad();
             tape.release();
         },

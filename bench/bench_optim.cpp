@@ -10,6 +10,7 @@
 
 #include <xtensor/xrandom.hpp>
 
+#include "mlp784.hpp"
 #include "timing.hpp"
 #include "torch_workloads.hpp"
 #include "xtgrad/optim.hpp"
@@ -18,18 +19,13 @@ using namespace xtgrad;
 
 namespace {
 double adam_step(std::size_t batch, int reps) {
-    std::mt19937_64 rng(0);
-    nn::MLP<float> net({784, 256, 256, 10}, nn::Activation::relu, rng);
-    xt::random::seed(0);
-    auto x = Tensor32::constant(xt::random::randn<float>({batch, std::size_t(784)}));
-    std::vector<std::size_t> labels;
-    for (std::size_t i = 0; i < batch; ++i) labels.push_back(rng() % 10);
-    optim::Adam<float> adam(net.parameters(), {});
+    bench::Mlp784 m(batch);
+    optim::Adam<float> adam(m.net.parameters(), {});
     Tape tape;
     return bench::median_seconds(
         [&] {
             adam.zero_grad();
-            nn::cross_entropy(net(x), labels).backward();
+            nn::cross_entropy(m.net(m.x), m.labels).backward();
             adam.step();
             tape.release();
         },

@@ -17,16 +17,26 @@ struct Result {
     double weight_norm, test_error;
 };
 
+// The first n rows of the training set, and a multinomial logistic regression at zero on them.
+struct Subset {
+    Tensor x, W, b;
+    std::vector<std::size_t> labels;
+    Subset(const Classification& d, std::size_t n) {
+        std::size_t features = d.x_train.shape()[1];
+        Array<double> xs = Array<double>::from_shape({n, features});
+        std::copy_n(d.x_train.data(), n * features, xs.data());
+        x = Tensor::constant(std::move(xs));
+        labels.assign(d.y_train.begin(), d.y_train.begin() + static_cast<std::ptrdiff_t>(n));
+        W = Tensor::parameter(xt::zeros<double>({features, d.classes}));
+        b = Tensor::parameter(xt::zeros<double>({d.classes}));
+    }
+};
+
 // Multinomial logistic regression on a small training subset, fitted to convergence.
 Result fit(const Classification& d, std::size_t n_train, double lambda) {
-    std::size_t features = d.x_train.shape()[1];
-    auto W = Tensor::parameter(xt::zeros<double>({features, d.classes}));
-    auto b = Tensor::parameter(xt::zeros<double>({d.classes}));
-    Array<double> xs = Array<double>::from_shape({n_train, features});
-    std::vector<std::size_t> ys(d.y_train.begin(), d.y_train.begin() + static_cast<std::ptrdiff_t>(n_train));
-    for (std::size_t i = 0; i < n_train; ++i)
-        for (std::size_t j = 0; j < features; ++j) xs(i, j) = d.x_train(i, j);
-    auto x = Tensor::constant(xs);
+    Subset sub(d, n_train);
+    auto &W = sub.W, &b = sub.b, &x = sub.x;
+    const auto& ys = sub.labels;
     optim::LBFGS<double> lbfgs(TensorList<double>{W, b}, {});
     auto closure = [&] {
         lbfgs.zero_grad();
@@ -48,14 +58,9 @@ Result fit(const Classification& d, std::size_t n_train, double lambda) {
 }
 // The same model trained by Adam with the decay coupled (an L2 term in the loss) or decoupled (AdamW).
 Result train_adam(const Classification& d, std::size_t n_train, double lambda, bool decoupled, std::size_t steps) {
-    std::size_t features = d.x_train.shape()[1];
-    auto W = Tensor::parameter(xt::zeros<double>({features, d.classes}));
-    auto b = Tensor::parameter(xt::zeros<double>({d.classes}));
-    Array<double> xs = Array<double>::from_shape({n_train, features});
-    std::vector<std::size_t> ys(d.y_train.begin(), d.y_train.begin() + static_cast<std::ptrdiff_t>(n_train));
-    for (std::size_t i = 0; i < n_train; ++i)
-        for (std::size_t j = 0; j < features; ++j) xs(i, j) = d.x_train(i, j);
-    auto x = Tensor::constant(xs);
+    Subset sub(d, n_train);
+    auto &W = sub.W, &b = sub.b, &x = sub.x;
+    const auto& ys = sub.labels;
     // decay on W alone in both variants: the coupled term covers W alone
     optim::AdamOptions w_options{
         .lr = 0.05, .weight_decay = decoupled ? lambda : 0.0, .decoupled_weight_decay = decoupled};

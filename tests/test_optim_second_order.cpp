@@ -158,6 +158,14 @@ BOOST_AUTO_TEST_CASE(linear_cg_solver) {
     ParamVector<double> w;
     auto neg = linear_cg<double>(indefinite, {Array<double>{0.0, 1.0}}, w);
     BOOST_TEST(neg.negative_curvature);
+    // an operator that returns the wrong shape is an error, not an out-of-bounds read
+    LinearOperator<double> wrong = [](const ParamVector<double>&) { return ParamVector<double>{Array<double>{1.0}}; };
+    ParamVector<double> u;
+    expect_error<ShapeError>(
+        [&] {
+            linear_cg<double>(wrong, {Array<double>{0.0, 1.0}}, u);
+        },
+        "linear_cg: the operator returned part 0 of shape [1] for one of shape [2]");
 }
 
 namespace {

@@ -17,14 +17,23 @@ LinearCGResult linear_cg(const LinearOperator<T>& A, const ParamVector<T>& b, Pa
                                          to_string(b[i].shape())));
     LinearCGResult result;
     double b_norm = detail::norm(b);
-    auto apply = [&](const ParamVector<T>& v) {
-        ParamVector<T> av = A(v);
-        if (av.size() != v.size()) throw ShapeError("linear_cg: the operator returned the wrong number of parts");
-        return av;
+    // The operator and the preconditioner are the caller's: a part of the wrong shape would
+    // make the dot products below read past its end, so check every result.
+    auto checked = [](const char* what, const ParamVector<T>& out, const ParamVector<T>& in) {
+        if (out.size() != in.size())
+            throw ShapeError(fmt::format("linear_cg: the {} returned {} parts for {}", what, out.size(), in.size()));
+        for (std::size_t i = 0; i < in.size(); ++i)
+            if (out[i].shape() != in[i].shape())
+                throw ShapeError(fmt::format("linear_cg: the {} returned part {} of shape {} for one of shape {}", what,
+                                             i, to_string(out[i].shape()), to_string(in[i].shape())));
+        return out;
     };
+    auto apply = [&](const ParamVector<T>& v) { return checked("operator", A(v), v); };
     ParamVector<T> r = b;
     if (detail::norm(x) > 0) detail::axpy(-1.0, apply(x), r);
-    auto precondition = [&](const ParamVector<T>& v) { return o.preconditioner ? o.preconditioner(v) : v; };
+    auto precondition = [&](const ParamVector<T>& v) {
+        return o.preconditioner ? checked("preconditioner", o.preconditioner(v), v) : v;
+    };
     ParamVector<T> z = precondition(r);
     ParamVector<T> p = z;
     double rz = detail::dot(r, z);

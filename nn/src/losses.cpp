@@ -1,5 +1,5 @@
 // Losses. Each validates its arguments, then is a few autodiff ops (BCE from logits is a
-// custom op with its own rule); tests/test_nn_losses.cpp checks each to second order.
+// custom op with its own rule); tests/nn/test_losses.cpp checks each to second order.
 #include "xtgrad/nn/losses.hpp"
 
 #include <cmath>

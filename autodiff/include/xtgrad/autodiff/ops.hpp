@@ -1,4 +1,4 @@
-// The differentiable ops. Each is defined in src/autodiff/ops_<family>.cpp with its
+// The differentiable ops. Each is defined in autodiff/src/ops_<family>.cpp with its
 // backward rule beside its forward; all exist for float and double.
 //
 // Binary elementwise ops broadcast as numpy does, and their gradients are summed back

@@ -11,9 +11,9 @@
 // compiler's messages point at the Markdown file, not at the generated one.
 //
 // Usage: extract_snippets <wrapper dir> <output.cpp> <file.md>
+#include <cctype>
 #include <fstream>
 #include <iostream>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -45,9 +45,38 @@ std::string trimmed(const std::string& s) {
     return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
+// The wrapper named by `<!-- snippet: NAME -->` on this line, or "". (Plain string search:
+// <regex> alone would double this tool's compile time.)
+std::string marker_of(const std::string& line) {
+    std::string t = trimmed(line);
+    const std::string open = "<!--", close = "-->";
+    if (t.rfind(open, 0) != 0 || t.size() < open.size() + close.size() ||
+        t.compare(t.size() - close.size(), close.size(), close) != 0)
+        return "";
+    std::string inside = trimmed(t.substr(open.size(), t.size() - open.size() - close.size()));
+    const std::string key = "snippet:";
+    if (inside.rfind(key, 0) != 0) return "";
+    std::string name = trimmed(inside.substr(key.size()));
+    for (char c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return "";
+    return name;
+}
+
+// Where `int main(` starts in the line (any spaces between the tokens), or npos.
+std::size_t find_main(const std::string& line) {
+    for (std::size_t at = line.find("int"); at != std::string::npos; at = line.find("int", at + 1)) {
+        if (at > 0 && (std::isalnum(static_cast<unsigned char>(line[at - 1])) || line[at - 1] == '_')) continue;
+        std::size_t k = at + 3, spaces = k;
+        while (k < line.size() && std::isspace(static_cast<unsigned char>(line[k]))) ++k;
+        if (k == spaces || line.compare(k, 4, "main") != 0) continue;
+        k += 4;
+        while (k < line.size() && std::isspace(static_cast<unsigned char>(line[k]))) ++k;
+        if (k < line.size() && line[k] == '(') return at;
+    }
+    return std::string::npos;
+}
+
 std::vector<Snippet> extract(const std::string& md) {
-    static const std::regex marker(R"(<!--\s*snippet:\s*([A-Za-z0-9_-]+)\s*-->)");
-    static const std::regex program(R"(\bint\s+main\s*\()");
     auto lines = read_lines(md);
     std::vector<Snippet> out;
     for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -63,15 +92,14 @@ std::vector<Snippet> extract(const std::string& md) {
             std::string wrapper;
             for (std::size_t k = i; k-- > 0;) {  // the nearest non-blank line above the fence
                 if (trimmed(lines[k]).empty()) continue;
-                std::smatch m;
-                if (std::regex_search(lines[k], m, marker)) wrapper = m[1];
+                wrapper = marker_of(lines[k]);
                 break;
             }
             Snippet s{wrapper, {}};
             bool has_main = false;
             for (std::size_t k = i + 1; k < end; ++k) {
                 s.lines.push_back({lines[k], md, int(k + 1)});
-                has_main = has_main || std::regex_search(lines[k], program);
+                has_main = has_main || find_main(lines[k]) != std::string::npos;
             }
             if (wrapper.empty() && !has_main)
                 throw std::runtime_error(md + ":" + std::to_string(i + 1) +
@@ -124,7 +152,9 @@ int main(int argc, char** argv) try {
         std::vector<Line> code;
         if (s.wrapper.empty()) {
             code = s.lines;
-            for (auto& l : code) l.text = std::regex_replace(l.text, std::regex(R"(\bint\s+main\s*\()"), "int main_(");
+            for (auto& l : code)
+                if (std::size_t at = find_main(l.text); at != std::string::npos)
+                    l.text = l.text.substr(0, at) + "int main_" + l.text.substr(l.text.find('(', at));
         } else {
             std::string path = wrappers + "/" + s.wrapper + ".cpp";
             auto wrapper = read_lines(path);

@@ -141,18 +141,24 @@ BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const Bas
     return make_op<T>(
         "where", {a, b},
         [m](const TensorList<T>& in) {
-            const Array<T>& x = in[0].value();
-            const Array<T>& y = in[1].value();
+            // An operand that is neither full-size nor a scalar is broadcast first. (xt::where on
+            // a bool mask picked wrong elements with xsimd's SSE2 kernels, a build without
+            // -march=native: tests/autodiff/test_ops_elementwise.cpp, maximum_minimum_where.)
             std::size_t n = m.size();
-            if ((x.size() == n || x.size() == 1) && (y.size() == n || y.size() == 1)) {
-                Array<T> out = Array<T>::from_shape(m.shape());
-                const bool* c = m.data();
-                std::size_t sx = x.size() == n, sy = y.size() == n;  // stride 1, or 0 for a scalar
+            auto full = [&](const Array<T>& v, Array<T>& storage) -> const Array<T>& {
+                if (v.size() == n || v.size() == 1) return v;
+                storage = xt::broadcast(v, m.shape());
+                return storage;
+            };
+            Array<T> xb, yb;
+            const Array<T>& x = full(in[0].value(), xb);
+            const Array<T>& y = full(in[1].value(), yb);
+            Array<T> out = Array<T>::from_shape(m.shape());
+            const bool* c = m.data();
+            std::size_t sx = x.size() == n, sy = y.size() == n;  // stride 1, or 0 for a scalar
 #pragma omp simd
-                for (std::size_t i = 0; i < n; ++i) out.data()[i] = c[i] ? x.data()[i * sx] : y.data()[i * sy];
-                return out;
-            }
-            return evaluate<T>(xt::where(m, x, y));
+            for (std::size_t i = 0; i < n; ++i) out.data()[i] = c[i] ? x.data()[i * sx] : y.data()[i * sy];
+            return out;
         },
         [m](const TensorList<T>& in, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> {
             auto zero = BasicTensor<T>::scalar(0);

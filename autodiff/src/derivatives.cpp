@@ -47,7 +47,7 @@ TensorList<T> grad(const TensorList<T>& outputs, const std::type_identity_t<Tens
                             "Tensor::parameter)",
                             i, to_string(inputs[i].shape())));
     }
-    sweep<T>(*tape, outputs, seeds, create_graph);
+    sweep<T>(*tape, outputs, seeds, create_graph, &inputs);
     TensorList<T> result;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         auto* node = node_of(*tape, inputs[i]);

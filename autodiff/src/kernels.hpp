@@ -106,10 +106,15 @@ Array<T> binary_kernel(const Array<T>& a, const Array<T>& b, const Shape& out_sh
     return out;
 }
 
-/// Whether input i of a node wants a gradient: rules skip the work for constants.
+/// Whether input i of a node wants a gradient: rules skip the work for constants, and in a
+/// pruned sweep (grad with explicit inputs) for inputs with no path to those inputs.
 template <class T>
 bool wants(const TensorList<T>& in, std::size_t i) {
-    return in[i].requires_grad();
+    if (!in[i].requires_grad()) return false;
+    TapeState* tape = active_tape();
+    if (tape == nullptr || !tape->pruning) return true;
+    auto* node = node_of(*tape, in[i]);
+    return node != nullptr && node->needed;
 }
 
 /// DomainError when `out` has a NaN where `in` has none: the op left its domain.

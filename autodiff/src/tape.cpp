@@ -97,13 +97,20 @@ GradMode::~GradMode() {
 // ---- nodes --------------------------------------------------------------------------------
 
 template <class T>
-Node<T>* node_of(TapeState& tape, const BasicTensor<T>& t) {
+std::optional<std::size_t> node_index(TapeState& tape, const BasicTensor<T>& t) {
     auto& v = Access::var(t);
-    if (!v.requires_grad) return nullptr;
-    if (v.tape == &tape && v.epoch == tape.epoch) return static_cast<Node<T>*>(tape.nodes[v.node]);
-    if (!v.leaf) return nullptr;
+    if (!v.requires_grad) return std::nullopt;
+    if (v.tape == &tape && v.epoch == tape.epoch) return v.node;
+    if (!v.leaf) return std::nullopt;
     auto it = tape.leaf_nodes.find(Access::id(t));
-    return it == tape.leaf_nodes.end() ? nullptr : static_cast<Node<T>*>(tape.nodes[it->second]);
+    if (it == tape.leaf_nodes.end()) return std::nullopt;
+    return it->second;
+}
+
+template <class T>
+Node<T>* node_of(TapeState& tape, const BasicTensor<T>& t) {
+    auto i = node_index(tape, t);
+    return i ? static_cast<Node<T>*>(tape.nodes[*i]) : nullptr;
 }
 
 template <class T>
@@ -240,7 +247,15 @@ void Node<T>::deposit_leaf_grad() {
 }
 
 template <class T>
-void sweep(TapeState& tape, const TensorList<T>& roots, const TensorList<T>& seeds, bool create_graph) {
+bool Node<T>::feeds_needed(TapeState& tape) const {
+    for (auto& in : inputs)
+        if (auto* n = node_of(tape, in); n != nullptr && n->needed) return true;
+    return false;
+}
+
+template <class T>
+void sweep(TapeState& tape, const TensorList<T>& roots, const TensorList<T>& seeds, bool create_graph,
+           const TensorList<T>* targets) {
     ActivateTape activate(&tape);
     GradMode mode(create_graph);
     std::size_t top = 0;
@@ -249,7 +264,31 @@ void sweep(TapeState& tape, const TensorList<T>& roots, const TensorList<T>& see
         node->adjoint = node->adjoint.defined() ? add(node->adjoint, seeds[i]) : seeds[i];
         top = std::max<std::size_t>(top, Access::var(roots[i]).node + 1);
     }
-    for (std::size_t i = top; i-- > 0;) tape.nodes[i]->propagate(tape);
+    if (targets == nullptr) {
+        for (std::size_t i = top; i-- > 0;) tape.nodes[i]->propagate(tape);
+        return;
+    }
+    // Recording order is topological, so one forward scan finds every node with a path to a
+    // target; nodes before the first target cannot have one.
+    for (std::size_t i = 0; i < top; ++i) tape.nodes[i]->needed = tape.nodes[i]->feeds = false;
+    std::size_t first = top;
+    for (auto& t : *targets)
+        if (auto i = node_index(tape, t); i && *i < top) {
+            tape.nodes[*i]->needed = true;
+            first = std::min(first, *i);
+        }
+    for (std::size_t i = first; i < top; ++i) {
+        NodeBase* n = tape.nodes[i];
+        n->feeds = !n->leaf && n->feeds_needed(tape);
+        n->needed = n->needed || n->feeds;
+    }
+    struct Pruning {
+        TapeState& tape;
+        explicit Pruning(TapeState& t) : tape(t) { tape.pruning = true; }
+        ~Pruning() { tape.pruning = false; }
+    } pruning(tape);
+    for (std::size_t i = top; i-- > first;)
+        if (tape.nodes[i]->feeds) tape.nodes[i]->propagate(tape);
 }
 
 void clear_adjoints(TapeState& tape) noexcept {
@@ -259,9 +298,10 @@ void clear_adjoints(TapeState& tape) noexcept {
 #define XTGRAD_INSTANTIATE(T)                                                                                       \
     template struct Node<T>;                                                                                        \
     template Node<T>* node_of(TapeState&, const BasicTensor<T>&);                                                   \
+    template std::optional<std::size_t> node_index(TapeState&, const BasicTensor<T>&);                              \
     template void check_usable(std::string_view, const BasicTensor<T>&, std::size_t);                               \
     template BasicTensor<T> record(std::string_view, TensorList<T>&&, Array<T>&&, BackwardFn<T>&&, ForwardFn<T>&&); \
-    template void sweep(TapeState&, const TensorList<T>&, const TensorList<T>&, bool);
+    template void sweep(TapeState&, const TensorList<T>&, const TensorList<T>&, bool, const TensorList<T>*);
 XTGRAD_INSTANTIATE(float)
 XTGRAD_INSTANTIATE(double)
 #undef XTGRAD_INSTANTIATE

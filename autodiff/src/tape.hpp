@@ -74,7 +74,13 @@ struct NodeBase {
     /// Adds a leaf node's adjoint into its tensor's grad().
     virtual void deposit_leaf_grad() = 0;
     virtual const std::type_info& dtype() const noexcept = 0;
+    /// Whether one of this node's inputs has `needed` set (a pruned sweep's forward scan).
+    virtual bool feeds_needed(TapeState& tape) const = 0;
     bool leaf = false;
+    // Set by a pruned sweep (grad with explicit inputs): `needed` when a path leads from this
+    // node to one of the inputs asked for, `feeds` when one of its inputs is needed.
+    bool needed = false;
+    bool feeds = false;
 };
 
 struct TapeState {
@@ -83,6 +89,7 @@ struct TapeState {
     std::unordered_map<const void*, std::uint32_t> leaf_nodes;  // leaf var -> its node
     Arena arena;
     bool diagnostic = false;
+    bool pruning = false;  // a pruned sweep is running: rules skip inputs that are not needed
 
     ~TapeState() { release(); }
     void release() noexcept;
@@ -126,11 +133,15 @@ struct Node final : NodeBase {
     void clear_adjoint() noexcept override { adjoint = BasicTensor<T>(); }
     void deposit_leaf_grad() override;
     const std::type_info& dtype() const noexcept override { return typeid(T); }
+    bool feeds_needed(TapeState& tape) const override;
 };
 
 /// The node of `t` on `tape`, or nullptr when `t` has none there.
 template <class T>
 Node<T>* node_of(TapeState& tape, const BasicTensor<T>& t);
+/// Its index in `tape.nodes`.
+template <class T>
+std::optional<std::size_t> node_index(TapeState& tape, const BasicTensor<T>& t);
 
 /// ValueError for tensors with no elements (xtgrad does not support empty tensors).
 void check_not_empty(std::string_view op, const Shape& shape);
@@ -167,9 +178,12 @@ std::shared_ptr<Var<T>> new_var(Array<T>&& value) {
 }
 
 /// Reverse sweep over `tape` seeded at `roots`. Leaves the adjoints in place for the
-/// caller to read; call `clear_adjoints` afterwards.
+/// caller to read; call `clear_adjoints` afterwards. With `targets` (grad's inputs), only
+/// the nodes on a path to one of them are swept and rules compute only the gradients that
+/// lead there (PyTorch prunes its graph the same way): the rest of the tape is skipped.
 template <class T>
-void sweep(TapeState& tape, const TensorList<T>& roots, const TensorList<T>& seeds, bool create_graph);
+void sweep(TapeState& tape, const TensorList<T>& roots, const TensorList<T>& seeds, bool create_graph,
+           const TensorList<T>* targets = nullptr);
 void clear_adjoints(TapeState& tape) noexcept;
 
 }  // namespace xtgrad::detail

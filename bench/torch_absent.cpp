@@ -34,7 +34,7 @@ double mlp784_step(int, int) {
 double adam784_step(int, int) {
     absent();
 }
-double newton_cg_step(int, int, int) {
+double newton_cg_step(int, int, double, int) {
     absent();
 }
 

@@ -117,7 +117,7 @@ double adam784_step(int batch, int reps) {
     return mlp784<torch::optim::Adam>(batch, reps, torch::optim::AdamOptions(1e-3));
 }
 
-double newton_cg_step(int batch, int iterations, int reps) {
+double newton_cg_step(int batch, int iterations, double damping, int reps) {
     Mlp m(torch::kFloat64, batch);
     auto params = m.params();
     return bench::median_seconds(
@@ -142,7 +142,7 @@ double newton_cg_step(int batch, int iterations, int reps) {
             double rr = dot(r, r);
             for (int k = 0; k < iterations; ++k) {
                 auto ap = hvp(p);
-                for (std::size_t i = 0; i < ap.size(); ++i) ap[i] = ap[i] + 1e-3 * p[i];  // damping
+                for (std::size_t i = 0; i < ap.size(); ++i) ap[i] = ap[i] + damping * p[i];
                 double alpha = rr / dot(p, ap);
                 for (std::size_t i = 0; i < x.size(); ++i) {
                     x[i] += alpha * p[i];

@@ -20,8 +20,8 @@ double mlp784_step(int batch, int reps);
 
 /// One Adam step (forward, backward, update) of MLP 784-256-256-10, ReLU, float32: seconds.
 double adam784_step(int batch, int reps);
-/// Gradient plus `iterations` conjugate-gradient iterations on Hessian-vector products
-/// (double backward) of MLP 64-128-10, tanh, cross entropy, float64: seconds.
-double newton_cg_step(int batch, int iterations, int reps);
+/// Gradient plus `iterations` conjugate-gradient iterations on damped Hessian-vector
+/// products (double backward, + damping v) of MLP 64-128-10, tanh, cross entropy, float64: seconds.
+double newton_cg_step(int batch, int iterations, double damping, int reps);
 
 }  // namespace torch_side

@@ -10,7 +10,6 @@ namespace lecture {
 using namespace xtgrad;
 
 void cross_entropy_is_bernoulli_ml(Context& ctx) {
-    ctx.begin("cross entropy is maximum likelihood for Bernoulli targets");
     auto data = breast_cancer(ctx);
     std::mt19937_64 rng(3);
     std::normal_distribution<double> normal(0.0, 0.3);
@@ -46,7 +45,7 @@ void cross_entropy_is_bernoulli_ml(Context& ctx) {
     ctx.claim("gradient = central differences (gradcheck)", "worst |diff| " + sci(worst), check.ok);
 
     // the maximum-likelihood fit: L-BFGS on the cross entropy
-    optim::LBFGS<double> lbfgs(TensorList<double>{w, b}, {});
+    optim::LBFGS<double> lbfgs(TensorList<double>{w, b}, {.stop = {.max_iterations = 60}});
     auto closure = [&] {
         lbfgs.zero_grad();
         Tape t2;
@@ -54,7 +53,9 @@ void cross_entropy_is_bernoulli_ml(Context& ctx) {
         loss.backward();
         return loss.item();
     };
-    for (int k = 0; k < (ctx.reduced() ? 30 : 60) && !lbfgs.converged(); ++k) lbfgs.step(closure);
+    auto fit = lbfgs.minimize(closure);
+    ctx.note("L-BFGS: " + std::to_string(fit.iterations) + " iterations, " + std::to_string(fit.evaluations) +
+             " loss evaluations; " + fit.message);
     Array<double> logits;
     {
         NoGrad no_grad;
@@ -69,7 +70,7 @@ void cross_entropy_is_bernoulli_ml(Context& ctx) {
     std::vector<std::vector<double>> rows;
     for (std::size_t i = 0; i < z_minus_t.size(); ++i) rows.push_back({z_minus_t(i, 0), dE_ds(i, 0)});
     ctx.plot("bernoulli_gradient", {"z_minus_t", "autodiff_dE_ds"}, rows,
-             "set title 'sigmoid + cross entropy: dE/ds = z - t'\nset xlabel 'z - t'\nset ylabel 'autodiff dE/ds'\n"
+             "set title 'sigmoid + cross entropy: dE/ds = z - t'\nset xlabel 'z - t'\nset ylabel 'autodiff dE/ds'\nset key top left\n"
              "plot csv using 1:2 with points pt 7 ps 0.5 title 'training rows', x with lines title 'y = x'");
 }
 

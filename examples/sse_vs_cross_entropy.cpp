@@ -6,6 +6,7 @@
 // a start that predicts the majority class with confidence (the situation the argument is
 // about); checked on seeded synthetic data, measured and reported as it comes out on the
 // breast cancer data.
+#include <cmath>
 #include <random>
 
 #include <fmt/format.h>
@@ -65,7 +66,6 @@ double recall(const std::vector<bool>& predicted_one, const Array<double>& t, bo
 }  // namespace
 
 void sse_vs_cross_entropy(Context& ctx) {
-    ctx.begin("SSE versus cross entropy: outliers and unbalanced classes");
     // 400 points of class 0, 40 of class 1 (10:1), and 10 class-1 outliers that sit between
     // the clusters, nearer the minority one.
     std::mt19937_64 rng(21);
@@ -86,7 +86,7 @@ void sse_vs_cross_entropy(Context& ctx) {
             t(i, 0) = 1;
         }
     }
-    std::size_t steps = ctx.reduced() ? 150 : 300;
+    std::size_t steps = 300;
     Fit ce = train(x, t, true, steps, 0), sse = train(x, t, false, steps, 0);
     auto pce = predict(ce, x), psse = predict(sse, x);
     std::size_t out_ce = 0, out_sse = 0;
@@ -116,21 +116,47 @@ void sse_vs_cross_entropy(Context& ctx) {
              fixed(mal_ce, 3) + ", SSE " + fixed(mal_sse, 3) +
              (mal_ce >= mal_sse ? " (agrees with the lecture)" : " (disagrees with the lecture on this data)"));
 
-    if (std::abs(sse.w(1, 0)) < 1e-3 || std::abs(sse.w(0, 0)) < 1e-3)
-        ctx.note("the SSE boundary stays outside the plot: its outputs never left the majority class");
+    // Left: the data and both decision boundaries. Right: each model's P(class 1) along the
+    // line x2 = 0 through both clusters, which shows the SSE model's outputs even where its
+    // boundary lies outside the window.
+    double sse_crossing = -sse.b / sse.w(0, 0);  // where the SSE boundary meets x2 = 0
+    bool sse_inside = std::isfinite(sse_crossing) && sse_crossing > -4.5 && sse_crossing < 4;
+    if (!sse_inside)
+        ctx.note(
+            fmt::format("the SSE boundary meets x2 = 0 at x1 = {:.1f}, outside the window: its outputs stay "
+                        "on the majority side for all the data (right panel)",
+                        sse_crossing));
     std::vector<std::vector<double>> rows;
     for (std::size_t i = 0; i < n; ++i) rows.push_back({x(i, 0), x(i, 1), t(i, 0), i >= n0 + n1 ? 1.0 : 0.0});
     auto line = [](const Fit& f) {  // x2 as a function of x1 on the boundary w1 x1 + w2 x2 + b = 0
         return fmt::format("(-({}) * x - ({})) / ({})", f.w(0, 0), f.b, f.w(1, 0));
     };
-    ctx.plot("sse_vs_cross_entropy", {"x1", "x2", "label", "outlier"}, rows,
-             "set title 'decision boundaries: cross entropy vs sum-squared error'\nset xlabel 'x1'\nset ylabel 'x2'\n"
-             "set xrange [-4.5:4]\nset yrange [-3.5:4.5]\n"
-             "plot csv using ($3 == 0 ? $1 : 1/0):2 with points pt 7 ps 0.4 lc rgb '#8888cc' title 'class 0', "
-             "csv using ($3 == 1 && $4 == 0 ? $1 : 1/0):2 with points pt 7 ps 0.6 lc rgb '#cc4444' title 'class 1', "
-             "csv using ($4 == 1 ? $1 : 1/0):2 with points pt 9 ps 1.2 lc rgb '#aa0000' title 'class-1 outliers', " +
-                 line(ce) + " with lines lw 3 lc rgb '#007700' title 'cross entropy', " + line(sse) +
-                 " with lines lw 3 dt 2 lc rgb '#000000' title 'sum-squared error'");
+    auto probability = [](const Fit& f) { return fmt::format("1 / (1 + exp(-(({}) * x + ({}))))", f.w(0, 0), f.b); };
+    std::string sse_title =
+        sse_inside ? "sum-squared error"
+                   : fmt::format("sum-squared error (boundary at x1 = {:.0f}, off the plot)", sse_crossing);
+    ctx.plot(
+        "sse_vs_cross_entropy", {"x1", "x2", "label", "outlier"}, rows,
+        "set multiplot layout 1,2 title 'cross entropy vs sum-squared error: 400 class-0 points, 40 class-1, 10 "
+        "class-1 outliers'\n"
+        "set title 'decision boundaries'\nset xlabel 'x1'\nset ylabel 'x2'\nset xrange [-4.5:4]\nset yrange "
+        "[-3.5:4.5]\n"
+        "set key top left Left reverse\n"
+        "plot csv using ($3 == 0 ? $1 : 1/0):2 with points pt 7 ps 0.4 lc rgb '#8888cc' title 'class 0', "
+        "csv using ($3 == 1 && $4 == 0 ? $1 : 1/0):2 with points pt 7 ps 0.6 lc rgb '#cc4444' title 'class 1', "
+        "csv using ($4 == 1 ? $1 : 1/0):2 with points pt 9 ps 1.2 lc rgb '#aa0000' title 'class-1 outliers', " +
+            line(ce) + " with lines lw 3 lc rgb '#007700' title 'cross entropy', " + line(sse) +
+            " with lines lw 3 dt 2 lc rgb '#000000' title '" + sse_title +
+            "'\n"
+            "set title 'P(class 1) along x2 = 0'\nset ylabel 'P(class 1)'\nset yrange [-0.05:1.05]\n"
+            "set key at graph 0.02, graph 0.95 left top Left reverse\n"
+            "set samples 400\n"
+            "plot csv using ($4 == 1 ? $1 : 1/0):(1.0) with points pt 9 ps 1.2 lc rgb '#aa0000' title 'outliers (label "
+            "1)', " +
+            probability(ce) + " with lines lw 3 lc rgb '#007700' title 'cross entropy', " + probability(sse) +
+            " with lines lw 3 dt 2 lc rgb '#000000' title 'sum-squared error', 0.5 with lines dt 3 lc rgb '#888888' "
+            "title 'threshold'\nunset multiplot",
+        1300);
 }
 
 }  // namespace lecture

@@ -39,9 +39,10 @@ int main() {
     }
 
     // 5. a few natural-gradient steps (Fisher = Gauss-Newton, solved by conjugate gradients)
-    optim::CurvatureModel<double> curvature{[&] { return model(x); }, [&](const Tensor& z) {
-                                                return nn::cross_entropy(z, labels) + nn::l2_penalty(model, 1e-3);
-                                            }};
+    optim::CurvatureModel<double> curvature{
+        .outputs = [&] { return model(x); },                                    // z(params)
+        .loss = [&](const Tensor& z) { return nn::cross_entropy(z, labels); },  // L(z): z only
+        .penalty = [&] { return nn::l2_penalty(model, 1e-3); }};                // parameters only
     optim::NaturalGradient<double> natural(model.parameters(), curvature, {});
     for (int k = 0; k < 5; ++k) {
         natural.step();
@@ -50,9 +51,23 @@ int main() {
                     r.loss_after, r.cg.iterations, r.damping);
     }
 
+    // when to stop: L-BFGS to a minimum, ending with a status as scipy's minimisers do
+    optim::LBFGS<double> lbfgs(model.parameters(), {.stop = {.max_iterations = 500}});
+    optim::OptimizeResult fit = lbfgs.minimize([&] {
+        lbfgs.zero_grad();
+        Tape t;
+        auto l = loss_fn();
+        l.backward();
+        return l.item();
+    });
+    std::printf("L-BFGS: %s after %zu iterations, %zu evaluations\n", fit.message.c_str(), fit.iterations,
+                fit.evaluations);
+    if (!fit.converged) return 1;
+
     // 6. evaluate and save
     NoGrad no_grad;
-    double acc = nn::accuracy(model(Tensor::constant(scale.transform(test.features))).value(), nn::to_labels(test.target));
+    double acc =
+        nn::accuracy(model(Tensor::constant(scale.transform(test.features))).value(), nn::to_labels(test.target));
     std::printf("test accuracy %.1f %%\n", 100 * acc);
     nn::save_parameters(model, "/tmp/xtgrad_tutorial_model.npz");
     return acc > 0.9 ? 0 : 1;

@@ -11,7 +11,6 @@ namespace lecture {
 using namespace xtgrad;
 
 void weight_decay_is_map(Context& ctx) {
-    ctx.begin("weight decay is MAP estimation with a Gaussian prior");
     Array<double> x, y;
     diabetes(ctx, x, y);
     double mean = xt::mean(y)();
@@ -34,9 +33,9 @@ void weight_decay_is_map(Context& ctx) {
         Array<double> posterior_mean = solve_spd(A, rhs);
         // minimise SSE + weight decay by Newton-CG: exact Hessian-vector products, linear CG
         auto w = Tensor::parameter(xt::zeros<double>({d}));
-        optim::CurvatureModel<double> model{
-            [&] { return matmul(X, w); },
-            [&](const Tensor& z) { return nn::sum_squared_error(z, Y) + (lambda / 2) * sum(square(w)); }};
+        optim::CurvatureModel<double> model{[&] { return matmul(X, w); },
+                                            [&](const Tensor& z) { return nn::sum_squared_error(z, Y); },
+                                            [&] { return (lambda / 2) * sum(square(w)); }};
         optim::NaturalGradient<double> newton(TensorList<double>{w}, model,
                                               {.damping = 0,
                                                .adapt_damping = false,
@@ -57,11 +56,26 @@ void weight_decay_is_map(Context& ctx) {
     ctx.note("each minimiser found by three Newton-CG steps (exact Hessian-vector products)");
     ctx.claim("argmin SSE + lambda/2|w|^2 = posterior mean, lambda = s^2/s0^2", "max rel. diff " + sci(worst),
               worst < 1e-8);
+    // the whole path from the closed form, the four settings above checked by Newton-CG on it
+    std::vector<std::vector<double>> path;
+    for (double e = -2; e <= 4.0001; e += 0.125) {
+        double lambda = std::pow(10.0, e);
+        Array<double> A = gram;
+        for (std::size_t a = 0; a < d; ++a) A(a, a) += lambda;
+        std::vector<double> row{0, 0, lambda};
+        for (auto v : solve_spd(A, rhs)) row.push_back(v);
+        path.push_back(row);
+    }
+    for (auto& r : rows) path.push_back(r);  // sigma > 0 marks the Newton-CG points
     ctx.plot("map_shrinkage",
-             {"sigma", "sigma0", "lambda", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9", "w10"}, rows,
-             "set title 'diabetes: posterior mean = ridge solution, lambda = sigma^2 / sigma_0^2'\nset logscale x\n"
-             "set xlabel 'lambda'\nset ylabel 'coefficient'\n"
-             "plot for [k=4:13] csv using 3:k with linespoints lw 2 title columnhead(k)");
+             {"sigma", "sigma0", "lambda", "age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"}, path,
+             "set title 'diabetes: posterior mean = ridge solution, lambda = sigma^2 / sigma_0^2 (points: Newton-CG)'\n"
+             "set logscale x\nset xlabel 'lambda'\nset ylabel 'coefficient'\nset key outside right\n"
+             "array colour[10] = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', "
+             "'#7f7f7f', '#bcbd22', '#17becf']\n"
+             "plot for [k=4:13] csv using ($1 == 0 ? $3 : 1/0):k with lines lw 2 lc rgb colour[k - 3] title "
+             "columnhead(k), for [k=4:13] csv using ($1 > 0 ? $3 : 1/0):k with points pt 7 ps 1.2 lc rgb "
+             "colour[k - 3] notitle");
 }
 
 }  // namespace lecture

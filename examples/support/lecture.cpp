@@ -12,9 +12,8 @@ namespace lecture {
 
 namespace fs = std::filesystem;
 
-Context::Context(std::string output_dir, bool reduced, bool verbose)
+Context::Context(std::string output_dir, bool verbose)
     : output_dir_(std::move(output_dir)),
-      reduced_(reduced),
       verbose_(verbose),
       tty_(verbose && ::isatty(STDOUT_FILENO)),
       gnuplot_(std::system("command -v gnuplot > /dev/null 2>&1") == 0) {
@@ -26,13 +25,18 @@ std::string Context::data(const std::string& file) const {
 }
 
 void Context::begin(const std::string& example) {
-    current_ = example;
+    sections_.push_back({example, {}, {}});
     if (verbose_) std::printf("\n== %s\n", example.c_str());
+}
+
+Section& Context::current() {
+    if (sections_.empty()) sections_.push_back({"(no example)", {}, {}});
+    return sections_.back();
 }
 
 bool Context::claim(const std::string& statement, const std::string& measured, bool holds) {
     end_progress();
-    claims_.push_back({current_, statement, measured, holds});
+    claims_.push_back({current().example, statement, measured, holds});
     if (verbose_)
         std::printf("  %-58s | %-34s | %s\n", statement.c_str(), measured.c_str(), holds ? "holds" : "DOES NOT HOLD");
     return holds;
@@ -40,11 +44,12 @@ bool Context::claim(const std::string& statement, const std::string& measured, b
 
 void Context::note(const std::string& text) {
     end_progress();
+    current().notes.push_back(text);
     if (verbose_) std::printf("  note: %s\n", text.c_str());
 }
 
 void Context::plot(const std::string& name, const std::vector<std::string>& header,
-                   const std::vector<std::vector<double>>& rows, const std::string& commands) {
+                   const std::vector<std::vector<double>>& rows, const std::string& commands, int width) {
     std::string csv = (fs::path(output_dir_) / (name + ".csv")).string();
     {
         std::ofstream out(csv);
@@ -56,15 +61,19 @@ void Context::plot(const std::string& name, const std::vector<std::string>& head
             out << "\n";
         }
     }
+    current().plots.push_back(name);
     if (!gnuplot_) return;
     std::string script = (fs::path(output_dir_) / (name + ".gp")).string();
     {
         std::ofstream gp(script);
         gp << "set datafile separator ','\nset key autotitle columnhead\ncsv = '" << csv << "'\n";
-        gp << "set terminal pngcairo size 900,560 noenhanced\nset output '" << output_dir_ << "/" << name << ".png'\n"
+        // the commands twice, once per terminal: `replot` does not repeat a multiplot
+        std::string size = std::to_string(width) + ",560";
+        gp << "set terminal pngcairo size " << size << " noenhanced\nset output '" << output_dir_ << "/" << name
+           << ".png'\n"
+           << commands << "\nunset output\nreset\nset datafile separator ','\nset key autotitle columnhead\n";
+        gp << "set terminal svg size " << size << " noenhanced\nset output '" << output_dir_ << "/" << name << ".svg'\n"
            << commands << "\n";
-        gp << "set terminal svg size 900,560 noenhanced\nset output '" << output_dir_ << "/" << name
-           << ".svg'\nreplot\n";
     }
     std::string cmd = "gnuplot '" + script + "' > '" + output_dir_ + "/" + name + ".gnuplot.log' 2>&1";
     if (std::system(cmd.c_str()) == 0)
@@ -146,6 +155,17 @@ const std::vector<Example>& examples() {
         {"checking gradients", checking_gradients},
     };
     return all;
+}
+
+bool run(Context& ctx, const Example& example) {
+    ctx.begin(example.name);
+    try {
+        example.run(ctx);
+        return true;
+    } catch (const std::exception& e) {
+        ctx.claim("the example runs to its end", e.what(), false);
+        return false;
+    }
 }
 
 }  // namespace lecture

@@ -20,11 +20,17 @@ struct Claim {
     bool holds = false;
 };
 
-/// Where an example writes and reports. `reduced` runs smaller problems (for the tests).
+/// What one example produced, in order: its claims, its notes, its plots.
+struct Section {
+    std::string example;
+    std::vector<std::string> notes;
+    std::vector<std::string> plots;  ///< names: <name>.png/.svg/.csv in the output folder
+};
+
+/// Where an example writes and reports.
 class Context {
 public:
-    Context(std::string output_dir, bool reduced, bool verbose);
-    bool reduced() const { return reduced_; }
+    Context(std::string output_dir, bool verbose);
     const std::string& output_dir() const { return output_dir_; }
     std::string data(const std::string& file) const;  ///< path of a shipped data set
 
@@ -34,11 +40,12 @@ public:
     void note(const std::string& text);
     void begin(const std::string& example);
     const std::vector<Claim>& claims() const { return claims_; }
+    const std::vector<Section>& sections() const { return sections_; }
 
     /// Writes `name`.csv (header + rows) and, when gnuplot is available, `name`.png and .svg
-    /// from the gnuplot commands in `plot` (which refer to the CSV as '$csv').
+    /// (`width` x 560 pixels) from the gnuplot commands in `plot` (which refer to the CSV as '$csv').
     void plot(const std::string& name, const std::vector<std::string>& header,
-              const std::vector<std::vector<double>>& rows, const std::string& plot);
+              const std::vector<std::vector<double>>& rows, const std::string& plot, int width = 900);
     bool plots_made() const { return plots_made_ > 0; }
     bool gnuplot_available() const { return gnuplot_; }
 
@@ -46,15 +53,28 @@ public:
     void progress(const std::string& label, std::size_t epoch, std::size_t epochs, double loss, double accuracy);
     void end_progress();
 
+    /// Writes <output>/index.html: the summary table, every claim with its measured value and
+    /// verdict, the notes, and every plot inline; returns its path.
+    std::string write_index(double seconds) const;
+
 private:
+    Section& current();
+
     std::string output_dir_;
-    bool reduced_, verbose_, tty_, gnuplot_;
-    std::string current_;
+    bool verbose_, tty_, gnuplot_;
     std::vector<Claim> claims_;
+    std::vector<Section> sections_;
     int plots_made_ = 0;
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     bool progress_open_ = false;
 };
+
+/// Claims and how many hold, per example, in the order of examples(), then "all".
+struct Tally {
+    std::string example;
+    std::size_t claims = 0, hold = 0;
+};
+std::vector<Tally> tally(const std::vector<Claim>& claims);
 
 /// "1.23e-15"-style formatting for measured values.
 std::string sci(double v);
@@ -80,5 +100,8 @@ struct Example {
 };
 /// Every example, in lecture order.
 const std::vector<Example>& examples();
+/// Runs one example under its own heading; an exception becomes a claim that does not hold
+/// (the message is what was measured). Returns whether the example ran to its end.
+bool run(Context& ctx, const Example& example);
 
 }  // namespace lecture

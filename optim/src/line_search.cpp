@@ -27,12 +27,20 @@ struct Point {
 LineSearchResult strong_wolfe(const LineFunction& phi, double f0, double g0, double initial,
                               const LineSearchOptions& o) {
     LineSearchResult r;
+    r.initial = initial;
+    r.best_value = f0;
+    auto armijo = [&](const Point& p) { return p.f <= f0 + o.c1 * p.a * g0; };
     auto eval = [&](double a) {
         auto [f, g] = phi(a);
         ++r.evaluations;
-        return Point{a, f, g};
+        Point p{a, f, g};
+        if (std::isfinite(f) && armijo(p) && f < r.best_value) {
+            r.best_alpha = a;
+            r.best_value = f;
+            r.best_slope = g;
+        }
+        return p;
     };
-    auto armijo = [&](const Point& p) { return p.f <= f0 + o.c1 * p.a * g0; };
     auto curvature = [&](const Point& p) { return std::abs(p.g) <= -o.c2 * g0; };
     auto accept = [&](const Point& p) {
         r.ok = true;
@@ -48,7 +56,9 @@ LineSearchResult strong_wolfe(const LineFunction& phi, double f0, double g0, dou
             if (width <= 1e-14 * std::max(1.0, right)) break;
             double a = cubic_minimizer(lo.a, lo.f, lo.g, hi.a, hi.f, hi.g, left + 0.1 * width, right - 0.1 * width);
             Point p = eval(a);
-            if (!armijo(p) || p.f >= lo.f) {
+            // A tie with lo is not worse: with a slope small enough it is the line minimum.
+            bool tie_accepted = p.f == lo.f && armijo(p) && curvature(p);
+            if (!armijo(p) || (p.f >= lo.f && !tie_accepted)) {
                 hi = p;
             } else {
                 if (curvature(p)) return accept(p);
@@ -62,7 +72,8 @@ LineSearchResult strong_wolfe(const LineFunction& phi, double f0, double g0, dou
     double a = initial;
     for (std::size_t i = 0; r.evaluations < o.max_evaluations; ++i) {
         Point p = eval(a);
-        if (!std::isfinite(p.f) || !armijo(p) || (i > 0 && p.f >= prev.f)) return zoom(prev, p);
+        bool not_lower = i > 0 && (p.f > prev.f || (p.f == prev.f && !curvature(p)));
+        if (!std::isfinite(p.f) || !armijo(p) || not_lower) return zoom(prev, p);
         if (curvature(p)) {
             if (o.refine && r.evaluations < o.max_evaluations) {
                 double lo = std::min(prev.a, p.a), hi = std::max(prev.a, p.a) * 2;

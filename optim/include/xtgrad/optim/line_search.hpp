@@ -25,6 +25,10 @@ struct LineSearchResult {
     double value = 0;  ///< phi(alpha)
     double slope = 0;  ///< phi'(alpha)
     std::size_t evaluations = 0;
+    /// When no step met both conditions: the lowest point that met the first (sufficient
+    /// decrease), if any (alpha 0 when none did). A caller may still take it.
+    double best_alpha = 0, best_value = 0, best_slope = 0;
+    double initial = 0;  ///< the first trial step
 };
 
 /// phi(alpha) returns the objective along the line and its derivative there.
@@ -33,6 +37,8 @@ using LineFunction = std::function<std::pair<double, double>(double alpha)>;
 /// Searches from alpha = `initial` for a step with
 ///   phi(a) <= phi(0) + c1 a phi'(0)  and  |phi'(a)| <= c2 |phi'(0)|.
 /// Requires phi'(0) < 0. The last call to `phi` is not necessarily at the accepted step.
+/// A point whose value ties the lowest so far is accepted when it meets both conditions
+/// (on a flat stretch, as at a minimum within rounding, the slope decides).
 LineSearchResult strong_wolfe(const LineFunction& phi, double value0, double slope0, double initial,
                               const LineSearchOptions& options = {});
 

@@ -1,34 +1,17 @@
 // The natural-gradient step (Amari 1998), matrix-free: solve (F + lambda I) d = g by linear
 // conjugate gradients, where F v is the Fisher information times v, computed exactly as the
-// generalised Gauss-Newton product J^T H_L J v (equal to the Fisher for softmax or sigmoid
-// cross entropy and the Gaussian likelihood, whose H_L is the output-space Fisher); or, as in
-// Hessian-free optimisation (Martens 2010), with the exact Hessian. The damping lambda is
-// adapted by the Levenberg-Marquardt rule, the step length found by backtracking, and a
-// rejected step leaves the parameters as they were.
+// generalised Gauss-Newton product J^T H_L J v plus the penalty's Hessian (curvature.hpp); or,
+// as in Hessian-free optimisation (Martens 2010), with the exact Hessian. The damping lambda
+// is adapted by the Levenberg-Marquardt rule, the step length found by backtracking, and a
+// rejected step leaves the parameters as they were. It stops as the line-search methods do
+// (StopCriteria), with a status instead of an exception when the minimum is reached.
 #pragma once
 
-#include <functional>
-
+#include "xtgrad/optim/curvature.hpp"
 #include "xtgrad/optim/grouped.hpp"
-#include "xtgrad/optim/linear_cg.hpp"
+#include "xtgrad/optim/stopping.hpp"
 
 namespace xtgrad::optim {
-
-/// What the step needs to know about the model: its outputs z(params) (recorded on the
-/// active tape when called) and the loss as a function of the outputs, L(z).
-template <class T>
-struct CurvatureModel {
-    std::function<BasicTensor<T>()> outputs;
-    std::function<BasicTensor<T>(const BasicTensor<T>& outputs)> loss;
-};
-
-/// J^T H_L J v, with J = dz/dparams and H_L = d^2 L / dz^2: exact, from Jacobian-vector and
-/// vector-Jacobian products (no finite differences).
-template <class T>
-ParamVector<T> gauss_newton_vector_product(const CurvatureModel<T>& model, const TensorList<T>& params,
-                                           const ParamVector<T>& v);
-
-enum class Curvature { fisher, hessian };
 
 struct NaturalGradientOptions {
     double lr = 1.0;            ///< scale of the step before backtracking
@@ -40,6 +23,7 @@ struct NaturalGradientOptions {
     double cg_rtol = 1e-8;
     Curvature curvature = Curvature::fisher;
     std::size_t max_backtracks = 20;  ///< halvings of the step before it is rejected
+    StopCriteria stop{};
     void validate() const;
 };
 
@@ -54,16 +38,22 @@ struct NaturalGradientReport {
 };
 
 template <class T>
-class NaturalGradient : public GroupedOptimizer<T, NaturalGradientOptions> {
+class NaturalGradient : public GroupedOptimizer<T, NaturalGradientOptions>, public StoppingState {
 public:
     NaturalGradient(const TensorList<T>& params, CurvatureModel<T> model, const NaturalGradientOptions& options = {});
     NaturalGradient(const nn::NamedTensors<T>& params, CurvatureModel<T> model,
                     const NaturalGradientOptions& options = {});
-    /// One natural-gradient (or Newton-CG) step computed from the model; returns nothing
-    /// more than last_report() holds.
+    /// One natural-gradient (or Newton-CG) step computed from the model (last_report() says
+    /// what happened). Once stopped() it does nothing while the parameters stay where it
+    /// stopped. Throws for real faults only (a non-finite loss or gradient at the start, a
+    /// model that throws), with the parameters as they were.
     void step() override;
     /// The closure is evaluated first (and its loss returned), then step().
     using Optimizer<T>::step;
+    /// Steps until a stop criterion holds (StopCriteria's limits bound it).
+    OptimizeResult minimize();
+    /// Forgets the stop and the counters (the damping stays).
+    void restart();
     const NaturalGradientReport& last_report() const { return report_; }
     double damping() const { return damping_; }
     nn::NamedArrays<T> state() const override;
@@ -73,6 +63,7 @@ private:
     CurvatureModel<T> model_;
     double damping_;
     NaturalGradientReport report_;
+    ParamVector<T> stopped_at_;  // the parameters when it stopped
 };
 
 extern template class NaturalGradient<float>;

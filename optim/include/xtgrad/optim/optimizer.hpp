@@ -19,11 +19,6 @@ struct NonFiniteError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-/// A line search that found no acceptable step; the parameters were restored.
-struct LineSearchError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 /// Computes the loss at the current parameters, leaves its gradient in each parameter's
 /// grad() (zero_grad, record on a tape, backward), and returns the loss.
 using Closure = std::function<double()>;

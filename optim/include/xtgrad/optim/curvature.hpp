@@ -1,0 +1,46 @@
+// Curvature-vector products of a model's loss, exact and matrix-free: the generalised
+// Gauss-Newton product J^T H_L J v (the Fisher information for softmax or sigmoid cross
+// entropy and the Gaussian likelihood), and the Hessian-vector product, each with the exact
+// curvature of parameter-only terms (weight decay) added.
+#pragma once
+
+#include <functional>
+
+#include "xtgrad/optim/linear_cg.hpp"
+#include "xtgrad/optim/optimizer.hpp"
+
+namespace xtgrad::optim {
+
+/// Which curvature: the Gauss-Newton matrix (the Fisher information for the usual
+/// likelihoods; positive semi-definite) or the exact Hessian (Newton-CG).
+enum class Curvature { fisher, hessian };
+
+/// The model as curvature products see it: the loss is loss(outputs()) + penalty().
+template <class T>
+struct CurvatureModel {
+    /// The outputs z(params), recorded on the active tape when called (e.g. the logits).
+    std::function<BasicTensor<T>()> outputs;
+    /// The loss as a function of the outputs alone, L(z). It may not read the parameters
+    /// directly: its curvature in them would be missed, so the step refuses it (ValueError).
+    std::function<BasicTensor<T>(const BasicTensor<T>& outputs)> loss;
+    /// Terms of the parameters alone, such as l2_penalty (empty: none). Their exact Hessian is
+    /// added to the Gauss-Newton product: for lambda/2 |w|^2 that is lambda v.
+    std::function<BasicTensor<T>()> penalty;
+};
+
+/// J^T H_L J v + H_penalty v, with J = dz/dparams and H_L = d^2 L / dz^2: exact, from
+/// reverse sweeps (no finite differences). H_L is applied in closed form when L is softmax
+/// cross entropy (diag(p) - p p^T per row), sigmoid cross entropy (p (1 - p)) or squared error
+/// (a multiple of I), under any reduction; the closed form is chosen by comparing it with
+/// the generic output-space product on a random vector, once per recording, so another loss
+/// (class weights, say) falls back to the generic product and is never approximated.
+template <class T>
+ParamVector<T> gauss_newton_vector_product(const CurvatureModel<T>& model, const TensorList<T>& params,
+                                           const ParamVector<T>& v);
+
+/// H v of the whole loss, loss(outputs()) + penalty().
+template <class T>
+ParamVector<T> hessian_vector_product(const CurvatureModel<T>& model, const TensorList<T>& params,
+                                      const ParamVector<T>& v);
+
+}  // namespace xtgrad::optim

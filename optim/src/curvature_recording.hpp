@@ -1,0 +1,48 @@
+// A model recorded once at the current parameters, on a tape of its own, with everything
+// curvature-vector products need: the loss and its gradient come out of the same recording,
+// and each product then costs reverse sweeps only.
+#pragma once
+
+#include "vector.hpp"
+#include "xtgrad/optim/curvature.hpp"
+
+namespace xtgrad::optim::detail {
+
+/// How H_L, the Hessian of the loss in output space, is applied in the Gauss-Newton product.
+enum class OutputHessian { generic, softmax, sigmoid, identity };
+
+template <class T>
+class CurvatureRecording {
+public:
+    CurvatureRecording(const CurvatureModel<T>& model, const TensorList<T>& params, Curvature kind);
+    double loss() const { return loss_; }
+    const Vec<T>& gradient() const { return gradient_; }
+    /// J^T H_L J v + H_penalty v (fisher), or H v (hessian).
+    Vec<T> product(const Vec<T>& v);
+    OutputHessian output_hessian() const { return output_kind_; }
+
+private:
+    Vec<T> output_product(const Array<T>& u);  // H_L u, generic: a reverse sweep of dL/dz
+    Array<T> closed_form(OutputHessian kind, const Array<T>& u) const;
+    void choose_output_hessian();
+
+    Tape tape_;  // first member: alive for every tensor below
+    TensorList<T> params_;
+    Curvature kind_;
+    double loss_ = 0;
+    Vec<T> gradient_;
+    // fisher: the outputs z, a leaf z0 with z's value, dL/dz0 (recorded for second order),
+    // J^T w for a seed w, and the penalty's gradient (recorded for second order)
+    BasicTensor<T> z_, z0_, dl_dz_, w_;
+    TensorList<T> jt_w_, penalty_grad_;
+    OutputHessian output_kind_ = OutputHessian::generic;
+    double output_scale_ = 0;
+    Array<T> probabilities_;  // softmax or sigmoid of z, for the closed forms
+    // hessian: the recorded gradient of the whole loss
+    TensorList<T> grad_;
+};
+
+extern template class CurvatureRecording<float>;
+extern template class CurvatureRecording<double>;
+
+}  // namespace xtgrad::optim::detail

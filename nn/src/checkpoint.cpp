@@ -28,8 +28,8 @@ void load_parameters(Module<T>& module, const NamedArrays<T>& stored, const std:
             if (stored_name == name) found = &a;
         if (found == nullptr) throw IoError(fmt::format("load_parameters: '{}' has no array '{}'", source, name));
         if (found->shape() != p.shape())
-            throw ShapeError(fmt::format("load_parameters: '{}': array '{}' has shape {}, the parameter {}", source,
-                                         name, to_string(found->shape()), to_string(p.shape())));
+            throw IoError(fmt::format("load_parameters: '{}': array '{}' has shape {}, the parameter {}", source, name,
+                                      to_string(found->shape()), to_string(p.shape())));
         values.push_back(found);
     }
     for (auto& [stored_name, a] : stored) {

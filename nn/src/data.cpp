@@ -20,16 +20,22 @@
 namespace xtgrad::nn {
 
 namespace {
-std::vector<std::string> split(const std::string& line, char delimiter) {
-    std::vector<std::string> fields;
-    if (delimiter == ' ') {
+// A field and the column (1-based, in characters) where it starts.
+struct Field {
+    std::string text;
+    std::size_t column;
+};
+
+std::vector<Field> split(const std::string& line, char delimiter) {
+    std::vector<Field> fields;
+    if (delimiter == ' ') {  // runs of spaces and tabs separate fields
         std::size_t i = 0;
         while (i < line.size()) {
             while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
             if (i == line.size()) break;
             std::size_t j = i;
             while (j < line.size() && line[j] != ' ' && line[j] != '\t') ++j;
-            fields.push_back(line.substr(i, j - i));
+            fields.push_back({line.substr(i, j - i), i + 1});
             i = j;
         }
         return fields;
@@ -37,13 +43,17 @@ std::vector<std::string> split(const std::string& line, char delimiter) {
     std::size_t start = 0;
     for (std::size_t i = 0; i <= line.size(); ++i)
         if (i == line.size() || line[i] == delimiter) {
-            fields.push_back(line.substr(start, i - start));
+            fields.push_back({line.substr(start, i - start), start + 1});
             start = i + 1;
         }
     return fields;
 }
 
-// Reads lines from a gzip or plain file.
+bool blank(const std::string& s) {
+    return s.find_first_not_of(" \t\r") == std::string::npos;
+}
+
+// Lines of a gzip or plain file, read in blocks: a NUL byte is an error, not the end of a line.
 class LineReader {
 public:
     explicit LineReader(const std::string& path) : path_(path), file_(gzopen(path.c_str(), "rb")) {
@@ -53,51 +63,89 @@ public:
     LineReader(const LineReader&) = delete;
     LineReader& operator=(const LineReader&) = delete;
 
-    bool next(std::string& line) {
+    /// The next line (without its end of line) and its number; false at the end of the file.
+    bool next(std::string& line, std::size_t& number) {
         line.clear();
-        char buffer[4096];
-        while (gzgets(file_, buffer, sizeof buffer) != nullptr) {
-            line += buffer;
-            if (!line.empty() && line.back() == '\n') break;
+        while (true) {
+            auto newline = buffer_.find('\n', scanned_);
+            if (newline != std::string::npos) {
+                line = buffer_.substr(0, newline);
+                buffer_.erase(0, newline + 1);
+                scanned_ = 0;
+                break;
+            }
+            scanned_ = buffer_.size();
+            if (eof_) {
+                if (buffer_.empty()) return false;
+                line = std::move(buffer_);
+                buffer_.clear();
+                scanned_ = 0;
+                break;
+            }
+            char block[65536];
+            int n = gzread(file_, block, sizeof block);
+            if (n < 0) {
+                int err = 0;
+                throw IoError(fmt::format("load_csv: '{}' is damaged or truncated: {}", path_, gzerror(file_, &err)));
+            }
+            if (n == 0) {
+                int err = 0;
+                const char* msg = gzerror(file_, &err);
+                if (err != Z_OK && err != Z_STREAM_END)
+                    throw IoError(fmt::format("load_csv: '{}' is damaged or truncated: {}", path_, msg));
+                eof_ = true;
+            }
+            buffer_.append(block, static_cast<std::size_t>(n));
         }
-        int err = 0;
-        const char* msg = gzerror(file_, &err);
-        if (err != Z_OK && err != Z_STREAM_END)
-            throw IoError(fmt::format("load_csv: '{}' is damaged or truncated: {}", path_, msg));
-        while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
-        return !line.empty() || !gzeof(file_);
+        number = ++lines_;
+        if (auto nul = line.find('\0'); nul != std::string::npos)
+            throw ValueError(
+                fmt::format("load_csv: {}:{}: column {}: a NUL byte (binary data?)", path_, number, nul + 1));
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        return true;
     }
 
 private:
     std::string path_;
     gzFile file_;
+    std::string buffer_;
+    std::size_t scanned_ = 0, lines_ = 0;
+    bool eof_ = false;
 };
+
+// A number as strtod reads it, whole field, finite; subnormal numbers are numbers too.
+double parse_number(const Field& f, const std::string& path, std::size_t line) {
+    if (blank(f.text)) throw ValueError(fmt::format("load_csv: {}:{}: column {}: blank field", path, line, f.column));
+    const char* begin = f.text.c_str();
+    char* end = nullptr;
+    errno = 0;
+    double v = std::strtod(begin, &end);
+    while (*end == ' ' || *end == '\t' || *end == '\r') ++end;
+    if (end == begin || *end != '\0')
+        throw ValueError(fmt::format("load_csv: {}:{}: column {}: '{}' is not a number", path, line, f.column, f.text));
+    if (!std::isfinite(v) || (errno == ERANGE && std::abs(v) >= 1.0))
+        throw ValueError(
+            fmt::format("load_csv: {}:{}: column {}: '{}' is not a finite float64", path, line, f.column, f.text));
+    return v;  // ERANGE below 1 is underflow to a subnormal or zero: the nearest double
+}
 }  // namespace
 
 Table load_csv(const std::string& path, const CsvOptions& options) {
     LineReader reader(path);
     std::string line;
     std::size_t line_number = 0;
-    for (std::size_t i = 0; i < options.header_lines && reader.next(line); ++i) ++line_number;
+    for (std::size_t i = 0; i < options.header_lines && reader.next(line, line_number); ++i) {
+    }
     std::vector<double> values;
     std::size_t columns = 0, rows = 0;
-    while (reader.next(line)) {
-        ++line_number;
-        if (line.empty()) continue;
+    while (reader.next(line, line_number)) {
+        if (blank(line)) continue;
         auto fields = split(line, options.delimiter);
         if (columns == 0) columns = fields.size();
         if (fields.size() != columns)
             throw ValueError(
                 fmt::format("load_csv: {}:{}: {} fields, expected {}", path, line_number, fields.size(), columns));
-        for (auto& f : fields) {
-            char* end = nullptr;
-            errno = 0;
-            double v = std::strtod(f.c_str(), &end);
-            while (end != nullptr && (*end == ' ' || *end == '\t')) ++end;
-            if (f.empty() || end == f.c_str() || *end != '\0' || errno == ERANGE)
-                throw ValueError(fmt::format("load_csv: {}:{}: field '{}' is not a number", path, line_number, f));
-            values.push_back(v);
-        }
+        for (auto& f : fields) values.push_back(parse_number(f, path, line_number));
         ++rows;
     }
     if (rows == 0) throw ValueError(fmt::format("load_csv: {}: no data rows", path));

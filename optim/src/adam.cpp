@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "optimizer_state.hpp"
 #include "vector.hpp"
 
 namespace xtgrad::optim {
@@ -77,35 +78,26 @@ nn::NamedArrays<T> Adam<T>::state() const {
 
 template <class T>
 void Adam<T>::load_state(const nn::NamedArrays<T>& state) {
+    const char* who = "Adam.load_state";
     auto params = this->parameters();
     auto names = this->parameter_names();
+    detail::StateReader<T> reader(who, state);
     std::vector<Moments> loaded(params.size());
-    for (auto& [key, a] : state) {
-        bool found = false;
-        for (std::size_t i = 0; i < names.size() && !found; ++i) {
-            const std::string prefix = names[i] + ".";
-            if (key.rfind(prefix, 0) != 0) continue;
-            std::string field = key.substr(prefix.size());
-            found = true;
-            if (field == "step") {
-                loaded[i].step = static_cast<std::size_t>(a());
-                continue;
-            }
-            if (a.shape() != params[i].shape())
-                throw ShapeError(fmt::format("Adam.load_state: '{}' has shape {}, the parameter {}", key,
-                                             to_string(a.shape()), to_string(params[i].shape())));
-            if (field == "exp_avg")
-                loaded[i].exp_avg = a;
-            else if (field == "exp_avg_sq")
-                loaded[i].exp_avg_sq = a;
-            else if (field == "max_exp_avg_sq") {
-                loaded[i].max_exp_avg_sq = a;
-                loaded[i].has_max = true;
-            } else
-                found = false;
-        }
-        if (!found) throw ValueError(fmt::format("Adam.load_state: unexpected entry '{}'", key));
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        const auto& shape = params[i].shape();
+        std::size_t step = reader.count(names[i] + ".step", 0);
+        auto m = reader.array(names[i] + ".exp_avg", shape);
+        auto v = reader.array(names[i] + ".exp_avg_sq", shape, true);
+        auto v_max = reader.array(names[i] + ".max_exp_avg_sq", shape, true);
+        if (step == 0 && !m && !v && !v_max) continue;  // not stepped yet
+        if (step == 0 || !m || !v)
+            throw ValueError(
+                fmt::format("{}: the state of parameter '{}' is incomplete (a step count from 1 and "
+                            "exp_avg and exp_avg_sq go together)",
+                            who, names[i]));
+        loaded[i] = {step, std::move(*m), std::move(*v), v_max ? std::move(*v_max) : Array<T>(), v_max.has_value()};
     }
+    reader.finish();
     moments_ = std::move(loaded);
 }
 

@@ -48,7 +48,11 @@ void load_checkpoint(nn::Module<T>& module, Optimizer<T>& optimizer, const std::
     // all or nothing: the optimizer's state first (it validates before changing), then the
     // parameters (validated likewise); if those fail, the previous state comes back
     auto previous = optimizer.state();
-    optimizer.load_state(state);
+    try {
+        optimizer.load_state(state);
+    } catch (const std::exception& e) {  // every failure to load names the file
+        throw IoError(fmt::format("load_checkpoint: '{}': {}", path, e.what()));
+    }
     try {
         nn::load_parameters(module, params, path);
     } catch (...) {

@@ -54,6 +54,21 @@ public:
         return static_cast<std::size_t>(*v);
     }
 
+    /// The array saved as `key`, if any: of `shape`, finite, and >= 0 when `non_negative`.
+    std::optional<Array<T>> array(const std::string& key, const Shape& shape, bool non_negative = false) {
+        const Array<T>* a = find(key);
+        if (a == nullptr) return std::nullopt;
+        if (a->shape() != shape)
+            throw ShapeError(fmt::format("{}: '{}' has shape {}, the parameter {}", who_, key, to_string(a->shape()),
+                                         to_string(shape)));
+        for (std::size_t k = 0; k < a->size(); ++k) {
+            double v = double(a->data()[k]);
+            if (!std::isfinite(v) || (non_negative && v < 0))
+                throw ValueError(fmt::format("{}: '{}' holds {} at flat index {}", who_, key, v, k));
+        }
+        return *a;
+    }
+
     /// `<name><suffix>` for every parameter, each finite and of its parameter's shape; empty
     /// when none is saved, an error when only some are.
     Vec<T> per_parameter(const std::vector<std::string>& names, const TensorList<T>& params,
@@ -70,14 +85,7 @@ public:
             }
             if (out.size() != i)
                 throw ValueError(fmt::format("{}: '{}' is saved but '{}' is missing", who_, key, names[0] + suffix));
-            if (a->shape() != params[i].shape())
-                throw ShapeError(fmt::format("{}: '{}' has shape {}, the parameter {}", who_, key,
-                                             to_string(a->shape()), to_string(params[i].shape())));
-            for (std::size_t k = 0; k < a->size(); ++k)
-                if (!std::isfinite(double(a->data()[k])))
-                    throw ValueError(
-                        fmt::format("{}: '{}' holds {} at flat index {}", who_, key, double(a->data()[k]), k));
-            out.push_back(*a);
+            out.push_back(*array(key, params[i].shape()));
         }
         return out;
     }

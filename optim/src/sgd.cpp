@@ -1,6 +1,7 @@
 // SGD with momentum, Nesterov, dampening and weight decay.
 #include "xtgrad/optim/sgd.hpp"
 
+#include "optimizer_state.hpp"
 #include "vector.hpp"
 
 namespace xtgrad::optim {
@@ -58,19 +59,11 @@ template <class T>
 void SGD<T>::load_state(const nn::NamedArrays<T>& state) {
     auto params = this->parameters();
     auto names = this->parameter_names();
+    detail::StateReader<T> reader("SGD.load_state", state);
     std::vector<std::optional<Array<T>>> loaded(params.size());
-    for (auto& [key, a] : state) {
-        bool found = false;
-        for (std::size_t i = 0; i < names.size() && !found; ++i)
-            if (key == names[i] + ".momentum_buffer") {
-                if (a.shape() != params[i].shape())
-                    throw ShapeError(fmt::format("SGD.load_state: '{}' has shape {}, the parameter {}", key,
-                                                 to_string(a.shape()), to_string(params[i].shape())));
-                loaded[i] = a;
-                found = true;
-            }
-        if (!found) throw ValueError(fmt::format("SGD.load_state: unexpected entry '{}'", key));
-    }
+    for (std::size_t i = 0; i < params.size(); ++i)
+        loaded[i] = reader.array(names[i] + ".momentum_buffer", params[i].shape());
+    reader.finish();
     momentum_ = std::move(loaded);
 }
 

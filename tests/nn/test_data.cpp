@@ -48,7 +48,7 @@ BOOST_AUTO_TEST_CASE(csv_errors_name_file_and_line) {
     auto ragged = temp_file("ragged.csv", "1,2,3\n4,5,6\n7,8\n");
     expect_error<ValueError>([&] { load_csv(ragged); }, ragged + ":3: 2 fields, expected 3");
     auto text = temp_file("text.csv", "a,b\n1,2\n3,x\n");
-    expect_error<ValueError>([&] { load_csv(text, {.header_lines = 1}); }, text + ":3: field 'x' is not a number");
+    expect_error<ValueError>([&] { load_csv(text, {.header_lines = 1}); }, text + ":3: column 3: 'x' is not a number");
     expect_error<IoError>([&] { load_csv("/nonexistent/file.csv"); }, "load_csv: cannot open '/nonexistent/file.csv'");
     auto empty = temp_file("empty.csv", "header\n");
     expect_error<ValueError>([&] { load_csv(empty, {.header_lines = 1}); }, "no data rows");
@@ -66,6 +66,44 @@ BOOST_AUTO_TEST_CASE(csv_errors_name_file_and_line) {
     std::ofstream(gz, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
     expect_error<IoError>([&] { load_csv(gz); }, "is damaged or truncated");
     for (auto& p : {ragged, text, empty, two, gz}) std::remove(p.c_str());
+}
+
+// Hostile CSV input found by fuzzing (issue 10): each is a clear error naming the line and
+// column, or a correct result.
+BOOST_AUTO_TEST_CASE(csv_hostile_input) {
+    std::vector<std::string> files;
+    auto file = [&](const std::string& name, const std::string& bytes) {
+        files.push_back(temp_file(name, bytes));
+        return files.back();
+    };
+    // a whitespace-only line with the space delimiter is skipped like an empty one (it used to
+    // become a row of zero fields and the reader read past its buffer)
+    auto spaces = file("spaces.csv", "   \n1 2\n");
+    auto t = load_csv(spaces, {.delimiter = ' ', .has_label = false});
+    BOOST_TEST(t.features.shape()[0] == 1u);
+    BOOST_TEST(t.features(0, 1) == 2.0);
+    auto labelled = load_csv(spaces, {.delimiter = ' '});
+    BOOST_TEST(labelled.target(0) == 2.0);
+    // a blank field is an error, not a zero
+    auto blank_field = file("blank.csv", "1,2,3\n1, ,3\n");
+    expect_error<ValueError>([&] { load_csv(blank_field); }, blank_field + ":2: column 3: blank field");
+    auto empty_field = file("empty_field.csv", "1,,3\n");
+    expect_error<ValueError>([&] { load_csv(empty_field); }, empty_field + ":1: column 3: blank field");
+    // a NUL byte is an error naming its line and column (it used to cut the line and glue the next on)
+    auto nul = file("nul.csv", std::string("1,2\0x\n3\n5,6\n", 13));
+    expect_error<ValueError>([&] { load_csv(nul); }, nul + ":1: column 4: a NUL byte");
+    // subnormal numbers parse; overflow does not
+    auto tiny = file("tiny.csv", "1e-310,1\n");
+    BOOST_TEST(load_csv(tiny).features(0, 0) == 1e-310);
+    auto huge = file("huge.csv", "1e400,1\n");
+    expect_error<ValueError>([&] { load_csv(huge); }, huge + ":1: column 1: '1e400' is not a finite float64");
+    auto nan = file("nan.csv", "nan,1\n");
+    expect_error<ValueError>([&] { load_csv(nan); }, "'nan' is not a finite float64");
+    // Windows line ends and a last line without one
+    auto crlf = file("crlf.csv", "1,2\r\n3,4");
+    auto c = load_csv(crlf);
+    BOOST_TEST(c.target(1) == 4.0);
+    for (auto& p : files) std::remove(p.c_str());
 }
 
 BOOST_AUTO_TEST_CASE(standardize_split_batches) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,11 +20,24 @@ using NamedArrays = std::vector<std::pair<std::string, Array<T>>>;
 template <class T>
 void save_npz(const std::string& path, const NamedArrays<T>& arrays);
 
+/// How much a load may allocate: the file itself and the arrays it declares, in all. A file
+/// that declares more is refused before anything is allocated for it. 1 GiB unless raised.
+struct LoadLimits {
+    std::size_t max_bytes = std::size_t(1) << 30;
+};
+
 /// Reads every entry of an .npz archive (stored or deflated). Each must be a little-endian,
-/// C-order array of T (float32 or float64): anything else, a truncated file or a bad
-/// checksum is an IoError naming the file and the entry.
+/// C-order array of T (float32 or float64). Anything else -- a truncated file, a bad checksum,
+/// a shape that does not match the data, entries that overlap or repeat a name, declared
+/// sizes beyond `limits` or beyond what deflate can produce, a path that is not a regular
+/// file -- is an IoError naming the file and the entry; nothing is allocated from a size the
+/// file declares before it is checked.
 template <class T>
-NamedArrays<T> load_npz(const std::string& path);
+NamedArrays<T> load_npz(const std::string& path, const LoadLimits& limits = {});
+
+/// load_npz from an archive already in memory; `source` names it in errors.
+template <class T>
+NamedArrays<T> parse_npz(std::string_view bytes, const std::string& source, const LoadLimits& limits = {});
 
 /// Saves `module.named_parameters()`.
 template <class T>

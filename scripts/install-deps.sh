@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs, with apt, the Debian packages xtgrad needs that are missing; does nothing when
 # all are present.
-# Usage: scripts/install-deps.sh [--examples] [--bench]
-#   --examples adds gnuplot-nox (plots of the lecture examples), --bench adds libtorch-dev.
+# Usage: scripts/install-deps.sh [--examples] [--bench] [--fuzz]
+#   --examples adds gnuplot-nox (plots of the lecture examples), --bench adds libtorch-dev,
+#   --fuzz adds clang and its sanitizer and libFuzzer runtimes (scripts/fuzz.sh).
 set -euo pipefail
 
 packages=(g++ make cmake libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
@@ -11,6 +12,7 @@ for option in "$@"; do
     case "$option" in
         --examples) packages+=(gnuplot-nox) ;;
         --bench) packages+=(libtorch-dev) ;;
+        --fuzz) packages+=(clang libclang-rt-14-dev) ;;
         *) echo "install-deps.sh: unknown option $option" >&2; exit 2 ;;
     esac
 done

@@ -189,16 +189,17 @@ struct Plus {
         return a + b;
     }
 };
+// max and min propagate NaN, as numpy's and PyTorch's do: once a NaN is met it stays.
 struct Max {
     template <class T>
     T operator()(T a, T b) const {
-        return b > a ? b : a;
+        return b > a || b != b ? b : a;
     }
 };
 struct Min {
     template <class T>
     T operator()(T a, T b) const {
-        return b < a ? b : a;
+        return b < a || b != b ? b : a;
     }
 };
 

@@ -153,6 +153,7 @@ Node<T>* leaf_node(TapeState& tape, const BasicTensor<T>& t) {
 template <class T>
 BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& value, BackwardFn<T>&& rule,
                       ForwardFn<T>&& forward) {
+    check_not_empty(name, value.shape());  // every op, built-in or custom: no tensor is empty
     if (anomaly_mode) {
         std::size_t bad = first_nan(value);
         bool inputs_clean = true;

@@ -1,6 +1,8 @@
 // Accuracy, confusion matrix, R^2, mean loss over a data set.
 #include "xtgrad/nn/metrics.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "xtgrad/autodiff/errors.hpp"
@@ -16,7 +18,11 @@ std::vector<std::size_t> predicted_classes(const Array<T>& scores) {
     std::vector<std::size_t> out(rows);
     for (std::size_t n = 0; n < rows; ++n) {
         const T* row = scores.data() + n * classes;
-        out[n] = static_cast<std::size_t>(std::max_element(row, row + classes) - row);
+        for (std::size_t c = 0; c < classes; ++c)
+            if (row[c] != row[c]) throw ValueError(fmt::format("predicted_classes: the score at [{},{}] is nan", n, c));
+        // one column: the logit of class 1 (binary), as binary_cross_entropy_with_logits reads it
+        out[n] = classes == 1 ? std::size_t(row[0] > 0)
+                              : static_cast<std::size_t>(std::max_element(row, row + classes) - row);
     }
     return out;
 }
@@ -27,6 +33,12 @@ double accuracy(const Array<T>& scores, const std::vector<std::size_t>& labels) 
     if (predicted.size() != labels.size() || labels.empty())
         throw ShapeError(
             fmt::format("accuracy: {} labels for scores of shape {}", labels.size(), to_string(scores.shape())));
+    std::size_t classes = std::max<std::size_t>(scores.shape()[1], 2);
+    for (std::size_t n = 0; n < labels.size(); ++n)
+        if (labels[n] >= classes)
+            throw ValueError(fmt::format("accuracy: label {} of row {} is out of range for scores of shape {}{}",
+                                         labels[n], n, to_string(scores.shape()),
+                                         classes == 2 ? " (one column: binary logits, labels 0 and 1)" : ""));
     std::size_t correct = 0;
     for (std::size_t n = 0; n < labels.size(); ++n) correct += predicted[n] == labels[n];
     return double(correct) / double(labels.size());

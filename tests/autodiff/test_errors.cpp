@@ -156,3 +156,27 @@ BOOST_AUTO_TEST_CASE(anomaly_detection_names_the_op_that_made_a_nan) {
                             "leaky_rule (anomaly detection): backward rule produced nan in the gradient for input 0 "
                             "(shape [2]) at flat index 1");
 }
+
+// Misuse that used to give silent answers (issue 10): each is now an error or numpy's answer.
+BOOST_AUTO_TEST_CASE(empty_tensors_are_rejected_by_every_op) {
+    Tape tape;
+    auto p = param({1}, 1);
+    expect_error<ValueError>([&] { broadcast_to(p, {0}); },
+                             "broadcast_to: shape [0] has no elements; xtgrad does not support empty tensors");
+    expect_error<ValueError>([&] { Tensor::constant(Array<double>::from_shape({2, 0})); }, "constant: shape [2,0]");
+    expect_error<ValueError>([&] { slice(param({3}, 3), 0, 1, 1); }, "selects no elements");
+}
+
+BOOST_AUTO_TEST_CASE(max_and_min_propagate_nan) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    auto x = Tensor::constant(Array<double>{nan, 1.0});
+    BOOST_TEST(std::isnan(max(x, {0}).item()));
+    BOOST_TEST(std::isnan(min(x, {0}).item()));
+    auto y = Tensor::constant(Array<double>{1.0, nan, 3.0});
+    BOOST_TEST(std::isnan(max(y, {0}).item()));
+    BOOST_TEST(std::isnan(min(y, {0}).item()));
+    auto rows = Tensor::constant(Array<double>{{1.0, 2.0}, {nan, 0.5}});
+    auto m = max(rows, {1}, false);
+    BOOST_TEST(m.value()(0) == 2.0);
+    BOOST_TEST(std::isnan(m.value()(1)));
+}

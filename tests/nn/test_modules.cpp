@@ -93,3 +93,22 @@ BOOST_AUTO_TEST_CASE(layer_errors) {
                              "Linear: in (0) and out (3) must be positive");
     expect_error<ValueError>([&] { MLP<double>({3}, Activation::tanh, rng); }, "MLP: needs at least two widths");
 }
+
+// accuracy with labels that do not fit the scores (issue 10): an error, not a silent miss;
+// one column is read as binary logits
+BOOST_AUTO_TEST_CASE(accuracy_checks_labels_and_reads_one_column_as_binary_logits) {
+    Array<double> logits = Array<double>{2.0, -1.0, 0.5, -3.0};
+    logits.reshape({4, 1});
+    BOOST_TEST(nn::accuracy(logits, {1, 0, 1, 0}) == 1.0);
+    BOOST_TEST(nn::accuracy(logits, {0, 0, 1, 0}) == 0.75);
+    expect_error<ValueError>(
+        [&] {
+            nn::accuracy(logits, {1, 2, 1, 0});
+        },
+        "accuracy: label 2 of row 1 is out of range for scores of shape [4,1] (one column");
+    Array<double> three = {{0.1, 0.7, 0.2}, {0.9, 0.05, 0.05}};
+    BOOST_TEST(nn::accuracy(three, {1, 0}) == 1.0);
+    expect_error<ValueError>([&] { nn::accuracy(three, {1, 3}); }, "label 3 of row 1 is out of range");
+    Array<double> nan = {{std::nan(""), 1.0}};
+    expect_error<ValueError>([&] { nn::accuracy(nan, {0}); }, "the score at [0,0] is nan");
+}

@@ -199,3 +199,23 @@ BOOST_AUTO_TEST_CASE(schedules_and_clipping) {
     BOOST_TEST(p.grad() == (Array<double>{3.0, -3.5}));
     expect_error<ValueError>([&] { clip_grad_norm<double>({p}, 0.0); }, "clip_grad_norm: max_norm must be > 0");
 }
+
+// the same parameter twice would be updated twice per step (issue 10): refused
+BOOST_AUTO_TEST_CASE(a_parameter_given_twice_is_refused) {
+    auto w = Tensor::parameter(Array<double>{1.0, 2.0});
+    auto b = Tensor::parameter(Array<double>{0.5});
+    expect_error<ValueError>(
+        [&] {
+            SGD<double>(TensorList<double>{w, b, w}, {.lr = 0.1});
+        },
+        "add_param_group: parameter '2' is given twice (as '0' in the same group)");
+    Adam<double> adam(nn::NamedTensors<double>{{"w", w}}, {});
+    expect_error<ValueError>(
+        [&] {
+            adam.add_param_group({{b, w}, {}, {"b", "w again"}});
+        },
+        "parameter 'w again' is given twice (as 'w' in an earlier group)");
+    // a copy of the value is another parameter: fine
+    auto w2 = Tensor::parameter(w.value());
+    BOOST_CHECK_NO_THROW(SGD<double>(TensorList<double>{w, w2}, {.lr = 0.1}));
+}

@@ -8,10 +8,12 @@
 
 namespace xtgrad::nn {
 
-/// The arg-max of each row of [N, C] scores (the predicted class).
+/// The arg-max of each row of [N, C] scores (the predicted class). With one column (C = 1)
+/// the scores are binary logits: class 1 where the score is > 0. A NaN score is a ValueError.
 template <class T>
 std::vector<std::size_t> predicted_classes(const Array<T>& scores);
-/// Fraction of rows whose arg-max equals the label.
+/// Fraction of rows whose predicted class equals the label. Every label must name a column
+/// (0 or 1 for one-column binary logits): a label out of range is a ValueError, not a miss.
 template <class T>
 double accuracy(const Array<T>& scores, const std::vector<std::size_t>& labels);
 /// [classes, classes] counts: row = true label, column = predicted label.

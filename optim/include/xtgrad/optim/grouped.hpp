@@ -37,9 +37,22 @@ public:
         if (group.names.size() != group.params.size())
             throw ValueError("add_param_group: " + std::to_string(group.names.size()) + " names for " +
                              std::to_string(group.params.size()) + " parameters");
-        for (auto& p : group.params)
+        for (std::size_t i = 0; i < group.params.size(); ++i) {
+            const auto& p = group.params[i];
             if (!p.defined() || !p.is_leaf() || !p.requires_grad())
                 throw ValueError("add_param_group: every parameter must be a leaf made with parameter()");
+            // the same tensor twice would be updated twice per step (PyTorch refuses it too)
+            auto same = [&](const BasicTensor<T>& q) { return &q.value() == &p.value(); };
+            std::string where;
+            for (std::size_t j = 0; j < i && where.empty(); ++j)
+                if (same(group.params[j])) where = "as '" + group.names[j] + "' in the same group";
+            for (auto& g : groups_)
+                for (std::size_t j = 0; j < g.params.size() && where.empty(); ++j)
+                    if (same(g.params[j])) where = "as '" + g.names[j] + "' in an earlier group";
+            if (!where.empty())
+                throw ValueError("add_param_group: parameter '" + group.names[i] + "' is given twice (" + where +
+                                 "): it would be updated twice per step");
+        }
         count_ += group.params.size();
         groups_.push_back(std::move(group));
         on_group_added(groups_.back());

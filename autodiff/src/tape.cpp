@@ -65,6 +65,7 @@ void TapeState::release() noexcept {
     nodes.clear();
     leaf_nodes.clear();
     arena.reset();
+    live_ops = 0;
     renew_epoch();
 }
 
@@ -118,6 +119,11 @@ void check_usable(std::string_view op, const BasicTensor<T>& t, std::size_t inde
     if (!t.defined()) throw ValueError(fmt::format("{}: input {} is an undefined tensor", op, index));
     auto& v = Access::var(t);
     if (v.leaf || !v.requires_grad) return;
+    if (v.graph_freed)
+        throw TapeError(
+            fmt::format("{}: input {} (shape {}) was computed by a graph that backward() has already "
+                        "freed; call backward(true) (retain_graph) to keep a graph for another sweep",
+                        op, index, to_string(v.value.shape())));
     // Liveness first: a destroyed tape's state must not be read.
     if (!is_live(v.tape) || v.tape->epoch != v.epoch)
         throw TapeError(fmt::format("{}: input {} (shape {}) was recorded on a tape that has since been released", op,
@@ -202,6 +208,7 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
     node->rule = std::move(rule);
     if (tape->diagnostic) node->forward = std::move(forward);
     Access::var(out).node = static_cast<std::uint32_t>(tape->nodes.size() - 1);
+    ++tape->live_ops;
     return out;
 }
 
@@ -245,6 +252,17 @@ void Node<T>::deposit_leaf_grad() {
     } else {
         v.grad = adjoint.value();
     }
+}
+
+template <class T>
+void Node<T>::free_graph() noexcept {
+    if (leaf || freed) return;
+    Access::var(output).graph_freed = true;
+    rule = BackwardFn<T>();
+    forward = ForwardFn<T>();
+    inputs.clear();
+    inputs.shrink_to_fit();
+    freed = true;
 }
 
 template <class T>

@@ -27,6 +27,9 @@ struct Var {
     TapeState* tape = nullptr;
     std::uint64_t epoch = 0;
     std::uint32_t node = 0;
+    // backward() freed the graph that computed this tensor (retain_graph = false): using it
+    // in an op or sweeping through it again is an error that says so.
+    bool graph_freed = false;
     // Gradient accumulated by backward() (leaves only). Optional: a default Array holds one
     // element, and allocating it for every op result showed up in the per-op overhead.
     std::optional<Array<T>> grad;
@@ -76,6 +79,12 @@ struct NodeBase {
     virtual const std::type_info& dtype() const noexcept = 0;
     /// Whether one of this node's inputs has `needed` set (a pruned sweep's forward scan).
     virtual bool feeds_needed(TapeState& tape) const = 0;
+    /// After a backward sweep through it (retain_graph = false): drops the rule and the
+    /// inputs it held (their memory goes back at once) and marks the output as freed.
+    virtual void free_graph() noexcept = 0;
+    /// Whether the adjoint is set (the sweep reached this node).
+    virtual bool reached() const noexcept = 0;
+    bool freed = false;
     bool leaf = false;
     // Set by a pruned sweep (grad with explicit inputs): `needed` when a path leads from this
     // node to one of the inputs asked for, `feeds` when one of its inputs is needed.
@@ -89,7 +98,8 @@ struct TapeState {
     std::unordered_map<const void*, std::uint32_t> leaf_nodes;  // leaf var -> its node
     Arena arena;
     bool diagnostic = false;
-    bool pruning = false;  // a pruned sweep is running: rules skip inputs that are not needed
+    bool pruning = false;      // a pruned sweep is running: rules skip inputs that are not needed
+    std::size_t live_ops = 0;  // op nodes not freed by backward(): at 0 the tape releases itself
 
     ~TapeState() { release(); }
     void release() noexcept;
@@ -134,6 +144,8 @@ struct Node final : NodeBase {
     void deposit_leaf_grad() override;
     const std::type_info& dtype() const noexcept override { return typeid(T); }
     bool feeds_needed(TapeState& tape) const override;
+    void free_graph() noexcept override;
+    bool reached() const noexcept override { return adjoint.defined(); }
 };
 
 /// The node of `t` on `tape`, or nullptr when `t` has none there.

@@ -108,7 +108,7 @@ void BasicTensor<T>::zero_grad() {
 }
 
 template <class T>
-void BasicTensor<T>::backward() const {
+void BasicTensor<T>::backward(bool retain_graph) const {
     auto& v = checked("backward", *this);
     if (v.value.size() != 1)
         throw GradError(
@@ -117,11 +117,11 @@ void BasicTensor<T>::backward() const {
                         to_string(v.value.shape()), to_string(v.value.shape())));
     Array<T> one = Array<T>::from_shape(v.value.shape());
     one.fill(T(1));
-    backward(constant(std::move(one)));
+    backward(constant(std::move(one)), retain_graph);
 }
 
 template <class T>
-void BasicTensor<T>::backward(const BasicTensor& seed) const {
+void BasicTensor<T>::backward(const BasicTensor& seed, bool retain_graph) const {
     auto& v = checked("backward", *this);
     auto& s = checked("backward (seed)", seed);
     if (s.value.shape() != v.value.shape())
@@ -134,14 +134,27 @@ void BasicTensor<T>::backward(const BasicTensor& seed) const {
                         to_string(v.value.shape())));
     auto& mv = Access::var(*this);
     if (mv.leaf) {  // d(self)/d(self) = seed; nothing to sweep
-        if (mv.grad) *mv.grad += s.value;
-        else mv.grad = s.value;
+        if (mv.grad)
+            *mv.grad += s.value;
+        else
+            mv.grad = s.value;
         return;
     }
     detail::check_usable("backward", *this, 0);
-    detail::sweep<T>(*v.tape, {*this}, {seed.detach()}, false);
-    for (auto* n : v.tape->nodes) n->deposit_leaf_grad();
-    detail::clear_adjoints(*v.tape);
+    detail::TapeState& tape = *v.tape;
+    detail::sweep<T>(tape, {*this}, {seed.detach()}, false);
+    for (auto* n : tape.nodes) n->deposit_leaf_grad();
+    if (!retain_graph) {  // as PyTorch: the swept graph is freed, a second sweep is an error
+        for (auto* n : tape.nodes)
+            if (!n->leaf && !n->freed && n->reached()) {
+                n->free_graph();
+                --tape.live_ops;
+            }
+    }
+    detail::clear_adjoints(tape);
+    // a loop that records, sweeps and never releases (one Tape outside the loop, as PyTorch
+    // code is written) stays in flat memory: once every graph is freed the tape is empty
+    if (!retain_graph && tape.live_ops == 0) tape.release();
 }
 
 template <class T>

@@ -20,9 +20,14 @@ BOOST_AUTO_TEST_CASE(backward_accumulates_into_leaves) {
     Tape tape;
     auto x = Tensor::parameter(Array<double>{1.0, 2.0, 3.0});
     auto y = sum(x * x);
-    y.backward();
+    y.backward(/*retain_graph=*/true);
     BOOST_TEST(x.grad() == (Array<double>{2.0, 4.0, 6.0}));
-    y.backward();  // the tape is kept: a second sweep accumulates
+    y.backward();  // the graph was kept: a second sweep accumulates, then frees it
+    BOOST_TEST(x.grad() == (Array<double>{4.0, 8.0, 12.0}));
+    // a third sweep through the freed graph is an error, not a silent doubling
+    expect_error<TapeError>([&] { y.backward(); },
+                            "backward: input 0 (shape []) was computed by a graph that "
+                            "backward() has already freed");
     BOOST_TEST(x.grad() == (Array<double>{4.0, 8.0, 12.0}));
     x.zero_grad();
     BOOST_TEST(!x.has_grad());

@@ -12,9 +12,12 @@ BOOST_AUTO_TEST_CASE(chain_of_100000_ops_has_no_recursion) {
     auto x = Tensor::parameter(Array<double>{1.0});
     Tensor y = x;
     for (int i = 0; i < 100000; ++i) y = y * 1.00001;
-    sum(y).backward();
+    auto total = sum(y);
+    total.backward(/*retain_graph=*/true);
     BOOST_TEST(tape.size() == 100002u);  // leaf, 100000 muls, sum
     BOOST_TEST(std::abs(x.grad()(0) - std::pow(1.00001, 100000)) < 1e-9);
+    total.backward();  // frees the graph: the whole tape, in one step and without recursion
+    BOOST_TEST(tape.size() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(memory_is_flat_over_100000_cycles) {
@@ -45,6 +48,37 @@ BOOST_AUTO_TEST_CASE(memory_is_flat_over_100000_cycles) {
     BOOST_TEST(tape.arena_bytes() == arena);
     BOOST_TEST(pool_stats().bytes_in_use == pool);
     BOOST_TEST(heap_max - heap_min < 4096u);
+}
+
+// The loop as PyTorch code writes it: one Tape outside, no release(). backward() frees each
+// step's graph, and with every graph freed the tape empties itself, so nodes, arena and pooled
+// bytes stay flat (issue 10: this loop used to grow by every step's nodes).
+BOOST_AUTO_TEST_CASE(a_loop_without_release_stays_flat) {
+    auto W = param({4, 3}, 3);
+    auto x = Tensor::constant(uniform({2, 4}, 4));
+    Tape tape;
+    auto step = [&] {
+        W.zero_grad();
+        auto loss = sum(tanh(matmul(x, W)));
+        loss.backward();
+        W.set_value(W.value() - 0.01 * W.grad());
+        return loss;
+    };
+    Tensor last;
+    for (int i = 0; i < 200; ++i) last = step();
+    std::size_t arena = tape.arena_bytes(), pool = pool_stats().bytes_in_use;
+    for (int i = 0; i < 5000; ++i) last = step();
+    BOOST_TEST(tape.size() == 0u);
+    BOOST_TEST(tape.arena_bytes() == arena);
+    BOOST_TEST(pool_stats().bytes_in_use == pool);
+    // the freed graph cannot be swept again, and says why
+    expect_error<TapeError>([&] { last.backward(); }, "was computed by a graph that backward() has already freed");
+    // two graphs on one tape: freeing one leaves the other usable
+    auto a = sum(W * 2.0), b = sum(W * W);
+    a.backward();
+    BOOST_TEST(tape.size() > 0u);
+    BOOST_CHECK_NO_THROW(b.backward());
+    BOOST_TEST(tape.size() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(released_tape_is_a_clear_error) {

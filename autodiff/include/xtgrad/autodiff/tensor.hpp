@@ -64,10 +64,14 @@ public:
     /// Forgets the accumulated gradient of a leaf.
     void zero_grad();
 
-    /// Reverse sweep from this scalar, accumulating into the leaves' `grad()`.
-    void backward() const;
+    /// Reverse sweep from this scalar, accumulating into the leaves' `grad()`. As in PyTorch,
+    /// the graph swept is freed afterwards unless `retain_graph`: its memory returns at once,
+    /// a second backward through it is a TapeError, and once every graph on the tape has
+    /// been freed the tape releases itself (a training loop stays in flat memory even with one
+    /// Tape outside the loop and no release()).
+    void backward(bool retain_graph = false) const;
     /// Reverse sweep seeded with `seed` (same shape as this tensor).
-    void backward(const BasicTensor& seed) const;
+    void backward(const BasicTensor& seed, bool retain_graph = false) const;
 
     /// A constant with the same value: the result is cut from the tape.
     BasicTensor detach() const;

@@ -3,6 +3,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -25,6 +30,20 @@ std::size_t first_nan(const Array<T>& a) {
     return std::size_t(-1);
 }
 std::atomic<std::uint64_t> epoch_counter{0};
+
+// Every live tape and the thread that made it. Consulted only to word an error (a tensor of
+// another thread's tape), so ops pay nothing for it.
+std::mutex registry_mutex;
+std::unordered_map<const TapeState*, std::thread::id>& live_tapes() {
+    static std::unordered_map<const TapeState*, std::thread::id> tapes;
+    return tapes;
+}
+
+bool owned_by_another_thread(const TapeState* tape) {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    auto it = live_tapes().find(tape);
+    return it != live_tapes().end() && it->second != std::this_thread::get_id();
+}
 }  // namespace
 
 // ---- arena ----------------------------------------------------------------------------
@@ -125,6 +144,11 @@ void check_usable(std::string_view op, const BasicTensor<T>& t, std::size_t inde
                         "freed; call backward(true) (retain_graph) to keep a graph for another sweep",
                         op, index, to_string(v.value.shape())));
     // Liveness first: a destroyed tape's state must not be read.
+    if (!is_live(v.tape) && owned_by_another_thread(v.tape))
+        throw TapeError(
+            fmt::format("{}: input {} (shape {}) was recorded on a tape of another thread; a tape and "
+                        "the tensors recorded on it belong to the thread that made it",
+                        op, index, to_string(v.value.shape())));
     if (!is_live(v.tape) || v.tape->epoch != v.epoch)
         throw TapeError(fmt::format("{}: input {} (shape {}) was recorded on a tape that has since been released", op,
                                     index, to_string(v.value.shape())));
@@ -332,12 +356,29 @@ namespace xtgrad {
 Tape::Tape() : state_(std::make_unique<detail::TapeState>()) {
     state_->renew_epoch();
     detail::tape_stack.push_back(state_.get());
+    std::lock_guard<std::mutex> lock(detail::registry_mutex);
+    detail::live_tapes()[state_.get()] = std::this_thread::get_id();
 }
 
 Tape::~Tape() {
-    state_->release();
     auto& stack = detail::tape_stack;
-    stack.erase(std::find(stack.begin(), stack.end(), state_.get()));
+    auto it = std::find(stack.begin(), stack.end(), state_.get());
+    if (it == stack.end()) {
+        // Destroyed on another thread than its own: its thread's stack still points at it, and
+        // its nodes may be in use there. A destructor cannot throw; say what happened and stop
+        // rather than corrupt memory (as std::thread's destructor does with a joinable thread).
+        std::fputs(
+            "xtgrad: a Tape was destroyed on another thread than the one that made it; a tape and the "
+            "tensors recorded on it belong to the thread that made it\n",
+            stderr);
+        std::abort();
+    }
+    {
+        std::lock_guard<std::mutex> lock(detail::registry_mutex);
+        detail::live_tapes().erase(state_.get());
+    }
+    state_->release();
+    stack.erase(it);
 }
 
 void Tape::release() {

@@ -1,6 +1,12 @@
 // The tape: deep graphs, flat memory over long loops, release, and misuse.
 #define BOOST_TEST_MODULE tape
 #include <malloc.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <memory>
+#include <thread>
 
 #include "helpers.hpp"
 
@@ -135,3 +141,44 @@ BOOST_AUTO_TEST_CASE(leaves_survive_tapes) {
 static_assert(
     !std::is_invocable_v<decltype([](auto a, auto b) -> decltype(a + b) { return a + b; }), Tensor, Tensor32>);
 static_assert(std::is_invocable_v<decltype([](auto a, auto b) -> decltype(a + b) { return a + b; }), Tensor, Tensor>);
+
+// A tape and its tensors belong to the thread that made it (issue 10): using a tensor on
+// another thread says so, and destroying a tape there stops the process with a message
+// instead of corrupting memory (a destructor cannot throw).
+BOOST_AUTO_TEST_CASE(tapes_belong_to_their_thread) {
+    Tape tape;
+    auto y = exp(param({2}, 5));
+    std::string message;
+    std::thread other([&] {
+        Tape own;
+        try {
+            exp(y);
+        } catch (const TapeError& e) {
+            message = e.what();
+        }
+    });
+    other.join();
+    BOOST_TEST(message.find("exp: input 0 (shape [2]) was recorded on a tape of another thread") != std::string::npos,
+               message);
+    int pipe_fds[2];
+    BOOST_REQUIRE(::pipe(pipe_fds) == 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {  // the child destroys a tape on a second thread
+        ::dup2(pipe_fds[1], STDERR_FILENO);
+        std::signal(SIGABRT, SIG_DFL);  // Boost.Test's handler would turn the abort into a report
+        auto owned = std::make_unique<Tape>();
+        std::thread killer([&] { owned.reset(); });
+        killer.join();
+        ::_exit(0);
+    }
+    ::close(pipe_fds[1]);
+    std::string said;
+    char buffer[512];
+    for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) said.append(buffer, std::size_t(n));
+    ::close(pipe_fds[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    BOOST_TEST((WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT));
+    BOOST_TEST(said.find("a Tape was destroyed on another thread than the one that made it") != std::string::npos,
+               said);
+}

@@ -14,21 +14,6 @@ namespace xtgrad::optim {
 using detail::Vec;
 
 namespace {
-template <class T>
-double max_abs(const Vec<T>& v) {
-    double m = 0;
-    for (auto& a : v)
-        for (auto x : a) m = std::max(m, std::abs(double(x)));
-    return m;
-}
-
-template <class T>
-bool same_values(const Vec<T>& a, const Vec<T>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (a[i].shape() != b[i].shape() || !std::equal(a[i].begin(), a[i].end(), b[i].begin())) return false;
-    return true;
-}
 
 template <class T>
 void set_grads(const TensorList<T>& params, const Vec<T>& g) {
@@ -52,7 +37,7 @@ double LineSearchMethod<T, Options>::step(const Closure& closure) {
     detail::Snapshot<T> snapshot(params);
     // The current point: carried over from the last line search unless the parameters were
     // changed since (by the user, or by loading a checkpoint).
-    if (!have_point_ || !same_values(snapshot.saved(), x_)) {
+    if (!have_point_ || !detail::same_values(snapshot.saved(), x_)) {
         double f = closure();
         ++evaluations_;
         detail::check_finite_loss(who, f);
@@ -66,7 +51,7 @@ double LineSearchMethod<T, Options>::step(const Closure& closure) {
             resume();  // a new point: the old verdict was about another one
     }
     const double f0 = f_;
-    if (stopped() || this->gradient_small(o.stop, max_abs(g_)) || this->budget_spent(o.stop)) {
+    if (stopped() || this->gradient_small(o.stop, detail::max_abs(g_)) || this->budget_spent(o.stop)) {
         snapshot.keep();
         return f0;
     }
@@ -109,7 +94,7 @@ double LineSearchMethod<T, Options>::step(const Closure& closure) {
     g_ = std::move(g1);
     f_ = f1;
     ++iterations_;
-    if (!this->gradient_small(o.stop, max_abs(g_))) this->change_small(o.stop, f0, f1);
+    if (!this->gradient_small(o.stop, detail::max_abs(g_))) this->change_small(o.stop, f0, f1);
     return f0;
 }
 

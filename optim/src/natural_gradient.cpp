@@ -32,21 +32,6 @@ double loss_at(const CurvatureModel<T>& model) {
     return f;
 }
 
-template <class T>
-double max_abs(const Vec<T>& v) {
-    double m = 0;
-    for (auto& a : v)
-        for (auto x : a) m = std::max(m, std::abs(double(x)));
-    return m;
-}
-
-template <class T>
-bool same_values(const Vec<T>& a, const Vec<T>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (a[i].shape() != b[i].shape() || !std::equal(a[i].begin(), a[i].end(), b[i].begin())) return false;
-    return true;
-}
 }  // namespace
 
 template <class T>
@@ -70,7 +55,7 @@ void NaturalGradient<T>::step() {
     auto names = this->parameter_names();
     detail::Snapshot<T> snapshot(params);
     if (stopped()) {
-        if (same_values(snapshot.saved(), stopped_at_)) return;
+        if (detail::same_values(snapshot.saved(), stopped_at_)) return;
         if (status() != StopReason::iteration_limit && status() != StopReason::evaluation_limit) resume();
     }
     report_ = {};
@@ -82,7 +67,7 @@ void NaturalGradient<T>::step() {
     const Vec<T>& g = recording.gradient();
     detail::check_finite("NaturalGradient.step", "gradient", g, names);
     report_.loss_before = report_.loss_after = f0;
-    if (this->gradient_small(o.stop, max_abs(g)) || this->budget_spent(o.stop)) {
+    if (this->gradient_small(o.stop, detail::max_abs(g)) || this->budget_spent(o.stop)) {
         stopped_at_ = snapshot.saved();
         snapshot.keep();
         return;

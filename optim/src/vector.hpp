@@ -1,6 +1,7 @@
 // Parameters seen as one vector: the arithmetic every optimizer needs, on lists of arrays.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -52,6 +53,24 @@ double dot(const Vec<T>& a, const Vec<T>& b) {
 template <class T>
 double norm(const Vec<T>& a) {
     return std::sqrt(dot(a, a));
+}
+
+/// The largest |component| (the gradient test of every stop criterion).
+template <class T>
+double max_abs(const Vec<T>& v) {
+    double m = 0;
+    for (auto& a : v)
+        for (auto x : a) m = std::max(m, std::abs(double(x)));
+    return m;
+}
+
+/// Whether two parameter vectors are equal element for element (a carried point still valid?).
+template <class T>
+bool same_values(const Vec<T>& a, const Vec<T>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (a[i].shape() != b[i].shape() || !std::equal(a[i].begin(), a[i].end(), b[i].begin())) return false;
+    return true;
 }
 
 /// y += alpha x

@@ -75,6 +75,14 @@ TensorT<T> softplus(const TensorT<T>& a) {
 }
 
 template <class T>
+TensorT<T> log_sigmoid(const TensorT<T>& a) {
+    // min(x, 0) - log(1 + e^-|x|): the exponential never overflows
+    return unary<T>(
+        "log_sigmoid", a, [](const auto& x) { return xt::minimum(x, T(0)) - xt::log1p(xt::exp(-xt::abs(x))); },
+        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return sigmoid(neg(x)); }));
+}
+
+template <class T>
 TensorT<T> clamp(const TensorT<T>& a, Scalar<T> lo, Scalar<T> hi) {
     if (!(lo <= hi)) throw ValueError(fmt::format("clamp: lower bound {} is not <= upper bound {}", lo, hi));
     return unary<T>(
@@ -85,11 +93,12 @@ TensorT<T> clamp(const TensorT<T>& a, Scalar<T> lo, Scalar<T> hi) {
         });
 }
 
-#define XTGRAD_INSTANTIATE(T)                        \
-    template TensorT<T> sigmoid(const TensorT<T>&);  \
-    template TensorT<T> tanh(const TensorT<T>&);     \
-    template TensorT<T> relu(const TensorT<T>&);     \
-    template TensorT<T> softplus(const TensorT<T>&); \
+#define XTGRAD_INSTANTIATE(T)                           \
+    template TensorT<T> sigmoid(const TensorT<T>&);     \
+    template TensorT<T> tanh(const TensorT<T>&);        \
+    template TensorT<T> relu(const TensorT<T>&);        \
+    template TensorT<T> softplus(const TensorT<T>&);    \
+    template TensorT<T> log_sigmoid(const TensorT<T>&); \
     template TensorT<T> clamp(const TensorT<T>&, Scalar<T>, Scalar<T>);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

@@ -168,6 +168,35 @@ BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const Bas
 }
 
 template <class T>
+BasicTensor<T> logaddexp(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return binary<T>(
+        "logaddexp", a, b,
+        [](T x, T y) {
+            if (x == y) return x + T(0.6931471805599453);  // also the same infinity twice: no inf - inf
+            T m = x > y ? x : y;
+            return m + std::log1p(std::exp(-std::abs(x - y)));  // NaN stays NaN
+        },
+        // d/da = e^a / (e^a + e^b) = sigmoid(a - b). Where a and b are the same infinity, a - b
+        // is NaN: both operands are replaced by 0 there (through `where`, so no gradient leaks
+        // into the replaced branch) and the share is 1/2.
+        [](const TensorList<T>& in, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> {
+            Shape shape = g.shape();
+            Array<T> same_inf =
+                binary_kernel(in[0].value(), in[1].value(), shape, [](T x, T y) { return T(x == y && std::isinf(x)); });
+            BasicTensor<T> d;
+            if (xt::any(same_inf > T(0))) {
+                Array<bool> mask = same_inf > T(0);
+                auto zero = BasicTensor<T>::scalar(0);
+                d = xtgrad::where(mask, zero, in[0]) - xtgrad::where(mask, zero, in[1]);
+            } else {
+                d = in[0] - in[1];
+            }
+            return {wants(in, 0) ? sum_to(g * sigmoid(d), in[0].shape()) : BasicTensor<T>(),
+                    wants(in, 1) ? sum_to(g * sigmoid(neg(d)), in[1].shape()) : BasicTensor<T>()};
+        });
+}
+
+template <class T>
 BasicTensor<T> neg(const BasicTensor<T>& a) {
     check_usable("neg", a, 0);
     return make_op<T>(
@@ -185,6 +214,7 @@ BasicTensor<T> neg(const BasicTensor<T>& a) {
     template BasicTensor<T> maximum(const BasicTensor<T>&, const BasicTensor<T>&);                   \
     template BasicTensor<T> minimum(const BasicTensor<T>&, const BasicTensor<T>&);                   \
     template BasicTensor<T> where(const Array<bool>&, const BasicTensor<T>&, const BasicTensor<T>&); \
+    template BasicTensor<T> logaddexp(const BasicTensor<T>&, const BasicTensor<T>&);                 \
     template BasicTensor<T> neg(const BasicTensor<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

@@ -79,6 +79,35 @@ TensorT<T> cos(const TensorT<T>& a) {
         scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return neg(sin(x)); }));
 }
 
+template <class T>
+TensorT<T> erf(const TensorT<T>& a) {
+    return unary<T>(
+        // std::erf element by element: xsimd's vectorised erf is 10 ulp off near 0.5
+        "erf", a,
+        [](const Array<T>& x) {
+            Array<T> out = Array<T>::from_shape(x.shape());
+            std::transform(x.begin(), x.end(), out.begin(), [](T v) { return std::erf(v); });
+            return out;
+        },
+        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) {
+            return exp(neg(square(x))) * T(1.1283791670955126);  // 2 / sqrt(pi)
+        }));
+}
+
+template <class T>
+TensorT<T> atan(const TensorT<T>& a) {
+    return unary<T>(
+        "atan", a, [](const auto& x) { return xt::atan(x); },
+        scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) { return T(1) / (square(x) + T(1)); }));
+}
+
+template <class T>
+TensorT<T> tan(const TensorT<T>& a) {
+    return unary<T>(
+        "tan", a, [](const auto& x) { return xt::tan(x); },
+        scaled_by<T>([](const TensorT<T>&, const TensorT<T>& out) { return square(out) + T(1); }));
+}
+
 #define XTGRAD_INSTANTIATE(T)                      \
     template TensorT<T> exp(const TensorT<T>&);    \
     template TensorT<T> log(const TensorT<T>&);    \
@@ -88,7 +117,10 @@ TensorT<T> cos(const TensorT<T>& a) {
     template TensorT<T> abs(const TensorT<T>&);    \
     template TensorT<T> square(const TensorT<T>&); \
     template TensorT<T> sin(const TensorT<T>&);    \
-    template TensorT<T> cos(const TensorT<T>&);
+    template TensorT<T> cos(const TensorT<T>&);    \
+    template TensorT<T> erf(const TensorT<T>&);    \
+    template TensorT<T> atan(const TensorT<T>&);   \
+    template TensorT<T> tan(const TensorT<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad

@@ -415,12 +415,15 @@ bool anomaly_detection_enabled() noexcept {
 }
 
 template <class T>
-BasicTensor<T> custom_op(std::string_view name, TensorList<T> inputs, ForwardFn<T> forward, BackwardFn<T> backward) {
+BasicTensor<T> custom_op(std::string_view name, TensorList<T> inputs, std::type_identity_t<ForwardFn<T>> forward,
+                         std::type_identity_t<BackwardFn<T>> backward) {
     if (!forward || !backward) throw ValueError(fmt::format("custom_op {}: forward and backward must be set", name));
     for (std::size_t i = 0; i < inputs.size(); ++i) detail::check_usable(name, inputs[i], i);
     return detail::make_op<T>(name, std::move(inputs), std::move(forward), std::move(backward));
 }
-template Tensor custom_op(std::string_view, TensorList<double>, ForwardFn<double>, BackwardFn<double>);
-template Tensor32 custom_op(std::string_view, TensorList<float>, ForwardFn<float>, BackwardFn<float>);
+template Tensor custom_op(std::string_view, TensorList<double>, std::type_identity_t<ForwardFn<double>>,
+                          std::type_identity_t<BackwardFn<double>>);
+template Tensor32 custom_op(std::string_view, TensorList<float>, std::type_identity_t<ForwardFn<float>>,
+                            std::type_identity_t<BackwardFn<float>>);
 
 }  // namespace xtgrad

@@ -1,4 +1,6 @@
 // Tensor handles: leaves, value access, backward() into leaf gradients.
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "tape.hpp"
@@ -33,6 +35,46 @@ BasicTensor<T> BasicTensor<T>::parameter(Array<T> value) {
 template <class T>
 BasicTensor<T> BasicTensor<T>::constant(Array<T> value) {
     return make_leaf(std::move(value), false);
+}
+
+namespace {
+template <class T>
+Array<T> from_values(const char* what, std::span<const T> values, const Shape& shape) {
+    std::size_t n = 1;
+    for (auto e : shape) {
+        if (e != 0 && n > std::numeric_limits<std::size_t>::max() / e)
+            throw ShapeError(
+                fmt::format("{}: shape {} has more elements than memory can hold", what, to_string(shape)));
+        n *= e;
+    }
+    if (values.size() != n)
+        throw ShapeError(
+            fmt::format("{}: {} values given for shape {} ({} elements)", what, values.size(), to_string(shape), n));
+    detail::check_not_empty(what, shape);
+    Array<T> a = Array<T>::from_shape(shape);
+    std::copy(values.begin(), values.end(), a.data());
+    return a;
+}
+}  // namespace
+
+template <class T>
+BasicTensor<T> BasicTensor<T>::parameter(std::span<const T> values, const Shape& shape) {
+    return make_leaf(from_values("parameter", values, shape), true);
+}
+
+template <class T>
+BasicTensor<T> BasicTensor<T>::parameter(std::initializer_list<T> values, const Shape& shape) {
+    return parameter(std::span<const T>(values.begin(), values.size()), shape);
+}
+
+template <class T>
+BasicTensor<T> BasicTensor<T>::constant(std::span<const T> values, const Shape& shape) {
+    return make_leaf(from_values("constant", values, shape), false);
+}
+
+template <class T>
+BasicTensor<T> BasicTensor<T>::constant(std::initializer_list<T> values, const Shape& shape) {
+    return constant(std::span<const T>(values.begin(), values.size()), shape);
 }
 
 template <class T>

@@ -143,3 +143,51 @@ BOOST_AUTO_TEST_CASE(maximum_splits_gradient_at_ties) {
     BOOST_TEST(a.grad()(1) == 1.0);
     BOOST_TEST(b.grad()(1) == 0.0);
 }
+
+BOOST_AUTO_TEST_CASE(erf_atan_tan_log_sigmoid) {
+    check_unary([](const Tensor& a) { return erf(a); });
+    check_unary([](const Tensor& a) { return atan(a); });
+    check_unary([](const Tensor& a) { return tan(a); }, 0.2, 1.2);
+    check_unary([](const Tensor& a) { return log_sigmoid(a); });
+}
+
+BOOST_AUTO_TEST_CASE(logaddexp_broadcasts) {
+    check_binary([](const Tensor& a, const Tensor& b) { return logaddexp(a, b); });
+}
+
+BOOST_AUTO_TEST_CASE(erf_and_log_sigmoid_values) {
+    Tape tape;
+    auto x = Tensor::constant({-800.0, -1.0, 0.0, 0.5, 800.0}, {5});
+    auto e = erf(x).value();
+    BOOST_TEST(e(3) == std::erf(0.5));  // the C library's erf, correctly rounded or nearly
+    auto ls = log_sigmoid(x).value();
+    BOOST_TEST(ls(0) == -800.0);  // stable: no log(0)
+    BOOST_TEST(ls(4) == 0.0);
+    BOOST_TEST(std::abs(ls(1) - std::log(1.0 / (1.0 + std::exp(1.0)))) < 1e-15);
+    auto p = Tensor::parameter({-1000.0, 1000.0}, {2});
+    sum(log_sigmoid(p)).backward();
+    BOOST_TEST(p.grad()(0) == 1.0);
+    BOOST_TEST(p.grad()(1) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(logaddexp_is_stable_and_defined_at_infinities) {
+    Tape tape;
+    const double inf = std::numeric_limits<double>::infinity();
+    auto a = Tensor::parameter({1000.0, -inf, -inf, 2.0, inf}, {5});
+    auto b = Tensor::parameter({1000.0, -inf, 3.0, -1000.0, 1.0}, {5});
+    auto out = logaddexp(a, b);
+    const auto& v = out.value();
+    BOOST_TEST(v(0) == 1000.0 + std::log(2.0));
+    BOOST_TEST(v(1) == -inf);
+    BOOST_TEST(v(2) == 3.0);
+    BOOST_TEST(v(3) == 2.0);
+    BOOST_TEST(v(4) == inf);
+    sum(out).backward();
+    BOOST_TEST(a.grad()(0) == 0.5);
+    BOOST_TEST(a.grad()(1) == 0.5);  // the same infinity twice: half each, not NaN
+    BOOST_TEST(b.grad()(1) == 0.5);
+    BOOST_TEST(a.grad()(2) == 0.0);
+    BOOST_TEST(b.grad()(2) == 1.0);
+    BOOST_TEST(a.grad()(3) == 1.0);
+    for (double g : a.grad()) BOOST_TEST(std::isfinite(g));
+}

@@ -80,3 +80,104 @@ BOOST_AUTO_TEST_CASE(stable_for_extreme_logits_and_minus_infinity) {
         {z}, {Tensor::constant(Array<double>{{1.0, 1.0, 1.0}, {0.0, 1.0, -1.0}})});
     for (double v : h[0].value()) BOOST_TEST(std::isfinite(v));
 }
+
+BOOST_AUTO_TEST_CASE(prod_over_axes_to_second_order) {
+    for (const Axes& axes : {Axes{}, Axes{0}, Axes{1}, Axes{-1, 0}, Axes{2}}) {
+        Tape tape;
+        auto a = param({3, 5, 2}, 40);
+        check_both([&] { return prod(a, axes); }, {a});
+        check_both([&] { return sin(prod(a, axes, true)); }, {a});
+    }
+}
+
+BOOST_AUTO_TEST_CASE(prod_gradient_is_exact_with_zeros) {
+    Tape tape;
+    auto a = Tensor::parameter({2.0, 0.0, 3.0, 4.0, 0.5}, {5});
+    auto p = prod(a);
+    BOOST_TEST(p.item() == 0.0);
+    auto g = grad(p, {a}, true)[0];
+    // d/da_i = product of the others: only the zero's neighbours' product survives
+    BOOST_TEST(g.value()(1) == 2.0 * 3.0 * 4.0 * 0.5);
+    BOOST_TEST(g.value()(0) == 0.0);
+    // and the second derivative d2/da_1 da_0 = 3 * 4 * 0.5
+    auto h = grad(sum(slice(g, 0, 1, 2)), {a});
+    BOOST_TEST(h[0].value()(0) == 3.0 * 4.0 * 0.5);
+    BOOST_TEST(h[0].value()(1) == 0.0);
+    check_both([&] { return prod(a); }, {a});
+}
+
+BOOST_AUTO_TEST_CASE(var_std_with_correction) {
+    for (double correction : {0.0, 1.0}) {
+        for (const Axes& axes : {Axes{}, Axes{0}, Axes{1, 2}}) {
+            Tape tape;
+            auto a = param({3, 4, 2}, 41);
+            check_both([&] { return var(a, axes, correction); }, {a});
+            check_both([&] { return xtgrad::std(a, axes, correction, true); }, {a});
+        }
+    }
+    Tape tape;
+    auto x = Tensor::constant({1.0, 2.0, 3.0, 4.0}, {4});
+    BOOST_TEST(std::abs(var(x).item() - 5.0 / 3.0) < 1e-15);
+    BOOST_TEST(var(x, {}, 0).item() == 1.25);
+    BOOST_TEST(std::abs(xtgrad::std(x).item() - std::sqrt(5.0 / 3.0)) < 1e-15);
+}
+
+BOOST_AUTO_TEST_CASE(std_and_norm_have_zero_gradient_where_the_spread_is_zero) {
+    Tape tape;
+    auto a = Tensor::parameter({1.0, 1.0, 1.0, 2.0, 3.0, 4.0}, {2, 3});
+    auto s = xtgrad::std(a, {1});
+    BOOST_TEST(s.value()(0) == 0.0);
+    sum(s).backward();
+    for (double g : a.grad()) BOOST_TEST(std::isfinite(g));
+    BOOST_TEST(a.grad()(0, 0) == 0.0);
+    auto z = Tensor::parameter(Array<double>(xt::zeros<double>({3})));
+    for (double ord : {1.0, 2.0, 3.0, std::numeric_limits<double>::infinity()}) {
+        z.zero_grad();
+        auto n = norm(z, ord);
+        BOOST_TEST(n.item() == 0.0);
+        n.backward();
+        for (double g : z.grad()) BOOST_TEST(g == 0.0);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(norms_to_second_order) {
+    const double inf = std::numeric_limits<double>::infinity();
+    for (double ord : {1.0, 2.0, 3.0, 1.5, inf}) {
+        BOOST_TEST_CONTEXT("ord " << ord) {
+            Tape tape;
+            auto a = param({3, 4}, 42);
+            check_both([&] { return norm(a, ord); }, {a});
+            check_both([&] { return norm(a, ord, {1}); }, {a});
+            check_both([&] { return norm(a, ord, {0}, true); }, {a});
+        }
+    }
+    Tape tape;
+    auto v = Tensor::constant({3.0, -4.0}, {2});
+    BOOST_TEST(norm(v).item() == 5.0);
+    BOOST_TEST(norm(v, 1).item() == 7.0);
+    BOOST_TEST(norm(v, inf).item() == 4.0);
+}
+
+BOOST_AUTO_TEST_CASE(cumsum_along_each_axis) {
+    for (std::ptrdiff_t axis : {0, 1, -1}) {
+        Tape tape;
+        auto a = param({3, 4}, 43);
+        check_both([&] { return cumsum(a, axis); }, {a});
+        check_both([&] { return square(cumsum(a, axis)); }, {a});
+    }
+    Tape tape;
+    auto x = Tensor::constant({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3});
+    auto c = cumsum(x, 1).value();
+    BOOST_TEST(c(0, 2) == 6.0);
+    BOOST_TEST(c(1, 1) == 9.0);
+    BOOST_TEST(cumsum(x, 0).value()(1, 2) == 9.0);
+}
+
+BOOST_AUTO_TEST_CASE(statistics_reject_bad_arguments) {
+    Tape tape;
+    auto a = param({1, 3}, 44);
+    expect_error<ValueError>([&] { var(a, {0}); }, "var: 1 elements");
+    expect_error<ValueError>([&] { norm(a, 0.5); }, "norm: ord must be >= 1");
+    expect_error<ValueError>([&] { prod(a, {2}); }, "prod");
+    expect_error<ShapeError>([&] { cumsum(Tensor::scalar(1.0), 0); }, "cumsum");
+}

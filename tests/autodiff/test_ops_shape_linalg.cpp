@@ -100,3 +100,93 @@ BOOST_AUTO_TEST_CASE(hessian_of_quadratic_form_is_a_plus_a_transpose) {
     Array<double> expected = A.value() + xt::transpose(A.value());
     BOOST_TEST(xt::amax(xt::abs(H - expected))() < 1e-13);
 }
+
+BOOST_AUTO_TEST_CASE(tril_triu_on_matrices_and_batches) {
+    for (std::ptrdiff_t k : {-1, 0, 2}) {
+        Tape tape;
+        auto a = param({4, 3}, 60);
+        auto b = param({2, 3, 3}, 61);
+        check_both([&] { return square(tril(a, k)); }, {a});
+        check_both([&] { return square(triu(b, k)); }, {b});
+    }
+    Tape tape;
+    auto x = Tensor::constant({1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0}, {3, 3});
+    auto l = tril(x).value();
+    BOOST_TEST(l(0, 1) == 0.0);
+    BOOST_TEST(l(2, 1) == 8.0);
+    auto u = triu(x, 1).value();
+    BOOST_TEST(u(1, 1) == 0.0);
+    BOOST_TEST(u(1, 2) == 6.0);
+    expect_error<ShapeError>([&] { tril(Tensor::constant({1.0, 2.0}, {2})); }, "tril: needs a matrix");
+}
+
+BOOST_AUTO_TEST_CASE(diag_embeds_and_extracts) {
+    for (std::ptrdiff_t k : {-2, 0, 1}) {
+        Tape tape;
+        auto v = param({3}, 62);
+        auto m = param({3, 4}, 63);
+        check_both([&] { return square(diag(v, k)); }, {v});
+        check_both([&] { return square(diag(m, k)); }, {m});
+    }
+    Tape tape;
+    auto v = Tensor::constant({1.0, 2.0}, {2});
+    auto d = diag(v, 1).value();
+    BOOST_TEST(d.shape()[0] == 3u);
+    BOOST_TEST(d(0, 1) == 1.0);
+    BOOST_TEST(d(1, 2) == 2.0);
+    auto m = Tensor::constant({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3});
+    auto e = diag(m, 1).value();
+    BOOST_TEST(e.size() == 2u);
+    BOOST_TEST(e(1) == 6.0);
+    expect_error<ValueError>([&] { diag(m, 3); }, "diag: diagonal 3 of a matrix of shape [2,3] is empty");
+}
+
+BOOST_AUTO_TEST_CASE(einsum_matches_the_ops_it_names) {
+    Tape tape;
+    auto a = param({3, 4}, 64);
+    auto b = param({4, 5}, 65);
+    auto c = param({2, 3, 4}, 66);
+    auto d = param({2, 4, 5}, 67);
+    auto v = param({4}, 68);
+    auto w = param({4}, 69);
+    auto close = [](const Tensor& x, const Tensor& y) {
+        BOOST_TEST(x.shape() == y.shape());
+        BOOST_TEST(xt::amax(xt::abs(x.value() - y.value()))() < 1e-13);
+    };
+    close(einsum("ij,jk->ik", a, b), matmul(a, b));
+    close(einsum("ij,jk", a, b), matmul(a, b));  // implicit output: the letters seen once, sorted
+    close(einsum("bij,bjk->bik", c, d), matmul(c, d));
+    close(einsum("i,i->", v, w), dot(v, w));
+    close(einsum("i,j->ij", v, w), outer(v, w));
+    close(einsum("ij->ji", a), transpose(a));
+    close(einsum("ij->", a), sum(a));
+    close(einsum("bij,jk->bki", c, b), permute(matmul(c, b), {0, 2, 1}));
+    close(einsum("ij,kj->ik", a, transpose(b)), matmul(a, b));
+    close(einsum("ij,j->i", a, v), matmul(a, v));
+    close(einsum("bij,bjk->", c, d), sum(matmul(c, d)));
+    close(einsum("ij,kl->ijkl", a, b), reshape(outer(reshape(a, {12}), reshape(b, {20})), {3, 4, 4, 5}));
+    close(einsum("ij,jk->k", a, b), sum(matmul(a, b), {0}));
+}
+
+BOOST_AUTO_TEST_CASE(einsum_to_second_order) {
+    Tape tape;
+    auto a = param({3, 4}, 70);
+    auto b = param({4, 2}, 71);
+    auto c = param({2, 3, 4}, 72);
+    check_both([&] { return sin(einsum("ij,jk->ik", a, b)); }, {a, b});
+    check_both([&] { return sin(einsum("bij,jk->bk", c, b)); }, {c, b});
+    check_both([&] { return square(einsum("bij,ij->b", c, a)); }, {c, a});
+    check_both([&] { return square(einsum("ij->ji", a)); }, {a});
+}
+
+BOOST_AUTO_TEST_CASE(einsum_errors_name_the_subscripts) {
+    Tape tape;
+    auto a = param({3, 4}, 73);
+    auto b = param({5, 2}, 74);
+    expect_error<ShapeError>([&] { einsum("ij,jk->ik", a, b); }, "subscript 'j' has extent 4 in operand 0 and 5");
+    expect_error<ShapeError>([&] { einsum("ijk,jk->i", a, b); }, "operand 0 has shape [3,4] but \"ijk\"");
+    expect_error<ValueError>([&] { einsum("ii->i", a); }, "repeats within operand");
+    expect_error<ValueError>([&] { einsum("ij,jk->iz", a, b); }, "output subscript 'z'");
+    expect_error<ValueError>([&] { einsum("...j,jk", a, b); }, "'...'");
+    expect_error<ValueError>([&] { einsum("ij->ij", a, b); }, "names 1 operand(s), 2 given");
+}

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <functional>
+#include <initializer_list>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "xtgrad/autodiff/tensor.hpp"
@@ -31,10 +33,23 @@ using BackwardFn = std::function<TensorList<T>(const TensorList<T>& inputs, cons
 /// Runs `forward` on the inputs and, when gradients are wanted, records a node whose
 /// backward rule is `backward`. `name` appears in error messages and gradcheck reports.
 /// The rule's results are checked at backward time: one per input, each of its input's shape.
+/// The dtype is deduced from the inputs: `custom_op("softsign", {x}, forward, backward)`
+/// with lambdas for forward and backward.
 template <class T>
-BasicTensor<T> custom_op(std::string_view name, TensorList<T> inputs, ForwardFn<T> forward, BackwardFn<T> backward);
+BasicTensor<T> custom_op(std::string_view name, TensorList<T> inputs, std::type_identity_t<ForwardFn<T>> forward,
+                         std::type_identity_t<BackwardFn<T>> backward);
 
-extern template Tensor custom_op(std::string_view, TensorList<double>, ForwardFn<double>, BackwardFn<double>);
-extern template Tensor32 custom_op(std::string_view, TensorList<float>, ForwardFn<float>, BackwardFn<float>);
+/// The same for a braced list of inputs, whose dtype deduction needs this overload.
+template <class T, class F, class B>
+BasicTensor<T> custom_op(std::string_view name, std::initializer_list<BasicTensor<T>> inputs, F&& forward,
+                         B&& backward) {
+    return custom_op<T>(name, TensorList<T>(inputs), ForwardFn<T>(std::forward<F>(forward)),
+                        BackwardFn<T>(std::forward<B>(backward)));
+}
+
+extern template Tensor custom_op(std::string_view, TensorList<double>, std::type_identity_t<ForwardFn<double>>,
+                                 std::type_identity_t<BackwardFn<double>>);
+extern template Tensor32 custom_op(std::string_view, TensorList<float>, std::type_identity_t<ForwardFn<float>>,
+                                   std::type_identity_t<BackwardFn<float>>);
 
 }  // namespace xtgrad

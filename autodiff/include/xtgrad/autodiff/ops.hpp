@@ -8,6 +8,7 @@
 #pragma once
 
 #include <concepts>
+#include <string_view>
 #include <type_traits>
 #include <vector>
 
@@ -42,25 +43,43 @@ BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// mask ? a : b, all three broadcast together.
 template <class T>
 BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b);
+/// log(e^a + e^b), stable for any inputs (-inf included); gradients sigmoid(a - b) and
+/// sigmoid(b - a), 1/2 each where a and b are the same infinity.
+template <class T>
+BasicTensor<T> logaddexp(const BasicTensor<T>& a, const BasicTensor<T>& b);
 
 namespace detail {
 template <class X>
 inline constexpr bool is_tensor = false;
 template <class T>
 inline constexpr bool is_tensor<BasicTensor<T>> = true;
+template <class X>
+using bare = std::remove_cvref_t<X>;
+// The operands `where` accepts: two tensors of one dtype, or a tensor and a number.
+template <class A, class B>
+concept where_operands = (is_tensor<A> && std::same_as<A, B>) || (is_tensor<A> && std::is_arithmetic_v<B>) ||
+                         (std::is_arithmetic_v<A> && is_tensor<B>);
+template <class A, class B>
+using where_value_t = typename std::conditional_t<is_tensor<A>, A, B>::value_type;
+template <class T, class X>
+BasicTensor<T> as_tensor(X&& x) {
+    if constexpr (is_tensor<bare<X>>)
+        return std::forward<X>(x);
+    else
+        return BasicTensor<T>::scalar(static_cast<T>(x));
+}
 }  // namespace detail
 
-/// The same for any value categories. An Array<bool> mask makes xt::where a candidate too
-/// (argument-dependent lookup), whose forwarding parameters would win for non-const
-/// arguments; this constrained overload is preferred over it, so `where(mask, a, b)` works
-/// unqualified.
+/// The same for any value categories, for masks that are xtensor expressions (`m1 && m2`),
+/// and with a number in either branch (`where(x > 0.0, x, 0.0)`). Masks make xt::where a
+/// candidate too (argument-dependent lookup), whose forwarding parameters would win; this
+/// overload is more constrained and so preferred, and `where(mask, a, b)` works unqualified.
 template <class M, class A, class B>
-requires detail::is_tensor<std::remove_cvref_t<A>> && std::same_as<std::remove_cvref_t<A>, std::remove_cvref_t<B>> &&
-    std::convertible_to < M,
-    const Array<bool>
+requires detail::where_operands<detail::bare<A>, detail::bare<B>> && std::convertible_to < M, const Array<bool>
 & > auto where(M&& mask, A&& a, B&& b) {
-    using T = typename std::remove_cvref_t<A>::value_type;
-    return xtgrad::where<T>(static_cast<const Array<bool>&>(mask), a, b);
+    using T = detail::where_value_t<detail::bare<A>, detail::bare<B>>;
+    return xtgrad::where<T>(static_cast<const Array<bool>&>(mask), detail::as_tensor<T>(std::forward<A>(a)),
+                            detail::as_tensor<T>(std::forward<B>(b)));
 }
 
 // ---- elementwise, unary -------------------------------------------------------------
@@ -82,6 +101,15 @@ BasicTensor<T> sqrt(const BasicTensor<T>& a);
 /// Gradient sign(a), 0 at 0.
 template <class T>
 BasicTensor<T> abs(const BasicTensor<T>& a);
+/// The error function; gradient 2/sqrt(pi) e^(-a^2).
+template <class T>
+BasicTensor<T> erf(const BasicTensor<T>& a);
+/// Gradient 1 / (1 + a^2).
+template <class T>
+BasicTensor<T> atan(const BasicTensor<T>& a);
+/// Gradient 1 + tan(a)^2.
+template <class T>
+BasicTensor<T> tan(const BasicTensor<T>& a);
 template <class T>
 BasicTensor<T> square(const BasicTensor<T>& a);
 template <class T>
@@ -99,6 +127,9 @@ BasicTensor<T> relu(const BasicTensor<T>& a);
 /// log(1 + e^a), stable for any finite input; gradient sigmoid(a).
 template <class T>
 BasicTensor<T> softplus(const BasicTensor<T>& a);
+/// log(sigmoid(a)) = -softplus(-a), stable for any finite input; gradient sigmoid(-a).
+template <class T>
+BasicTensor<T> log_sigmoid(const BasicTensor<T>& a);
 /// min(max(a, lo), hi); gradient 1 inside [lo, hi], 0 outside. Requires lo <= hi.
 template <class T>
 BasicTensor<T> clamp(const BasicTensor<T>& a, Scalar<T> lo, Scalar<T> hi);
@@ -119,6 +150,25 @@ template <class T>
 BasicTensor<T> max(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
 template <class T>
 BasicTensor<T> min(const BasicTensor<T>& a, const Axes& axes, bool keepdims = false);
+/// Product over `axes` (empty: all). Computed as a balanced tree of products, so its
+/// gradient (the product of the other elements) is exact where elements are zero.
+template <class T>
+BasicTensor<T> prod(const BasicTensor<T>& a, const Axes& axes = {}, bool keepdims = false);
+/// Variance over `axes` (empty: all): sum((a - mean)^2) / (N - correction). The default
+/// correction 1 is the unbiased estimate (PyTorch's default; numpy's ddof=0 is correction 0).
+/// Throws ValueError when N - correction <= 0.
+template <class T>
+BasicTensor<T> var(const BasicTensor<T>& a, const Axes& axes = {}, double correction = 1, bool keepdims = false);
+/// sqrt(var(a, ...)). Where the spread is zero the gradient is 0 (a subgradient), not NaN.
+template <class T>
+BasicTensor<T> std(const BasicTensor<T>& a, const Axes& axes = {}, double correction = 1, bool keepdims = false);
+/// The p-norm over `axes` (empty: all): ord 1, 2, infinity, or any p >= 1. At a = 0 the
+/// gradient is 0 (a subgradient); for ord infinity it is split evenly among tied maxima.
+template <class T>
+BasicTensor<T> norm(const BasicTensor<T>& a, double ord = 2, const Axes& axes = {}, bool keepdims = false);
+/// Running sum along `axis` (same shape); gradient: the running sum of g from the end.
+template <class T>
+BasicTensor<T> cumsum(const BasicTensor<T>& a, std::ptrdiff_t axis);
 /// log(sum(exp(a))) along `axis`, fused and stable; entries may be -inf (not all of them).
 template <class T>
 BasicTensor<T> logsumexp(const BasicTensor<T>& a, std::ptrdiff_t axis, bool keepdims = false);
@@ -155,6 +205,16 @@ BasicTensor<T> concat(const std::vector<BasicTensor<T>>& parts, std::ptrdiff_t a
 /// Joins equally shaped tensors along a new axis.
 template <class T>
 BasicTensor<T> stack(const std::vector<BasicTensor<T>>& parts, std::ptrdiff_t axis);
+/// The lower (upper) triangle of the last two dimensions: entries with j - i <= k (>= k)
+/// are kept, the others are 0; the gradient is masked the same way.
+template <class T>
+BasicTensor<T> tril(const BasicTensor<T>& a, std::ptrdiff_t k = 0);
+template <class T>
+BasicTensor<T> triu(const BasicTensor<T>& a, std::ptrdiff_t k = 0);
+/// As numpy.diag: a 1-D `a` becomes a square matrix with `a` on diagonal k; a 2-D `a`
+/// gives its diagonal k as a vector. Each is the other's gradient.
+template <class T>
+BasicTensor<T> diag(const BasicTensor<T>& a, std::ptrdiff_t k = 0);
 /// For 2-D `a` of shape [N, C]: out[n] = a[n, index[n]] (class labels, one per row).
 template <class T>
 BasicTensor<T> pick(const BasicTensor<T>& a, const std::vector<std::size_t>& index);
@@ -170,6 +230,21 @@ BasicTensor<T> dot(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// Outer product of two vectors: [n] x [m] -> [n, m].
 template <class T>
 BasicTensor<T> outer(const BasicTensor<T>& a, const BasicTensor<T>& b);
+/// Einstein summation over one or two operands, as numpy.einsum: "ij,jk->ik", "bij,bjk->bik",
+/// "i,i->", "ij->ji"; without "->" the output is the subscripts that appear once, sorted.
+/// Subscripts are letters; a letter repeated within one operand (a diagonal) and "..." are
+/// not supported (ValueError). Built from sum, permute, reshape and matmul, so it is
+/// differentiable to any order.
+template <class T>
+BasicTensor<T> einsum(std::string_view subscripts, const std::vector<BasicTensor<T>>& operands);
+template <class T>
+BasicTensor<T> einsum(std::string_view subscripts, const BasicTensor<T>& a) {
+    return einsum<T>(subscripts, std::vector<BasicTensor<T>>{a});
+}
+template <class T>
+BasicTensor<T> einsum(std::string_view subscripts, const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return einsum<T>(subscripts, std::vector<BasicTensor<T>>{a, b});
+}
 
 // ---- operators --------------------------------------------------------------------------
 template <class T>

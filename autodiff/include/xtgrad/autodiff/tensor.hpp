@@ -9,7 +9,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
 #include <memory>
+#include <span>
 
 #include "xtgrad/autodiff/array.hpp"
 
@@ -41,6 +44,14 @@ public:
     static BasicTensor constant(Array<T> value);
     /// A 0-dimensional constant.
     static BasicTensor scalar(T value);
+    /// Leaves from values in row-major order and a shape, in one call: from a std::vector or
+    /// any contiguous buffer (`std::span(pointer, count)`), or a braced list:
+    /// `Tensor::parameter({1, 2, 3, 4, 5, 6}, {2, 3})`. The values are copied; their count
+    /// must be the shape's number of elements (ShapeError otherwise).
+    static BasicTensor parameter(std::span<const T> values, const Shape& shape);
+    static BasicTensor parameter(std::initializer_list<T> values, const Shape& shape);
+    static BasicTensor constant(std::span<const T> values, const Shape& shape);
+    static BasicTensor constant(std::initializer_list<T> values, const Shape& shape);
 
     bool defined() const noexcept { return static_cast<bool>(var_); }
     bool requires_grad() const;
@@ -93,6 +104,14 @@ using Tensor32 = BasicTensor<float>;
 
 extern template class BasicTensor<float>;
 extern template class BasicTensor<double>;
+
+/// Prints the values as numpy does (summarised with "..." beyond 1000 elements, three at each
+/// edge) followed by the shape, the dtype and whether a gradient is wanted:
+/// `tensor([[1, 2], [3, 4]], shape=[2,2], dtype=float64, requires_grad=true)`.
+template <class T>
+std::ostream& operator<<(std::ostream& os, const BasicTensor<T>& t);
+extern template std::ostream& operator<<(std::ostream&, const BasicTensor<float>&);
+extern template std::ostream& operator<<(std::ostream&, const BasicTensor<double>&);
 
 /// The recording of a computation. Constructing a tape makes it the active tape of the
 /// calling thread until it is destroyed; tapes nest (the innermost is active). A tape

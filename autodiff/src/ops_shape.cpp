@@ -48,7 +48,7 @@ TensorT<T> scatter_pick(const TensorT<T>& g, const std::vector<std::size_t>& ind
             return out;
         },
         [index](const TensorList<T>&, const TensorT<T>&, const TensorT<T>& gg) -> TensorList<T> {
-            return {pick(gg, index)};
+            return {pick(gg, IndexArray(index))};
         });
 }
 }  // namespace
@@ -217,18 +217,15 @@ TensorT<T> stack(const std::vector<TensorT<T>>& parts, std::ptrdiff_t axis) {
 }
 
 template <class T>
-TensorT<T> pick(const TensorT<T>& a, const std::vector<std::size_t>& index) {
+TensorT<T> pick(const TensorT<T>& a, const IndexArray& indices) {
     check_usable("pick", a, 0);
     if (a.dim() != 2)
         throw ShapeError(fmt::format("pick: expects a 2-D tensor [rows, classes], got shape {}", to_string(a.shape())));
     std::size_t rows = a.shape()[0], classes = a.shape()[1];
-    if (index.size() != rows)
-        throw ShapeError(fmt::format("pick: {} indices for a tensor of shape {} (one per row needed)", index.size(),
-                                     to_string(a.shape())));
-    for (std::size_t n = 0; n < rows; ++n)
-        if (index[n] >= classes)
-            throw ValueError(fmt::format("pick: index {} at row {} is out of range for {} classes (shape {})", index[n],
-                                         n, classes, to_string(a.shape())));
+    if (indices.size() != rows || indices.dim() != 1)
+        throw ShapeError(fmt::format("pick: {} indices (shape {}) for a tensor of shape {} (one per row needed)",
+                                     indices.size(), to_string(indices.shape()), to_string(a.shape())));
+    std::vector<std::size_t> index = indices.labels("pick", classes, "index");
     return make_op<T>(
         "pick", {a},
         [index](const TensorList<T>& in) {
@@ -251,7 +248,7 @@ TensorT<T> pick(const TensorT<T>& a, const std::vector<std::size_t>& index) {
     template TensorT<T> slice(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t); \
     template TensorT<T> concat(const std::vector<TensorT<T>>&, std::ptrdiff_t);                                   \
     template TensorT<T> stack(const std::vector<TensorT<T>>&, std::ptrdiff_t);                                    \
-    template TensorT<T> pick(const TensorT<T>&, const std::vector<std::size_t>&);
+    template TensorT<T> pick(const TensorT<T>&, const IndexArray&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad

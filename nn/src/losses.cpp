@@ -66,18 +66,16 @@ BasicTensor<T> xlogy(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 }
 
 template <class T>
-void check_labels(const char* loss, const BasicTensor<T>& z, const std::vector<std::size_t>& labels) {
+std::vector<std::size_t> checked_labels(const char* loss, const BasicTensor<T>& z, const IndexArray& labels) {
     check_defined(loss, z, "the logits");
     if (z.dim() != 2)
         throw ShapeError(fmt::format("{}: expects [rows, classes], got shape {}", loss, to_string(z.shape())));
     if (labels.size() != z.shape()[0])
         throw ShapeError(fmt::format("{}: {} labels for {} rows (shape {})", loss, labels.size(), z.shape()[0],
                                      to_string(z.shape())));
-    for (std::size_t n = 0; n < labels.size(); ++n)
-        if (labels[n] >= z.shape()[1])
-            throw ValueError(
-                fmt::format("{}: label {} at row {} is out of range for {} classes", loss, labels[n], n, z.shape()[1]));
+    auto checked = labels.labels(loss, z.shape()[1]);
     check_no_nan(loss, z, "the logits");
+    return checked;
 }
 
 }  // namespace
@@ -148,9 +146,9 @@ BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>& s, const B
 }
 
 template <class T>
-BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const std::vector<std::size_t>& labels,
+BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const IndexArray& label_array,
                              const CrossEntropyOptions& o) {
-    check_labels("cross_entropy", logits, labels);
+    auto labels = checked_labels("cross_entropy", logits, label_array);
     const std::size_t rows = logits.shape()[0], classes = logits.shape()[1];
     if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
         throw ValueError(fmt::format("cross_entropy: label_smoothing must be in [0, 1), got {}", o.label_smoothing));
@@ -199,8 +197,8 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const BasicTensor<T>&
 }
 
 template <class T>
-BasicTensor<T> nll_loss(const BasicTensor<T>& log_probs, const std::vector<std::size_t>& labels, Reduction r) {
-    check_labels("nll_loss", log_probs, labels);
+BasicTensor<T> nll_loss(const BasicTensor<T>& log_probs, const IndexArray& label_array, Reduction r) {
+    auto labels = checked_labels("nll_loss", log_probs, label_array);
     return reduce(-pick(log_probs, labels), r);
 }
 
@@ -244,10 +242,9 @@ BasicTensor<T> l2_penalty(const Module<T>& module, double lambda, bool exclude_b
     template BasicTensor<T> binary_cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);            \
     template BasicTensor<T> binary_cross_entropy_with_logits(const BasicTensor<T>&, const BasicTensor<T>&, Reduction, \
                                                              double);                                                 \
-    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const std::vector<std::size_t>&,                     \
-                                          const CrossEntropyOptions&);                                                \
+    template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const IndexArray&, const CrossEntropyOptions&);      \
     template BasicTensor<T> cross_entropy(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                   \
-    template BasicTensor<T> nll_loss(const BasicTensor<T>&, const std::vector<std::size_t>&, Reduction);              \
+    template BasicTensor<T> nll_loss(const BasicTensor<T>&, const IndexArray&, Reduction);                            \
     template BasicTensor<T> kl_divergence(const BasicTensor<T>&, const BasicTensor<T>&, Reduction);                   \
     template BasicTensor<T> entropy(const BasicTensor<T>&, Reduction);                                                \
     template BasicTensor<T> l2_penalty(const Module<T>&, double, bool);

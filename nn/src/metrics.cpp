@@ -28,17 +28,18 @@ std::vector<std::size_t> predicted_classes(const Array<T>& scores) {
 }
 
 template <class T>
-double accuracy(const Array<T>& scores, const std::vector<std::size_t>& labels) {
+double accuracy(const Array<T>& scores, const IndexArray& label_array) {
     auto predicted = predicted_classes(scores);
-    if (predicted.size() != labels.size() || labels.empty())
-        throw ShapeError(
-            fmt::format("accuracy: {} labels for scores of shape {}", labels.size(), to_string(scores.shape())));
+    if (predicted.size() != label_array.size() || label_array.size() == 0 || label_array.dim() != 1)
+        throw ShapeError(fmt::format("accuracy: labels of shape {} for scores of shape {}",
+                                     to_string(label_array.shape()), to_string(scores.shape())));
     std::size_t classes = std::max<std::size_t>(scores.shape()[1], 2);
-    for (std::size_t n = 0; n < labels.size(); ++n)
-        if (labels[n] >= classes)
+    for (std::size_t n = 0; n < label_array.size(); ++n)
+        if (label_array[n] < 0 || static_cast<std::size_t>(label_array[n]) >= classes)
             throw ValueError(fmt::format("accuracy: label {} of row {} is out of range for scores of shape {}{}",
-                                         labels[n], n, to_string(scores.shape()),
+                                         label_array[n], n, to_string(scores.shape()),
                                          classes == 2 ? " (one column: binary logits, labels 0 and 1)" : ""));
+    auto labels = label_array.labels("accuracy", classes);
     std::size_t correct = 0;
     for (std::size_t n = 0; n < labels.size(); ++n) correct += predicted[n] == labels[n];
     return double(correct) / double(labels.size());
@@ -88,8 +89,8 @@ double mean_loss(std::size_t n, std::size_t batch_size,
 
 template std::vector<std::size_t> predicted_classes(const Array<float>&);
 template std::vector<std::size_t> predicted_classes(const Array<double>&);
-template double accuracy(const Array<float>&, const std::vector<std::size_t>&);
-template double accuracy(const Array<double>&, const std::vector<std::size_t>&);
+template double accuracy(const Array<float>&, const IndexArray&);
+template double accuracy(const Array<double>&, const IndexArray&);
 template double r2_score(const Array<float>&, const Array<float>&);
 template double r2_score(const Array<double>&, const Array<double>&);
 

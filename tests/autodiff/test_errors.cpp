@@ -21,7 +21,7 @@ BOOST_AUTO_TEST_CASE(shape_mismatches) {
     expect_error<ShapeError>([&] { concat<double>({a, param({5, 9}, 3)}, 0); }, "concat: part 1 has shape [5,9]");
     expect_error<ShapeError>([&] { dot(param({3}, 1), param({4}, 2)); }, "dot: [3] . [4]");
     expect_error<ShapeError>([&] { matmul(param({2, 3, 4}, 1), param({3, 4, 5}, 2)); }, "batch sizes 2 and 3 differ");
-    expect_error<ShapeError>([&] { pick(a, {1, 2}); }, "pick: 2 indices for a tensor of shape [32,10]");
+    expect_error<ShapeError>([&] { pick(a, {1, 2}); }, "pick: 2 indices (shape [2]) for a tensor of shape [32,10]");
 }
 
 BOOST_AUTO_TEST_CASE(argument_values) {

@@ -190,3 +190,93 @@ BOOST_AUTO_TEST_CASE(einsum_errors_name_the_subscripts) {
     expect_error<ValueError>([&] { einsum("...j,jk", a, b); }, "'...'");
     expect_error<ValueError>([&] { einsum("ij->ij", a, b); }, "names 1 operand(s), 2 given");
 }
+
+BOOST_AUTO_TEST_CASE(indices_from_vectors_arrays_and_lists) {
+    Tape tape;
+    auto a = param({3, 4}, 80);
+    std::vector<int> vi = {3, 0, 1};
+    Array<std::int64_t> ai = {3, 0, 1};
+    std::vector<std::size_t> vs = {3, 0, 1};
+    auto expected = pick(a, {3, 0, 1}).value();
+    BOOST_TEST(pick(a, vi).value() == expected);
+    BOOST_TEST(pick(a, ai).value() == expected);
+    BOOST_TEST(pick(a, vs).value() == expected);
+    expect_error<ValueError>([&] { pick(a, {0, -1, 1}); }, "pick: index -1 at row 1 is out of range for 4 classes");
+    expect_error<ValueError>(
+        [&] {
+            pick(a, std::vector<std::uint64_t>{0, std::uint64_t(1) << 63, 1});
+        },
+        "does not fit a signed 64-bit index");
+}
+
+BOOST_AUTO_TEST_CASE(take_along_axis_and_scatter_add_to_second_order) {
+    Tape tape;
+    auto a = param({3, 4}, 81);
+    Array<std::int64_t> rows = {{2, 0, 0, 1}, {1, 1, 2, -1}};  // [2, 4] along axis 0, repeats, negative
+    Array<std::int64_t> cols = {{3, 3}, {0, 1}, {-1, 2}};      // [3, 2] along axis 1
+    check_both([&] { return square(take_along_axis(a, rows, 0)); }, {a});
+    check_both([&] { return square(gather(a, 1, cols)); }, {a});
+    auto src = param({2, 4}, 82);
+    check_both([&] { return square(scatter_add(a, 0, rows, src)); }, {a, src});
+    // values: out[i, j] = a[idx[i, j], j] along axis 0
+    auto t = take_along_axis(a, rows, 0).value();
+    BOOST_TEST(t(0, 0) == a.value()(2, 0));
+    BOOST_TEST(t(1, 3) == a.value()(2, 3));
+    auto s = scatter_add(Tensor::constant(Array<double>(xt::zeros<double>({3, 4}))), 0, rows,
+                         Tensor::constant(Array<double>(xt::ones<double>({2, 4}))))
+                 .value();
+    BOOST_TEST(s(0, 1) == 1.0);  // (0,1) once, from rows(0, 1)
+    BOOST_TEST(s(1, 1) == 1.0);
+    BOOST_TEST(s(2, 3) == 1.0);
+    BOOST_TEST(s(1, 0) == 1.0);
+    BOOST_TEST(xt::sum(s)() == 8.0);
+    // 3-D, along the middle axis, the labels case of take_along_axis: [N, C] with [N, 1]
+    auto b = param({2, 3, 2}, 83);
+    Array<std::int64_t> mid = Array<std::int64_t>::from_shape({2, 2, 2});
+    for (std::size_t i = 0; i < mid.size(); ++i) mid.data()[i] = static_cast<std::int64_t>((i * 7) % 3);
+    check_both([&] { return sin(take_along_axis(b, mid, 1)); }, {b});
+    Array<std::int64_t> labels = {1, 3, 0};
+    labels.reshape({3, 1});
+    BOOST_TEST(take_along_axis(a, labels, 1).value()(1, 0) == a.value()(1, 3));
+}
+
+BOOST_AUTO_TEST_CASE(index_select_and_index_add_to_second_order) {
+    Tape tape;
+    auto a = param({4, 3}, 84);
+    std::vector<int> batch = {3, 1, 1, -4};
+    check_both([&] { return square(index_select(a, 0, batch)); }, {a});
+    check_both([&] { return square(index_select(a, 1, {2, 0})); }, {a});
+    auto src = param({4, 2}, 85);
+    check_both([&] { return square(index_add(a, 1, {2, 2}, src)); }, {a, src});
+    auto rows = index_select(a, 0, batch).value();
+    BOOST_TEST(rows(0, 2) == a.value()(3, 2));
+    BOOST_TEST(rows(3, 1) == a.value()(0, 1));
+    auto sum_back = index_add(Tensor::constant(Array<double>(xt::zeros<double>({4, 3}))), 0, batch,
+                              Tensor::constant(Array<double>(xt::ones<double>({4, 3}))))
+                        .value();
+    BOOST_TEST(sum_back(1, 0) == 2.0);  // row 1 selected twice: its gradient adds up
+    BOOST_TEST(sum_back(2, 0) == 0.0);
+}
+
+BOOST_AUTO_TEST_CASE(indexing_errors_name_the_index_and_the_shapes) {
+    Tape tape;
+    auto a = param({3, 4}, 86);
+    Array<std::int64_t> bad = {{0, 1, 4, 0}};
+    expect_error<ValueError>(
+        [&] { take_along_axis(a, bad, 0); },
+        "take_along_axis: index 4 at [0,2] of the indices (shape [1,4]) is out of range for axis 0 "
+        "of extent 3 (shape [3,4])");
+    Array<std::int64_t> wide = {{0, 1, 2, 0, 1}};
+    expect_error<ShapeError>([&] { gather(a, 0, wide); },
+                             "take_along_axis: indices of shape [1,5] for an array of shape [3,4]");
+    expect_error<ShapeError>([&] { index_select(a, 0, Array<std::int64_t>{{0, 1}}); }, "one-dimensional");
+    expect_error<ValueError>([&] { index_select(a, 1, {5}); }, "index_select: index 5 at [0]");
+    expect_error<ShapeError>(
+        [&] {
+            index_add(a, 0, {0, 1}, param({2, 3}, 87));
+        },
+        "index_add: src of shape [2,3] for 2 indices into shape [3,4] along axis 0 (expected [2,4])");
+    Array<std::int64_t> one = {1};
+    one.reshape({1, 1});
+    expect_error<ShapeError>([&] { scatter_add(a, 1, one, param({2}, 88)); }, "scatter_add: src of shape [2]");
+}

@@ -152,5 +152,5 @@ BOOST_AUTO_TEST_CASE(metrics) {
     BOOST_TEST(std::abs(r2_score(mean_pred, target)) < 1e-15);
     double m = mean_loss(10, 4, [](const std::vector<std::size_t>& b) { return double(b.front()); });
     BOOST_TEST(std::abs(m - (0.0 * 4 + 4.0 * 4 + 8.0 * 2) / 10.0) < 1e-15);
-    expect_error<ShapeError>([&] { accuracy(scores, {1, 0}); }, "accuracy: 2 labels for scores of shape [4,2]");
+    expect_error<ShapeError>([&] { accuracy(scores, {1, 0}); }, "accuracy: labels of shape [2] for scores of shape [4,2]");
 }

@@ -186,3 +186,24 @@ BOOST_AUTO_TEST_CASE(loss_errors) {
     expect_error<ShapeError>([&] { cross_entropy(z, kLabels, {.class_weights = {1.0}}); },
                              "cross_entropy: 1 class weights for 4 classes");
 }
+
+BOOST_AUTO_TEST_CASE(labels_as_integer_arrays) {
+    Tape tape;
+    auto z = Tensor::parameter(xtgrad::testing::uniform({4, 3}, 91));
+    std::vector<std::size_t> as_vector = {2, 0, 1, 2};
+    Array<std::int64_t> as_array = {2, 0, 1, 2};
+    std::vector<int> as_ints = {2, 0, 1, 2};
+    double expected = nn::cross_entropy(z, as_vector).item();
+    BOOST_TEST(nn::cross_entropy(z, as_array).item() == expected);
+    BOOST_TEST(nn::cross_entropy(z, as_ints).item() == expected);
+    BOOST_TEST(nn::nll_loss(log_softmax(z, 1), as_array).item() == expected);
+    BOOST_TEST(nn::accuracy(z.value(), as_array) == nn::accuracy(z.value(), as_vector));
+    xtgrad::testing::expect_error<ValueError>(
+        [&] {
+            nn::cross_entropy(z, {2, 0, -1, 2});
+        },
+        "cross_entropy: label -1 at row 2 is out of range for 3 classes");
+    Array<std::int64_t> two_d = {{2, 0}, {1, 2}};
+    xtgrad::testing::expect_error<ShapeError>([&] { nn::cross_entropy(z, two_d); },
+                                              "cross_entropy: labels must be one-dimensional, got shape [2,2]");
+}

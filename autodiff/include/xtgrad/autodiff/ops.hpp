@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "xtgrad/autodiff/index_array.hpp"
 #include "xtgrad/autodiff/tensor.hpp"
 
 namespace xtgrad {
@@ -215,9 +216,37 @@ BasicTensor<T> triu(const BasicTensor<T>& a, std::ptrdiff_t k = 0);
 /// gives its diagonal k as a vector. Each is the other's gradient.
 template <class T>
 BasicTensor<T> diag(const BasicTensor<T>& a, std::ptrdiff_t k = 0);
+
+// ---- indexing (integer indices as an IndexArray: vectors, xtensor arrays, braced lists) -----
 /// For 2-D `a` of shape [N, C]: out[n] = a[n, index[n]] (class labels, one per row).
 template <class T>
-BasicTensor<T> pick(const BasicTensor<T>& a, const std::vector<std::size_t>& index);
+BasicTensor<T> pick(const BasicTensor<T>& a, const IndexArray& index);
+/// numpy.take_along_axis: out[..., i, ...] = a[..., indices[..., i, ...], ...] along `axis`.
+/// `indices` has a's number of dimensions and, off `axis`, extents no larger than a's (the
+/// leading part is used, as torch.gather does); the result has the shape of `indices`.
+/// Negative indices count from the end. Gradient: scatter_add of g into zeros.
+template <class T>
+BasicTensor<T> take_along_axis(const BasicTensor<T>& a, const IndexArray& indices, std::ptrdiff_t axis);
+/// torch.gather: the same op with PyTorch's argument order.
+template <class T>
+BasicTensor<T> gather(const BasicTensor<T>& a, std::ptrdiff_t axis, const IndexArray& indices) {
+    return take_along_axis(a, indices, axis);
+}
+/// a + src added at `indices` along `axis` (torch.scatter_add; repeated indices accumulate).
+/// `indices` and `src` have one shape, whose extents off `axis` are no larger than a's.
+/// Gradients: g for a, take_along_axis(g, indices, axis) for src.
+template <class T>
+BasicTensor<T> scatter_add(const BasicTensor<T>& a, std::ptrdiff_t axis, const IndexArray& indices,
+                           const BasicTensor<T>& src);
+/// The slices of `a` at the 1-D `indices` along `axis`, in that order (rows of a batch:
+/// index_select(x, 0, batch)); repeats allowed, negative indices count from the end.
+/// Gradient: index_add of g into zeros.
+template <class T>
+BasicTensor<T> index_select(const BasicTensor<T>& a, std::ptrdiff_t axis, const IndexArray& indices);
+/// a with slice i of `src` added at slice indices[i] along `axis` (torch.index_add).
+template <class T>
+BasicTensor<T> index_add(const BasicTensor<T>& a, std::ptrdiff_t axis, const IndexArray& indices,
+                         const BasicTensor<T>& src);
 
 // ---- linear algebra (BLAS) ----------------------------------------------------------------
 /// Matrix product with numpy's matmul rules for 1-D, 2-D and batched 3-D operands

@@ -49,7 +49,7 @@ struct CrossEntropyOptions {
 /// Multi-class cross entropy from logits [N, C] and integer labels (one per row):
 /// -log softmax(z)[n, label_n]. Per row its gradient is exactly softmax(z) - onehot.
 template <class T>
-BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const std::vector<std::size_t>& labels,
+BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const IndexArray& labels,
                              const CrossEntropyOptions& options = {});
 
 /// Cross entropy from logits [N, C] against probability targets [N, C] (rows summing to 1):
@@ -60,7 +60,7 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const BasicTensor<T>&
 
 /// Negative log-likelihood of labels under log-probabilities [N, C] (e.g. from log_softmax).
 template <class T>
-BasicTensor<T> nll_loss(const BasicTensor<T>& log_probs, const std::vector<std::size_t>& labels,
+BasicTensor<T> nll_loss(const BasicTensor<T>& log_probs, const IndexArray& labels,
                         Reduction r = Reduction::mean);
 
 /// KL(p || q) = sum p log(p / q) along the last axis, for distributions p and q

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "xtgrad/autodiff/array.hpp"
+#include "xtgrad/autodiff/index_array.hpp"
 
 namespace xtgrad::nn {
 
@@ -15,7 +16,7 @@ std::vector<std::size_t> predicted_classes(const Array<T>& scores);
 /// Fraction of rows whose predicted class equals the label. Every label must name a column
 /// (0 or 1 for one-column binary logits): a label out of range is a ValueError, not a miss.
 template <class T>
-double accuracy(const Array<T>& scores, const std::vector<std::size_t>& labels);
+double accuracy(const Array<T>& scores, const IndexArray& labels);
 /// [classes, classes] counts: row = true label, column = predicted label.
 Array<std::size_t> confusion_matrix(const std::vector<std::size_t>& predicted, const std::vector<std::size_t>& labels,
                                     std::size_t classes);

@@ -1,0 +1,28 @@
+// Indices and labels: the checks shared by every op and loss that takes them.
+#include "xtgrad/autodiff/index_array.hpp"
+
+#include <fmt/format.h>
+
+#include "xtgrad/autodiff/errors.hpp"
+
+namespace xtgrad {
+
+void IndexArray::too_large(unsigned long long v) {
+    throw ValueError(fmt::format("index {} does not fit a signed 64-bit index", v));
+}
+
+std::vector<std::size_t> IndexArray::labels(std::string_view op, std::size_t classes, std::string_view noun) const {
+    if (dim() != 1)
+        throw ShapeError(fmt::format("{}: labels must be one-dimensional, got shape {}", op, to_string(shape_)));
+    std::vector<std::size_t> out(values_.size());
+    for (std::size_t n = 0; n < values_.size(); ++n) {
+        std::int64_t v = values_[n];
+        if (v < 0 || static_cast<std::uint64_t>(v) >= classes)
+            throw ValueError(
+                fmt::format("{}: {} {} at row {} is out of range for {} classes", op, noun, v, n, classes));
+        out[n] = static_cast<std::size_t>(v);
+    }
+    return out;
+}
+
+}  // namespace xtgrad

@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(g++ make cmake libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
-          libboost-test-dev libfmt-dev zlib1g-dev)
+          liblapacke-dev libboost-test-dev libfmt-dev zlib1g-dev)
 for option in "$@"; do
     case "$option" in
         --examples) packages+=(gnuplot-nox) ;;

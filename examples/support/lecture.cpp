@@ -115,31 +115,8 @@ std::string fixed(double v, int digits) {
 }
 
 Array<double> solve_spd(const Array<double>& A, const Array<double>& b) {
-    std::size_t n = A.shape()[0];
-    Array<double> L = xt::zeros<double>({n, n});
-    for (std::size_t j = 0; j < n; ++j) {
-        double d = A(j, j);
-        for (std::size_t k = 0; k < j; ++k) d -= L(j, k) * L(j, k);
-        if (!(d > 0)) throw xtgrad::ValueError("solve_spd: the matrix is not positive definite");
-        L(j, j) = std::sqrt(d);
-        for (std::size_t i = j + 1; i < n; ++i) {
-            double s = A(i, j);
-            for (std::size_t k = 0; k < j; ++k) s -= L(i, k) * L(j, k);
-            L(i, j) = s / L(j, j);
-        }
-    }
-    Array<double> y = xt::zeros<double>({n}), x = xt::zeros<double>({n});
-    for (std::size_t i = 0; i < n; ++i) {
-        double s = b(i);
-        for (std::size_t k = 0; k < i; ++k) s -= L(i, k) * y(k);
-        y(i) = s / L(i, i);
-    }
-    for (std::size_t i = n; i-- > 0;) {
-        double s = y(i);
-        for (std::size_t k = i + 1; k < n; ++k) s -= L(k, i) * x(k);
-        x(i) = s / L(i, i);
-    }
-    return x;
+    using xtgrad::Tensor;
+    return xtgrad::cholesky_solve(Tensor::constant(b), xtgrad::cholesky(Tensor::constant(A))).value();
 }
 
 const std::vector<Example>& examples() {

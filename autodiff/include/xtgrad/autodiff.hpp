@@ -12,6 +12,7 @@
 #include "xtgrad/autodiff/custom_op.hpp"
 #include "xtgrad/autodiff/derivatives.hpp"
 #include "xtgrad/autodiff/errors.hpp"
+#include "xtgrad/autodiff/linalg.hpp"
 #include "xtgrad/autodiff/ops.hpp"
 #include "xtgrad/autodiff/tensor.hpp"
 #include "xtgrad/autodiff/threads.hpp"

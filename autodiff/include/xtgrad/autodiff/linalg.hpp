@@ -1,0 +1,54 @@
+// Linear algebra through LAPACK (OpenBLAS), differentiable twice. Operands are single
+// matrices ([n, n]; right-hand sides [n] or [n, k]); batches are not supported. Each rule is
+// written with these ops, matmul and transpose (Giles 2008, "Extended collection of matrix
+// derivative results"; Murray 2016, "Differentiation of the Cholesky decomposition"), so
+// Hessian-vector products through them are exact.
+//
+// Singular or indefinite matrices throw DomainError, non-finite entries ValueError, each
+// naming the op; nothing returns a silent NaN.
+#pragma once
+
+#include "xtgrad/autodiff/ops.hpp"
+
+namespace xtgrad {
+
+/// X with A X = B (LU with partial pivoting). Gradients: gB = solve(A^T, g), gA = -gB X^T.
+template <class T>
+BasicTensor<T> solve(const BasicTensor<T>& a, const BasicTensor<T>& b);
+
+/// A^-1. Gradient -A^-T g A^-T.
+template <class T>
+BasicTensor<T> inverse(const BasicTensor<T>& a);
+
+/// X with A X = B for triangular A (lower, or upper if `upper`); only that triangle of A is
+/// read. Gradients: gB = triangular_solve(A^T, g, !upper), gA = -gB X^T on A's triangle.
+template <class T>
+BasicTensor<T> triangular_solve(const BasicTensor<T>& a, const BasicTensor<T>& b, bool upper);
+
+/// The lower-triangular L with A = L L^T, for symmetric positive definite A. A must be
+/// symmetric (to 1e-8 relative to its largest entry; ValueError naming the entries otherwise);
+/// its lower triangle is read. The gradient is symmetric (Murray 2016, as PyTorch's):
+/// gA = sym(L^-T Phi(L^T gL) L^-1), Phi taking the lower triangle with half the diagonal.
+template <class T>
+BasicTensor<T> cholesky(const BasicTensor<T>& a);
+
+/// X with (L L^T) X = B, given the Cholesky factor L (torch.cholesky_solve's order): two
+/// triangular solves, so its gradients are theirs.
+template <class T>
+BasicTensor<T> cholesky_solve(const BasicTensor<T>& b, const BasicTensor<T>& l);
+
+/// log det A for symmetric positive definite A: 2 sum(log(diag(cholesky(A)))). Gradient A^-1.
+template <class T>
+BasicTensor<T> logdet(const BasicTensor<T>& a);
+
+/// sign(det A) and log|det A| for any square A (LU), as numpy.linalg.slogdet: a singular A
+/// gives sign 0 and log|det| = -inf, whose gradient is a DomainError. Gradient A^-T.
+template <class T>
+struct SignLogDet {
+    T sign;
+    BasicTensor<T> logabsdet;
+};
+template <class T>
+SignLogDet<T> slogdet(const BasicTensor<T>& a);
+
+}  // namespace xtgrad

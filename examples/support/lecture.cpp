@@ -122,12 +122,14 @@ Array<double> solve_spd(const Array<double>& A, const Array<double>& b) {
 const std::vector<Example>& examples() {
     static const std::vector<Example> all = {
         {"least squares is maximum likelihood under Gaussian noise", least_squares_is_gaussian_ml},
+        {"a Gaussian with a full covariance by maximum likelihood", gaussian_covariance_ml},
         {"cross entropy is maximum likelihood for Bernoulli targets", cross_entropy_is_bernoulli_ml},
         {"cross entropy = KL divergence + entropy", cross_entropy_is_kl_plus_entropy},
         {"SSE versus cross entropy: outliers and unbalanced classes", sse_vs_cross_entropy},
         {"softmax and its gradient", softmax_and_its_gradient},
         {"weight decay", weight_decay},
         {"weight decay is MAP estimation with a Gaussian prior", weight_decay_is_map},
+        {"MAP with a full prior covariance", map_full_prior},
         {"second-order methods", second_order_methods},
         {"checking gradients", checking_gradients},
     };

@@ -91,6 +91,8 @@ void sse_vs_cross_entropy(Context& ctx);
 void softmax_and_its_gradient(Context& ctx);
 void weight_decay(Context& ctx);
 void weight_decay_is_map(Context& ctx);
+void map_full_prior(Context& ctx);
+void gaussian_covariance_ml(Context& ctx);
 void second_order_methods(Context& ctx);
 void checking_gradients(Context& ctx);
 

@@ -70,7 +70,8 @@ void cross_entropy_is_bernoulli_ml(Context& ctx) {
     std::vector<std::vector<double>> rows;
     for (std::size_t i = 0; i < z_minus_t.size(); ++i) rows.push_back({z_minus_t(i, 0), dE_ds(i, 0)});
     ctx.plot("bernoulli_gradient", {"z_minus_t", "autodiff_dE_ds"}, rows,
-             "set title 'sigmoid + cross entropy: dE/ds = z - t'\nset xlabel 'z - t'\nset ylabel 'autodiff dE/ds'\nset key top left\n"
+             "set title 'sigmoid + cross entropy: dE/ds = z - t'\nset xlabel 'z - t'\nset ylabel 'autodiff dE/ds'\nset "
+             "key top left\n"
              "plot csv using 1:2 with points pt 7 ps 0.5 title 'training rows', x with lines title 'y = x'");
 }
 

@@ -28,14 +28,7 @@ Array<double> map_by_newton(const Tensor& X, const Tensor& y, double sigma, cons
         [&] { return matmul(X, w); },
         [&](const Tensor& z) { return nn::sum_squared_error(z, y) * (1 / (sigma * sigma)); },
         [&] { return prior_term(w, prior_cov); }};
-    optim::NaturalGradient<double> newton(TensorList<double>{w}, model,
-                                          {.damping = 0,
-                                           .adapt_damping = false,
-                                           .min_damping = 0,
-                                           .cg_iterations = 2 * d,
-                                           .cg_rtol = 1e-15,
-                                           .curvature = optim::Curvature::hessian});
-    for (int k = 0; k < 3; ++k) newton.step();
+    newton_cg(TensorList<double>{w}, model, 3);
     return w.value();
 }
 

@@ -36,14 +36,7 @@ void weight_decay_is_map(Context& ctx) {
         optim::CurvatureModel<double> model{[&] { return matmul(X, w); },
                                             [&](const Tensor& z) { return nn::sum_squared_error(z, Y); },
                                             [&] { return (lambda / 2) * sum(square(w)); }};
-        optim::NaturalGradient<double> newton(TensorList<double>{w}, model,
-                                              {.damping = 0,
-                                               .adapt_damping = false,
-                                               .min_damping = 0,
-                                               .cg_iterations = 2 * d,
-                                               .cg_rtol = 1e-15,
-                                               .curvature = optim::Curvature::hessian});
-        for (int k = 0; k < 3; ++k) newton.step();
+        newton_cg(TensorList<double>{w}, model, 3);
         double rel = xt::amax(xt::abs(w.value() - posterior_mean))() / xt::amax(xt::abs(posterior_mean))();
         worst = std::max(worst, rel);
         std::vector<double> row{sigma, sigma0, lambda};

@@ -114,6 +114,20 @@ std::string fixed(double v, int digits) {
     return buf;
 }
 
+void newton_cg(const xtgrad::TensorList<double>& params, const xtgrad::optim::CurvatureModel<double>& model,
+               int steps) {
+    std::size_t size = 0;
+    for (auto& p : params) size += p.size();
+    xtgrad::optim::NaturalGradient<double> newton(params, model,
+                                                  {.damping = 0,
+                                                   .adapt_damping = false,
+                                                   .min_damping = 0,
+                                                   .cg_iterations = 2 * size,
+                                                   .cg_rtol = 1e-15,
+                                                   .curvature = xtgrad::optim::Curvature::hessian});
+    for (int k = 0; k < steps; ++k) newton.step();
+}
+
 Array<double> solve_spd(const Array<double>& A, const Array<double>& b) {
     using xtgrad::Tensor;
     return xtgrad::cholesky_solve(Tensor::constant(b), xtgrad::cholesky(Tensor::constant(A))).value();

@@ -80,6 +80,10 @@ std::vector<Tally> tally(const std::vector<Claim>& claims);
 std::string sci(double v);
 std::string fixed(double v, int digits = 4);
 
+/// `steps` undamped Newton steps on the model's loss + penalty, each solved by linear CG on
+/// exact Hessian-vector products (as many CG iterations as twice the parameters' size).
+void newton_cg(const xtgrad::TensorList<double>& params, const xtgrad::optim::CurvatureModel<double>& model, int steps);
+
 /// Solves the symmetric positive definite system A x = b (Cholesky).
 Array<double> solve_spd(const Array<double>& A, const Array<double>& b);
 

@@ -11,6 +11,8 @@
 #include "xtgrad/optim/linear_cg.hpp"
 #include "xtgrad/optim/natural_gradient.hpp"
 #include "xtgrad/optim/optimizer.hpp"
+#include "xtgrad/optim/evidence.hpp"
+#include "xtgrad/optim/laplace.hpp"
 #include "xtgrad/optim/schedule.hpp"
 #include "xtgrad/optim/sgd.hpp"
 #include "xtgrad/optim/stopping.hpp"

@@ -1,0 +1,274 @@
+// The Laplace approximation, with the Hessian formed (Laplace) or only applied
+// (MatrixFreeLaplace). Both start from one recording of the model (CurvatureRecording).
+#include "xtgrad/optim/laplace.hpp"
+
+#include <cmath>
+#include <random>
+
+#include "curvature_recording.hpp"
+#include "vector.hpp"
+
+namespace xtgrad::optim {
+
+using detail::CurvatureRecording;
+using detail::Vec;
+
+namespace {
+constexpr double kLog2Pi = 1.8378770664093453;
+
+template <class T>
+std::size_t total_size(const TensorList<T>& params) {
+    std::size_t p = 0;
+    for (auto& t : params) p += t.size();
+    return p;
+}
+
+// A flat vector of p entries as one array per parameter, and back.
+template <class T>
+Vec<T> from_flat(const T* flat, const TensorList<T>& params) {
+    Vec<T> v;
+    for (auto& t : params) {
+        Array<T> a = Array<T>::from_shape(t.shape());
+        std::copy(flat, flat + a.size(), a.data());
+        flat += a.size();
+        v.push_back(std::move(a));
+    }
+    return v;
+}
+
+template <class T>
+std::vector<double> to_flat(const Vec<T>& v) {
+    std::vector<double> flat;
+    for (auto& a : v) flat.insert(flat.end(), a.begin(), a.end());
+    return flat;
+}
+
+template <class T>
+void check_direction(const char* who, const Vec<T>& v, const std::vector<Shape>& shapes) {
+    bool ok = v.size() == shapes.size();
+    for (std::size_t i = 0; ok && i < v.size(); ++i) ok = v[i].shape() == shapes[i];
+    if (!ok) throw ShapeError(fmt::format("{}: the direction must have one array per parameter, of its shape", who));
+}
+
+// Eigenvalues and first components of the eigenvectors of a small symmetric matrix (cyclic
+// Jacobi rotations: simple and accurate for the Lanczos matrices of a few dozen rows).
+void symmetric_eigen(std::vector<double> a, std::size_t n, std::vector<double>& values, std::vector<double>& first) {
+    std::vector<double> v(n * n, 0.0);
+    for (std::size_t i = 0; i < n; ++i) v[i * n + i] = 1;
+    for (int sweep = 0; sweep < 100; ++sweep) {
+        double off = 0;
+        for (std::size_t i = 0; i < n; ++i)
+            for (std::size_t j = i + 1; j < n; ++j) off += a[i * n + j] * a[i * n + j];
+        if (off < 1e-30) break;
+        for (std::size_t p = 0; p < n; ++p)
+            for (std::size_t q = p + 1; q < n; ++q) {
+                double apq = a[p * n + q];
+                if (std::abs(apq) < 1e-300) continue;
+                double theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
+                double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1));
+                double c = 1 / std::sqrt(t * t + 1), s = t * c;
+                for (std::size_t k = 0; k < n; ++k) {  // A <- J^T A J
+                    double akp = a[k * n + p], akq = a[k * n + q];
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for (std::size_t k = 0; k < n; ++k) {
+                    double apk = a[p * n + k], aqk = a[q * n + k];
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for (std::size_t k = 0; k < n; ++k) {
+                    double vkp = v[k * n + p], vkq = v[k * n + q];
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+    }
+    values.resize(n);
+    first.resize(n);
+    for (std::size_t k = 0; k < n; ++k) {
+        values[k] = a[k * n + k];
+        first[k] = v[k];  // row 0 of the eigenvector matrix
+    }
+}
+}  // namespace
+
+// ---- Laplace: H formed ------------------------------------------------------------------
+
+template <class T>
+Laplace<T>::Laplace(const TensorList<T>& params, const CurvatureModel<T>& model, Curvature curvature) {
+    size_ = total_size(params);
+    for (auto& t : params) shapes_.push_back(t.shape());
+    CurvatureRecording<T> recording(model, params, curvature);
+    loss_ = recording.loss();
+    precision_ = Array<T>::from_shape({size_, size_});
+    std::vector<T> unit(size_, T(0));
+    for (std::size_t j = 0; j < size_; ++j) {
+        unit[j] = T(1);
+        auto column = to_flat(recording.product(from_flat(unit.data(), params)));
+        unit[j] = T(0);
+        for (std::size_t i = 0; i < size_; ++i) precision_(i, j) = T(column[i]);
+    }
+    for (std::size_t i = 0; i < size_; ++i)  // symmetric to the last bit; products differ in rounding
+        for (std::size_t j = 0; j < i; ++j)
+            precision_(i, j) = precision_(j, i) = (precision_(i, j) + precision_(j, i)) / 2;
+    NoGrad no_grad;
+    try {
+        factor_ = cholesky(BasicTensor<T>::constant(precision_)).value();
+    } catch (const DomainError& e) {
+        throw DomainError(
+            fmt::format("Laplace: the {} of the loss ({} x {}) is not positive definite at these "
+                        "parameters, so they are not a strict minimum ({})",
+                        curvature == Curvature::hessian ? "Hessian" : "Gauss-Newton matrix", size_, size_, e.what()));
+    }
+    log_det_ = 0;
+    for (std::size_t i = 0; i < size_; ++i) log_det_ += 2 * std::log(double(factor_(i, i)));
+}
+
+template <class T>
+Array<T> Laplace<T>::covariance() const {
+    NoGrad no_grad;
+    Array<T> eye = Array<T>::from_shape({size_, size_});
+    for (std::size_t i = 0; i < eye.size(); ++i) eye.data()[i] = T(0);
+    for (std::size_t i = 0; i < size_; ++i) eye(i, i) = T(1);
+    return cholesky_solve(BasicTensor<T>::constant(eye), BasicTensor<T>::constant(factor_)).value();
+}
+
+template <class T>
+double Laplace<T>::variance_along(const ParamVector<T>& v) const {
+    check_direction("Laplace::variance_along", v, shapes_);
+    std::vector<double> flat = to_flat(v);
+    Array<T> rhs = Array<T>::from_shape({size_});
+    for (std::size_t i = 0; i < size_; ++i) rhs(i) = T(flat[i]);
+    NoGrad no_grad;
+    auto z = triangular_solve(BasicTensor<T>::constant(factor_), BasicTensor<T>::constant(rhs), false).value();
+    double s = 0;
+    for (auto e : z) s += double(e) * double(e);
+    return s;
+}
+
+template <class T>
+double Laplace<T>::log_evidence(double negative_log_joint) const {
+    return -negative_log_joint + 0.5 * double(size_) * kLog2Pi - 0.5 * log_det_;
+}
+
+// ---- MatrixFreeLaplace: products only --------------------------------------------------
+
+template <class T>
+struct MatrixFreeLaplace<T>::Impl {
+    TensorList<T> params;
+    std::vector<Shape> shapes;
+    mutable CurvatureRecording<T> recording;
+    Impl(const TensorList<T>& p, const CurvatureModel<T>& model, Curvature c) : params(p), recording(model, p, c) {
+        for (auto& t : p) shapes.push_back(t.shape());
+    }
+    std::vector<double> apply(const std::vector<double>& x) const {
+        std::vector<T> xt(x.begin(), x.end());
+        return to_flat(recording.product(from_flat(xt.data(), params)));
+    }
+};
+
+template <class T>
+MatrixFreeLaplace<T>::MatrixFreeLaplace(const TensorList<T>& params, const CurvatureModel<T>& model,
+                                        Curvature curvature, MatrixFreeLaplaceOptions options)
+    : impl_(std::make_unique<Impl>(params, model, curvature)), size_(total_size(params)), options_(options) {
+    if (options_.probes < 2 || options_.lanczos_steps < 1)
+        throw ValueError(fmt::format("MatrixFreeLaplace: needs at least 2 probes and 1 Lanczos step, got {} and {}",
+                                     options_.probes, options_.lanczos_steps));
+}
+
+template <class T>
+MatrixFreeLaplace<T>::~MatrixFreeLaplace() = default;
+
+template <class T>
+double MatrixFreeLaplace<T>::loss() const {
+    return impl_->recording.loss();
+}
+
+template <class T>
+Estimate MatrixFreeLaplace<T>::log_det_precision() const {
+    const std::size_t p = size_, steps = std::min(options_.lanczos_steps, p);
+    std::mt19937_64 rng(options_.seed);
+    std::bernoulli_distribution coin(0.5);
+    std::vector<double> samples;
+    for (std::size_t probe = 0; probe < options_.probes; ++probe) {
+        std::vector<double> z(p);
+        for (auto& e : z) e = coin(rng) ? 1.0 : -1.0;
+        double znorm2 = double(p);
+        // Lanczos with full reorthogonalisation: q_1 = z / |z|
+        std::vector<std::vector<double>> q{std::vector<double>(p)};
+        for (std::size_t i = 0; i < p; ++i) q[0][i] = z[i] / std::sqrt(znorm2);
+        std::vector<double> alpha, beta;
+        for (std::size_t j = 0; j < steps; ++j) {
+            std::vector<double> w = impl_->apply(q[j]);
+            double a = 0;
+            for (std::size_t i = 0; i < p; ++i) a += w[i] * q[j][i];
+            alpha.push_back(a);
+            for (int pass = 0; pass < 2; ++pass)  // twice is enough (Kahan)
+                for (auto& qk : q) {
+                    double c = 0;
+                    for (std::size_t i = 0; i < p; ++i) c += w[i] * qk[i];
+                    for (std::size_t i = 0; i < p; ++i) w[i] -= c * qk[i];
+                }
+            double b = 0;
+            for (double e : w) b += e * e;
+            b = std::sqrt(b);
+            if (j + 1 == steps || b <= 1e-12 * std::abs(a)) break;  // done, or an invariant subspace
+            beta.push_back(b);
+            for (auto& e : w) e /= b;
+            q.push_back(std::move(w));
+        }
+        std::size_t m = alpha.size();
+        std::vector<double> tri(m * m, 0.0);
+        for (std::size_t k = 0; k < m; ++k) {
+            tri[k * m + k] = alpha[k];
+            if (k + 1 < m) tri[k * m + k + 1] = tri[(k + 1) * m + k] = beta[k];
+        }
+        std::vector<double> theta, tau;
+        symmetric_eigen(tri, m, theta, tau);
+        double quad = 0;
+        for (std::size_t k = 0; k < m; ++k) {
+            if (!(theta[k] > 0))
+                throw DomainError(
+                    fmt::format("MatrixFreeLaplace: the curvature has a non-positive eigenvalue "
+                                "(Ritz value {}): the parameters are not a strict minimum",
+                                theta[k]));
+            quad += tau[k] * tau[k] * std::log(theta[k]);
+        }
+        samples.push_back(znorm2 * quad);
+    }
+    double mean = 0, var = 0;
+    for (double s : samples) mean += s / double(samples.size());
+    for (double s : samples) var += (s - mean) * (s - mean) / double(samples.size() - 1);
+    return {mean, std::sqrt(var / double(samples.size()))};
+}
+
+template <class T>
+double MatrixFreeLaplace<T>::variance_along(const ParamVector<T>& v) const {
+    check_direction("MatrixFreeLaplace::variance_along", v, impl_->shapes);
+    ParamVector<T> x;
+    LinearCGOptions<T> cg{.max_iterations = options_.cg_max_iterations ? options_.cg_max_iterations : 2 * size_,
+                          .rtol = options_.cg_rtol};
+    auto product = [this](const ParamVector<T>& u) { return impl_->recording.product(u); };
+    auto result = linear_cg<T>(product, v, x, cg);
+    if (!result.converged || result.negative_curvature)
+        throw ValueError(
+            fmt::format("MatrixFreeLaplace::variance_along: conjugate gradients {} after {} iterations "
+                        "(relative residual {:.3g})",
+                        result.negative_curvature ? "met negative curvature" : "did not converge", result.iterations,
+                        result.relative_residual));
+    return detail::dot(v, x);
+}
+
+template <class T>
+Estimate MatrixFreeLaplace<T>::log_evidence(double negative_log_joint) const {
+    Estimate ld = log_det_precision();
+    return {-negative_log_joint + 0.5 * double(size_) * kLog2Pi - 0.5 * ld.value, 0.5 * ld.standard_error};
+}
+
+template class Laplace<float>;
+template class Laplace<double>;
+template class MatrixFreeLaplace<float>;
+template class MatrixFreeLaplace<double>;
+
+}  // namespace xtgrad::optim

@@ -144,6 +144,7 @@ const std::vector<Example>& examples() {
         {"weight decay", weight_decay},
         {"weight decay is MAP estimation with a Gaussian prior", weight_decay_is_map},
         {"MAP with a full prior covariance", map_full_prior},
+        {"the evidence chooses the weight decay", evidence_chooses_weight_decay},
         {"second-order methods", second_order_methods},
         {"checking gradients", checking_gradients},
     };

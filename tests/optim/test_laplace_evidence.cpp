@@ -229,3 +229,46 @@ BOOST_AUTO_TEST_CASE(misuse_is_a_clear_error) {
         },
         "alpha and beta must be positive");
 }
+
+BOOST_AUTO_TEST_CASE(evidence_of_a_small_mlp_with_the_gauss_newton_matrix) {
+    // a 2-4-1 tanh network classifying points inside a circle: the Gauss-Newton matrix plus
+    // alpha I is positive definite wherever the weights are, as the Laplace step needs
+    std::mt19937_64 rng(10);
+    std::uniform_real_distribution<double> u(-1.5, 1.5);
+    const std::size_t n = 80;
+    Array<double> x = Array<double>::from_shape({n, 2}), t = Array<double>::from_shape({n, 1});
+    for (std::size_t i = 0; i < n; ++i) {
+        x(i, 0) = u(rng);
+        x(i, 1) = u(rng);
+        t(i, 0) = x(i, 0) * x(i, 0) + x(i, 1) * x(i, 1) < 1.0 ? 1.0 : 0.0;
+    }
+    nn::MLP<double> mlp({2, 4, 1}, nn::Activation::tanh, rng);
+    auto params = mlp.parameters();
+    auto X = Tensor::constant(x), T = Tensor::constant(t);
+    auto nll = [&](const Tensor& z) { return nn::binary_cross_entropy_with_logits(z, T, nn::Reduction::sum); };
+    optim::CurvatureModel<double> data_model{[&] { return mlp(X); }, nll, {}};
+    auto fit = [&](double alpha) {
+        optim::LBFGS<double> lbfgs(params, {.stop = {.tolerance_grad = 1e-9, .max_iterations = 3000}});
+        lbfgs.minimize([&] {
+            lbfgs.zero_grad();
+            Tape tape;
+            auto loss = nll(mlp(X)) + nn::l2_penalty(mlp, alpha, false);
+            loss.backward();
+            return loss.item();
+        });
+    };
+    auto r = optim::reestimate_weight_decay<double>(params, data_model, fit, {.alpha = 0.1, .tolerance = 1e-6},
+                                                    Curvature::fisher);
+    BOOST_TEST(r.converged);
+    BOOST_TEST(r.gamma > 0.0);
+    BOOST_TEST(r.gamma < double(17));  // 2*4 + 4 + 4 + 1 = 17 parameters
+    BOOST_TEST(std::isfinite(r.log_evidence));
+    // the estimate at the fixed point against its neighbours: a maximum, up to MacKay's approximation
+    double here = optim::laplace_log_evidence<double>(params, data_model, r.alpha, Curvature::fisher);
+    BOOST_TEST(std::abs(here - r.log_evidence) < 1e-6 * std::abs(here));
+    for (double factor : {0.2, 5.0}) {
+        fit(r.alpha * factor);
+        double there = optim::laplace_log_evidence<double>(params, data_model, r.alpha * factor, Curvature::fisher);
+        BOOST_TEST(there < here, "alpha x " << factor << ": " << there << " vs " << here);
+    }
+}

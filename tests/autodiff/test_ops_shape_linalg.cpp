@@ -280,3 +280,47 @@ BOOST_AUTO_TEST_CASE(indexing_errors_name_the_index_and_the_shapes) {
     one.reshape({1, 1});
     expect_error<ShapeError>([&] { scatter_add(a, 1, one, param({2}, 88)); }, "scatter_add: src of shape [2]");
 }
+
+BOOST_AUTO_TEST_CASE(unfold2d_is_im2col_and_fold2d_its_adjoint) {
+    Tape tape;
+    // a direct 2-D cross-correlation against matmul(unfold2d(x), w)
+    auto x = param({2, 3, 5, 6}, 90);
+    auto w = param({3 * 2 * 3}, 91);  // one filter, kernel 2 x 3
+    for (Patches2d p :
+         {Patches2d{{2, 3}}, Patches2d{{2, 3}, {2, 1}, {1, 2}, {1, 1}}, Patches2d{{2, 3}, {1, 2}, {0, 1}, {2, 1}}}) {
+        auto cols = unfold2d(x, p);
+        auto out = matmul(cols, w).value();  // [N, L]
+        std::size_t oh = (5 + 2 * p.padding[0] - p.dilation[0] * 1 - 1) / p.stride[0] + 1;
+        std::size_t ow = (6 + 2 * p.padding[1] - p.dilation[1] * 2 - 1) / p.stride[1] + 1;
+        BOOST_TEST(cols.shape() == (Shape{2, oh * ow, 18}));
+        double worst = 0;
+        for (std::size_t n = 0; n < 2; ++n)
+            for (std::size_t oy = 0; oy < oh; ++oy)
+                for (std::size_t ox = 0; ox < ow; ++ox) {
+                    double s = 0;
+                    for (std::size_t c = 0; c < 3; ++c)
+                        for (std::size_t ky = 0; ky < 2; ++ky)
+                            for (std::size_t kx = 0; kx < 3; ++kx) {
+                                long yy = long(oy * p.stride[0] + ky * p.dilation[0]) - long(p.padding[0]);
+                                long xx = long(ox * p.stride[1] + kx * p.dilation[1]) - long(p.padding[1]);
+                                if (yy < 0 || yy >= 5 || xx < 0 || xx >= 6) continue;
+                                s += x.value()(n, c, yy, xx) * w.value()((c * 2 + ky) * 3 + kx);
+                            }
+                    worst = std::max(worst, std::abs(s - out(n, oy * ow + ox)));
+                }
+        BOOST_TEST(worst < 1e-13);
+        check_both([&] { return square(matmul(unfold2d(x, p), w)); }, {x, w});
+        // adjoint: <unfold(x), c> = <x, fold(c)>
+        auto c = Tensor::constant(uniform(cols.shape(), 92));
+        double lhs = sum(cols * c).item(), rhs = sum(x * fold2d(c, x.shape(), p)).item();
+        BOOST_TEST(std::abs(lhs - rhs) < 1e-12 * std::abs(lhs));
+        check_both([&] { return square(fold2d(Tensor::constant(c.value()) * sum(x), x.shape(), p)); }, {x});
+    }
+    expect_error<ShapeError>(
+        [&] {
+            unfold2d(param({3, 5, 6}, 93), Patches2d{{2, 2}});
+        },
+        "unfold2d: expects images [N, C, H, W]");
+    expect_error<ShapeError>([&] { unfold2d(x, Patches2d{{6, 2}}); }, "does not fit");
+    expect_error<ValueError>([&] { unfold2d(x, Patches2d{{2, 2}, {0, 1}}); }, "must be >= 1");
+}

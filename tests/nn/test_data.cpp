@@ -152,5 +152,46 @@ BOOST_AUTO_TEST_CASE(metrics) {
     BOOST_TEST(std::abs(r2_score(mean_pred, target)) < 1e-15);
     double m = mean_loss(10, 4, [](const std::vector<std::size_t>& b) { return double(b.front()); });
     BOOST_TEST(std::abs(m - (0.0 * 4 + 4.0 * 4 + 8.0 * 2) / 10.0) < 1e-15);
-    expect_error<ShapeError>([&] { accuracy(scores, {1, 0}); }, "accuracy: labels of shape [2] for scores of shape [4,2]");
+    expect_error<ShapeError>(
+        [&] {
+            accuracy(scores, {1, 0});
+        },
+        "accuracy: labels of shape [2] for scores of shape [4,2]");
+}
+
+BOOST_AUTO_TEST_CASE(data_loader_batches_epochs_and_transforms) {
+    auto wine = nn::load_csv(XTGRAD_DATA_DIR "/wine_data.csv", {.header_lines = 1});
+    BOOST_TEST(wine.rows() == 178u);
+    BOOST_TEST(wine.features.shape()[1] == 13u);
+    nn::DataLoader<float> loader(wine, {.batch_size = 50, .seed = 3});
+    BOOST_TEST(loader.size() == 4u);  // 50, 50, 50, 28
+    std::vector<std::size_t> seen, first_epoch;
+    std::size_t batches = 0;
+    for (const auto& batch : loader) {
+        ++batches;
+        BOOST_TEST(batch.x.shape()[1] == 13u);
+        BOOST_TEST(batch.x.shape()[0] == batch.rows.size());
+        BOOST_TEST(batch.y.value()(0) == float(wine.target(batch.rows[0])));
+        BOOST_TEST(batch.x.value()(0, 12) == float(wine.features(batch.rows[0], 12)));
+        seen.insert(seen.end(), batch.rows.begin(), batch.rows.end());
+        BOOST_TEST(batch.labels().size() == batch.rows.size());
+    }
+    BOOST_TEST(batches == 4u);
+    first_epoch = seen;
+    std::sort(seen.begin(), seen.end());
+    for (std::size_t i = 0; i < seen.size(); ++i) BOOST_TEST(seen[i] == i);  // every row once
+    std::vector<std::size_t> second_epoch;
+    for (const auto& batch : loader) second_epoch.insert(second_epoch.end(), batch.rows.begin(), batch.rows.end());
+    BOOST_TEST((second_epoch != first_epoch));  // reshuffled
+    BOOST_TEST(loader.epochs() == 2u);
+    // drop_last, no shuffle, a transform to images
+    nn::DataLoader<double> images(wine, {.batch_size = 64, .shuffle = false, .drop_last = true}, [](Array<double> x) {
+        x.reshape({x.shape()[0], 1, 1, 13});
+        return x;
+    });
+    BOOST_TEST(images.size() == 2u);
+    auto it = images.begin();
+    BOOST_TEST(it->x.shape() == (Shape{64, 1, 1, 13}));
+    BOOST_TEST(it->rows[5] == 5u);
+    expect_error<ValueError>([&] { nn::DataLoader<double>(wine, {.batch_size = 0}); }, "batch_size must be positive");
 }

@@ -7,6 +7,7 @@
 // DomainError with a message naming the op and the shapes or values at fault.
 #pragma once
 
+#include <array>
 #include <concepts>
 #include <string_view>
 #include <type_traits>
@@ -216,6 +217,23 @@ BasicTensor<T> triu(const BasicTensor<T>& a, std::ptrdiff_t k = 0);
 /// gives its diagonal k as a vector. Each is the other's gradient.
 template <class T>
 BasicTensor<T> diag(const BasicTensor<T>& a, std::ptrdiff_t k = 0);
+
+// ---- image patches (convolution and pooling are built on these) --------------------------
+/// Geometry of 2-D patches: kernel [kh, kw], stride, zero padding and dilation per axis.
+struct Patches2d {
+    std::array<std::size_t, 2> kernel{1, 1};
+    std::array<std::size_t, 2> stride{1, 1};
+    std::array<std::size_t, 2> padding{0, 0};
+    std::array<std::size_t, 2> dilation{1, 1};
+};
+/// im2col: images [N, C, H, W] to patches [N, L, C kh kw], L = out_h out_w patch positions in
+/// row-major order, each patch ordered (channel, row, column); out_h = (H + 2 pad - dil (kh - 1)
+/// - 1) / stride + 1 as in PyTorch. Gradient: fold2d.
+template <class T>
+BasicTensor<T> unfold2d(const BasicTensor<T>& images, const Patches2d& patches);
+/// col2im, the adjoint of unfold2d: patches summed back into images of `image_shape`.
+template <class T>
+BasicTensor<T> fold2d(const BasicTensor<T>& columns, const Shape& image_shape, const Patches2d& patches);
 
 // ---- indexing (integer indices as an IndexArray: vectors, xtensor arrays, braced lists) -----
 /// For 2-D `a` of shape [N, C]: out[n] = a[n, index[n]] (class labels, one per row).

@@ -1,0 +1,63 @@
+// Layers without a family of their own: Dropout, LayerNorm, Embedding.
+#pragma once
+
+#include <random>
+
+#include "xtgrad/nn/module.hpp"
+
+namespace xtgrad::nn {
+
+/// In training, zeroes each element with probability p and scales the others by 1 / (1 - p)
+/// (inverted dropout, as PyTorch); in evaluation (`eval()`), the identity. The masks come from
+/// the layer's own generator, seeded: a run is reproducible. p in [0, 1).
+template <class T>
+class Dropout : public Module<T> {
+public:
+    explicit Dropout(double p, std::uint64_t seed = 0);
+    BasicTensor<T> forward(const BasicTensor<T>& input) override;
+
+private:
+    double p_;
+    std::mt19937_64 rng_;
+};
+
+/// Normalises over the trailing `normalized_shape` dimensions: (x - mean) / sqrt(var + eps),
+/// var without correction, then (if affine) times weight plus bias, both of that shape
+/// (torch::nn::LayerNorm). The same in training and evaluation.
+template <class T>
+class LayerNorm : public Module<T> {
+public:
+    explicit LayerNorm(const Shape& normalized_shape, double eps = 1e-5, bool affine = true);
+    BasicTensor<T> forward(const BasicTensor<T>& input) override;
+
+private:
+    Shape shape_;
+    double eps_;
+    BasicTensor<T> weight_, bias_;
+};
+
+/// A table of `count` vectors of size `dim`, looked up by integer indices: the output has the
+/// indices' shape followed by dim. Initialised N(0, 1) as PyTorch; its gradient adds up the
+/// rows of repeated indices (index_select's rule).
+template <class T>
+class Embedding : public Module<T> {
+public:
+    Embedding(std::size_t count, std::size_t dim, std::mt19937_64& rng);
+    BasicTensor<T> forward(const IndexArray& indices);
+    /// Indices held in a tensor (their values must be whole numbers).
+    BasicTensor<T> forward(const BasicTensor<T>& indices) override;
+    const BasicTensor<T>& weight() const { return weight_; }
+
+private:
+    std::size_t count_, dim_;
+    BasicTensor<T> weight_;
+};
+
+extern template class Dropout<float>;
+extern template class Dropout<double>;
+extern template class LayerNorm<float>;
+extern template class LayerNorm<double>;
+extern template class Embedding<float>;
+extern template class Embedding<double>;
+
+}  // namespace xtgrad::nn

@@ -1,0 +1,84 @@
+// Batches of tensors from a table, epoch after epoch: what a training loop iterates over.
+//
+//   nn::DataLoader<float> loader(train, {.batch_size = 64, .seed = 1});
+//   for (std::size_t epoch = 0; epoch < 10; ++epoch)
+//       for (const auto& batch : loader) {            // reshuffled every epoch
+//           auto loss = nn::cross_entropy(model(batch.x), batch.labels());
+//           ...
+//       }
+#pragma once
+
+#include <functional>
+#include <optional>
+
+#include "xtgrad/autodiff.hpp"
+#include "xtgrad/nn/data.hpp"
+
+namespace xtgrad::nn {
+
+struct LoaderOptions {
+    std::size_t batch_size = 32;  ///< > 0
+    bool shuffle = true;          ///< a new permutation every epoch, drawn from seed and the epoch number
+    bool drop_last = false;       ///< skip a last batch smaller than batch_size
+    std::uint64_t seed = 0;
+};
+
+template <class T>
+struct Batch {
+    BasicTensor<T> x;               ///< features [b, ...] (after the transform), a constant
+    BasicTensor<T> y;               ///< targets [b], a constant
+    std::vector<std::size_t> rows;  ///< which rows of the table
+    /// The targets as class labels (ValueError if one is negative or not a whole number).
+    IndexArray labels() const;
+};
+
+template <class T>
+class DataLoader {
+public:
+    /// `transform` maps each batch's features [b, columns] to what the model takes (a reshape
+    /// to images [b, 1, 8, 8], scaling, augmentation); empty: the identity.
+    DataLoader(Table table, const LoaderOptions& options = {}, std::function<Array<T>(Array<T>)> transform = {});
+
+    std::size_t rows() const { return table_.rows(); }
+    /// Batches per epoch.
+    std::size_t size() const;
+    /// The epochs begun so far.
+    std::size_t epochs() const { return epoch_; }
+
+    class iterator {
+    public:
+        using value_type = Batch<T>;
+        using difference_type = std::ptrdiff_t;
+        const Batch<T>& operator*() const { return *current_; }
+        const Batch<T>* operator->() const { return &*current_; }
+        iterator& operator++();
+        bool operator==(const iterator& other) const { return index_ == other.index_; }
+
+    private:
+        friend class DataLoader;
+        iterator(const DataLoader* loader, std::size_t index);
+        void load();
+        const DataLoader* loader_ = nullptr;
+        std::size_t index_ = 0;
+        std::optional<Batch<T>> current_;
+    };
+    /// Starts an epoch: a new order when shuffling.
+    iterator begin();
+    iterator end() const { return iterator(this, size()); }
+
+private:
+    Batch<T> make_batch(std::size_t index) const;
+
+    Table table_;
+    LoaderOptions options_;
+    std::function<Array<T>(Array<T>)> transform_;
+    std::vector<std::size_t> order_;
+    std::size_t epoch_ = 0;
+};
+
+extern template class DataLoader<float>;
+extern template class DataLoader<double>;
+extern template struct Batch<float>;
+extern template struct Batch<double>;
+
+}  // namespace xtgrad::nn

@@ -1,0 +1,110 @@
+// Convolution and pooling from image patches: unfold2d, then a matmul or a reduction.
+#include "xtgrad/nn/conv.hpp"
+
+#include <fmt/format.h>
+
+namespace xtgrad::nn {
+
+namespace {
+template <class T>
+void check_images(const char* layer, const BasicTensor<T>& input, std::size_t channels) {
+    if (!input.defined() || input.dim() != 4 || (channels && input.shape()[1] != channels))
+        throw ShapeError(fmt::format("{}: expects images [N, {}, H, W], got shape {}", layer,
+                                     channels ? std::to_string(channels) : "C",
+                                     input.defined() ? to_string(input.shape()) : "undefined"));
+}
+
+// Patches of each channel on its own: [N, C, H, W] -> [N C, L, kh kw].
+template <class T>
+BasicTensor<T> channel_patches(const BasicTensor<T>& x, const Patches2d& p) {
+    const Shape& s = x.shape();
+    return unfold2d(reshape(x, {s[0] * s[1], 1, s[2], s[3]}), p);
+}
+
+Patches2d pool_patches(const Pool2dOptions& o) {
+    std::array<std::size_t, 2> stride = o.stride[0] == 0 && o.stride[1] == 0 ? o.kernel : o.stride;
+    return Patches2d{o.kernel, stride, o.padding, {1, 1}};
+}
+
+// [N C, L] (one value per window) back to [N, C, out_h, out_w].
+template <class T>
+BasicTensor<T> as_images(const BasicTensor<T>& pooled, const Shape& in, const Patches2d& p) {
+    std::size_t oh = (in[2] + 2 * p.padding[0] - (p.kernel[0] - 1) - 1) / p.stride[0] + 1;
+    std::size_t ow = (in[3] + 2 * p.padding[1] - (p.kernel[1] - 1) - 1) / p.stride[1] + 1;
+    return reshape(pooled, {in[0], in[1], oh, ow});
+}
+}  // namespace
+
+template <class T>
+Conv2d<T>::Conv2d(const Conv2dOptions& o, std::mt19937_64& rng) : options_(o) {
+    if (o.in_channels == 0 || o.out_channels == 0 || o.groups == 0 || o.in_channels % o.groups ||
+        o.out_channels % o.groups)
+        throw ValueError(fmt::format("Conv2d: channels {} -> {} must be positive and divisible by groups {}",
+                                     o.in_channels, o.out_channels, o.groups));
+    std::size_t fan_in = o.in_channels / o.groups * o.kernel[0] * o.kernel[1];
+    weight_ = this->register_parameter(
+        "weight", initial_values<T>(o.weight_init, {o.out_channels, o.in_channels / o.groups, o.kernel[0], o.kernel[1]},
+                                    fan_in, o.out_channels / o.groups * o.kernel[0] * o.kernel[1], rng));
+    if (o.bias) bias_ = this->register_parameter("bias", Array<T>(xt::zeros<T>({o.out_channels})));
+}
+
+template <class T>
+BasicTensor<T> Conv2d<T>::forward(const BasicTensor<T>& input) {
+    check_images("Conv2d", input, options_.in_channels);
+    const auto& o = options_;
+    Patches2d p{o.kernel, o.stride, o.padding, o.dilation};
+    std::size_t cg = o.in_channels / o.groups, og = o.out_channels / o.groups, k = cg * o.kernel[0] * o.kernel[1];
+    std::vector<BasicTensor<T>> outputs;
+    for (std::size_t g = 0; g < o.groups; ++g) {
+        auto x = o.groups == 1 ? input : slice(input, 1, std::ptrdiff_t(g * cg), std::ptrdiff_t((g + 1) * cg));
+        auto w = o.groups == 1 ? weight_ : slice(weight_, 0, std::ptrdiff_t(g * og), std::ptrdiff_t((g + 1) * og));
+        outputs.push_back(matmul(unfold2d(x, p), transpose(reshape(w, {og, k}))));  // [N, L, og]
+    }
+    auto y = o.groups == 1 ? outputs[0] : concat(outputs, 2);
+    if (o.bias) y = y + bias_;
+    const Shape& s = input.shape();
+    std::size_t oh = (s[2] + 2 * o.padding[0] - o.dilation[0] * (o.kernel[0] - 1) - 1) / o.stride[0] + 1;
+    std::size_t ow = (s[3] + 2 * o.padding[1] - o.dilation[1] * (o.kernel[1] - 1) - 1) / o.stride[1] + 1;
+    return reshape(permute(y, {0, 2, 1}), {s[0], o.out_channels, oh, ow});
+}
+
+template <class T>
+MaxPool2d<T>::MaxPool2d(const Pool2dOptions& options) : options_(options) {
+    if (options.padding[0] || options.padding[1])
+        throw ValueError("MaxPool2d: padding is not supported (zeros would win windows of negative values)");
+}
+
+template <class T>
+BasicTensor<T> MaxPool2d<T>::forward(const BasicTensor<T>& input) {
+    check_images("MaxPool2d", input, 0);
+    Patches2d p = pool_patches(options_);
+    return as_images(max(channel_patches(input, p), {2}), input.shape(), p);
+}
+
+template <class T>
+AvgPool2d<T>::AvgPool2d(const Pool2dOptions& options) : options_(options) {}
+
+template <class T>
+BasicTensor<T> AvgPool2d<T>::forward(const BasicTensor<T>& input) {
+    check_images("AvgPool2d", input, 0);
+    Patches2d p = pool_patches(options_);
+    return as_images(mean(channel_patches(input, p), {2}), input.shape(), p);
+}
+
+template <class T>
+BasicTensor<T> Flatten<T>::forward(const BasicTensor<T>& input) {
+    if (!input.defined() || input.dim() < 1)
+        throw ShapeError("Flatten: expects a batch [N, ...], got a scalar or an undefined tensor");
+    return reshape(input, {input.shape()[0], input.size() / input.shape()[0]});
+}
+
+template class Conv2d<float>;
+template class Conv2d<double>;
+template class MaxPool2d<float>;
+template class MaxPool2d<double>;
+template class AvgPool2d<float>;
+template class AvgPool2d<double>;
+template class Flatten<float>;
+template class Flatten<double>;
+
+}  // namespace xtgrad::nn

@@ -1,0 +1,92 @@
+// Dropout, LayerNorm, Embedding: each a few ops, so differentiable twice.
+#include "xtgrad/nn/layers.hpp"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace xtgrad::nn {
+
+template <class T>
+Dropout<T>::Dropout(double p, std::uint64_t seed) : p_(p), rng_(seed) {
+    if (!(p >= 0 && p < 1)) throw ValueError(fmt::format("Dropout: p must be in [0, 1), got {}", p));
+}
+
+template <class T>
+BasicTensor<T> Dropout<T>::forward(const BasicTensor<T>& input) {
+    if (!input.defined()) throw ValueError("Dropout: the input is undefined");
+    if (!this->is_training() || p_ == 0) return input;
+    std::bernoulli_distribution keep(1 - p_);
+    Array<T> mask = Array<T>::from_shape(input.shape());
+    T scale = T(1 / (1 - p_));
+    for (auto& m : mask) m = keep(rng_) ? scale : T(0);
+    return input * BasicTensor<T>::constant(std::move(mask));
+}
+
+template <class T>
+LayerNorm<T>::LayerNorm(const Shape& normalized_shape, double eps, bool affine) : shape_(normalized_shape), eps_(eps) {
+    if (shape_.empty()) throw ValueError("LayerNorm: normalized_shape must have at least one dimension");
+    if (!(eps > 0)) throw ValueError(fmt::format("LayerNorm: eps must be positive, got {}", eps));
+    if (affine) {
+        weight_ = this->register_parameter("weight", Array<T>(xt::ones<T>(shape_)));
+        bias_ = this->register_parameter("bias", Array<T>(xt::zeros<T>(shape_)));
+    }
+}
+
+template <class T>
+BasicTensor<T> LayerNorm<T>::forward(const BasicTensor<T>& x) {
+    bool ok = x.defined() && x.dim() >= shape_.size() &&
+              std::equal(shape_.begin(), shape_.end(), x.shape().end() - std::ptrdiff_t(shape_.size()));
+    if (!ok)
+        throw ShapeError(fmt::format("LayerNorm({}): input of shape {} must end in {}", to_string(shape_),
+                                     x.defined() ? to_string(x.shape()) : "undefined", to_string(shape_)));
+    Axes axes;
+    for (std::size_t i = 0; i < shape_.size(); ++i) axes.push_back(-std::ptrdiff_t(i) - 1);
+    auto centred = x - mean(x, axes, true);
+    auto y = centred / sqrt(var(x, axes, 0, true) + T(eps_));
+    return weight_.defined() ? y * weight_ + bias_ : y;
+}
+
+template <class T>
+Embedding<T>::Embedding(std::size_t count, std::size_t dim, std::mt19937_64& rng) : count_(count), dim_(dim) {
+    if (count == 0 || dim == 0)
+        throw ValueError(fmt::format("Embedding: count {} and dim {} must be positive", count, dim));
+    std::normal_distribution<double> normal(0.0, 1.0);
+    Array<T> w = Array<T>::from_shape({count, dim});
+    for (auto& e : w) e = T(normal(rng));
+    weight_ = this->register_parameter("weight", std::move(w));
+}
+
+template <class T>
+BasicTensor<T> Embedding<T>::forward(const IndexArray& indices) {
+    for (std::size_t i = 0; i < indices.size(); ++i)
+        if (indices[i] < 0 || std::size_t(indices[i]) >= count_)
+            throw ValueError(
+                fmt::format("Embedding({}, {}): index {} at position {} is out of range", count_, dim_, indices[i], i));
+    std::vector<std::int64_t> flat(indices.data(), indices.data() + indices.size());
+    Shape shape = indices.shape();
+    shape.push_back(dim_);
+    return reshape(index_select(weight_, 0, flat), shape);
+}
+
+template <class T>
+BasicTensor<T> Embedding<T>::forward(const BasicTensor<T>& indices) {
+    if (!indices.defined()) throw ValueError("Embedding: the indices are undefined");
+    Array<std::int64_t> whole = Array<std::int64_t>::from_shape(indices.shape());
+    const Array<T>& v = indices.value();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v.data()[i] != std::floor(v.data()[i]) || !std::isfinite(v.data()[i]))
+            throw ValueError(fmt::format("Embedding: index {} at position {} is not a whole number", v.data()[i], i));
+        whole.data()[i] = std::int64_t(v.data()[i]);
+    }
+    return forward(IndexArray(whole));
+}
+
+template class Dropout<float>;
+template class Dropout<double>;
+template class LayerNorm<float>;
+template class LayerNorm<double>;
+template class Embedding<float>;
+template class Embedding<double>;
+
+}  // namespace xtgrad::nn

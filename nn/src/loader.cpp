@@ -1,0 +1,87 @@
+// DataLoader: a permutation per epoch, batches cut from it on demand.
+#include "xtgrad/nn/loader.hpp"
+
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+namespace xtgrad::nn {
+
+template <class T>
+IndexArray Batch<T>::labels() const {
+    std::vector<std::int64_t> out;
+    for (auto v : y.value()) {
+        if (!(v >= 0) || v != std::floor(v))
+            throw ValueError(fmt::format("Batch::labels: target {} is not a class label (a whole number >= 0)", v));
+        out.push_back(std::int64_t(v));
+    }
+    return IndexArray(out);
+}
+
+template <class T>
+DataLoader<T>::DataLoader(Table table, const LoaderOptions& options, std::function<Array<T>(Array<T>)> transform)
+    : table_(std::move(table)), options_(options), transform_(std::move(transform)) {
+    if (options_.batch_size == 0) throw ValueError("DataLoader: batch_size must be positive");
+    if (table_.features.dimension() != 2 || table_.features.shape()[0] != table_.rows())
+        throw ShapeError(fmt::format("DataLoader: features of shape {} for {} targets",
+                                     to_string(table_.features.shape()), table_.rows()));
+    if (table_.rows() == 0) throw ValueError("DataLoader: the table has no rows");
+    order_.resize(table_.rows());
+    std::iota(order_.begin(), order_.end(), std::size_t(0));
+}
+
+template <class T>
+std::size_t DataLoader<T>::size() const {
+    std::size_t n = table_.rows(), b = options_.batch_size;
+    return options_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+template <class T>
+typename DataLoader<T>::iterator DataLoader<T>::begin() {
+    if (options_.shuffle) order_ = shuffled_indices(table_.rows(), options_.seed + epoch_);
+    ++epoch_;
+    return iterator(this, 0);
+}
+
+template <class T>
+Batch<T> DataLoader<T>::make_batch(std::size_t index) const {
+    std::size_t start = index * options_.batch_size, stop = std::min(start + options_.batch_size, order_.size());
+    Batch<T> batch;
+    batch.rows.assign(order_.begin() + std::ptrdiff_t(start), order_.begin() + std::ptrdiff_t(stop));
+    std::size_t cols = table_.features.shape()[1];
+    Array<T> x = Array<T>::from_shape({batch.rows.size(), cols});
+    Array<T> y = Array<T>::from_shape({batch.rows.size()});
+    for (std::size_t i = 0; i < batch.rows.size(); ++i) {
+        for (std::size_t j = 0; j < cols; ++j) x(i, j) = T(table_.features(batch.rows[i], j));
+        y(i) = T(table_.target(batch.rows[i]));
+    }
+    batch.x = BasicTensor<T>::constant(transform_ ? transform_(std::move(x)) : std::move(x));
+    batch.y = BasicTensor<T>::constant(std::move(y));
+    return batch;
+}
+
+template <class T>
+DataLoader<T>::iterator::iterator(const DataLoader* loader, std::size_t index) : loader_(loader), index_(index) {
+    load();
+}
+
+template <class T>
+void DataLoader<T>::iterator::load() {
+    current_.reset();
+    if (index_ < loader_->size()) current_ = loader_->make_batch(index_);
+}
+
+template <class T>
+typename DataLoader<T>::iterator& DataLoader<T>::iterator::operator++() {
+    ++index_;
+    load();
+    return *this;
+}
+
+template class DataLoader<float>;
+template class DataLoader<double>;
+template struct Batch<float>;
+template struct Batch<double>;
+
+}  // namespace xtgrad::nn

@@ -1,0 +1,139 @@
+// Convolution, pooling, flatten, dropout, layer norm and embedding: values against direct
+// computations, first and second derivatives against finite differences on small shapes.
+#define BOOST_TEST_MODULE layers
+#include "helpers.hpp"
+#include "xtgrad/nn.hpp"
+
+using namespace xtgrad;
+using namespace xtgrad::testing;
+
+BOOST_AUTO_TEST_CASE(conv2d_matches_a_direct_convolution) {
+    std::mt19937_64 rng(1);
+    nn::Conv2d<double> conv({.in_channels = 4,
+                             .out_channels = 6,
+                             .kernel = {3, 2},
+                             .stride = {2, 1},
+                             .padding = {1, 0},
+                             .dilation = {1, 2},
+                             .groups = 2},
+                            rng);
+    Tape tape;
+    auto bias = conv.bias();
+    bias.set_value(uniform({6}, 2));
+    auto x = param({2, 4, 7, 6}, 3);
+    auto y = conv(x);
+    BOOST_TEST(y.shape() == (Shape{2, 6, 4, 4}));  // (7 + 2 - 2 - 1) / 2 + 1, (6 - 2 - 1) / 1 + 1
+    const auto& w = conv.weight().value();
+    double worst = 0;
+    for (std::size_t n = 0; n < 2; ++n)
+        for (std::size_t o = 0; o < 6; ++o)
+            for (std::size_t oy = 0; oy < 4; ++oy)
+                for (std::size_t ox = 0; ox < 4; ++ox) {
+                    double s = bias.value()(o);
+                    std::size_t g = o / 3;
+                    for (std::size_t c = 0; c < 2; ++c)
+                        for (std::size_t ky = 0; ky < 3; ++ky)
+                            for (std::size_t kx = 0; kx < 2; ++kx) {
+                                long yy = long(oy * 2 + ky) - 1, xx = long(ox + kx * 2);
+                                if (yy < 0 || yy >= 7 || xx >= 6) continue;
+                                s += x.value()(n, g * 2 + c, yy, xx) * w(o, c, ky, kx);
+                            }
+                    worst = std::max(worst, std::abs(s - y.value()(n, o, oy, ox)));
+                }
+    BOOST_TEST(worst < 1e-13);
+}
+
+BOOST_AUTO_TEST_CASE(conv_pool_flatten_to_second_order) {
+    std::mt19937_64 rng(4);
+    nn::Conv2d<double> conv({.in_channels = 2, .out_channels = 3, .kernel = {2, 2}, .padding = {1, 1}}, rng);
+    nn::MaxPool2d<double> max_pool({.kernel = {2, 2}});
+    nn::AvgPool2d<double> avg_pool({.kernel = {3, 3}, .stride = {1, 2}, .padding = {1, 1}});
+    nn::Flatten<double> flatten;
+    Tape tape;
+    auto x = param({2, 2, 5, 4}, 5);
+    auto params = conv.parameters();
+    params.push_back(x);
+    check_both([&] { return sum(square(flatten(conv(x)))); }, params);
+    check_both([&] { return sin(max_pool(conv(x))); }, params);
+    check_both([&] { return square(avg_pool(x)); }, {x});
+    auto pooled =
+        max_pool(Tensor::constant({1.0, 5.0, 2.0, 0.0, -1.0, 3.0, 4.0, -2.0, 0.5, 0.5, 0.25, 9.0, 7.0, 6.0, 8.0, 1.0},
+                                  {1, 1, 4, 4}))
+            .value();
+    BOOST_TEST(pooled(0, 0, 0, 0) == 5.0);
+    BOOST_TEST(pooled(0, 0, 0, 1) == 4.0);
+    BOOST_TEST(pooled(0, 0, 1, 1) == 9.0);
+    BOOST_TEST(flatten(x).shape() == (Shape{2, 40}));
+    expect_error<ShapeError>(
+        [&] {
+            conv(param({2, 3, 5, 4}, 6));
+        },
+        "Conv2d: expects images [N, 2, H, W], got shape [2,3,5,4]");
+    expect_error<ValueError>(
+        [&] {
+            nn::MaxPool2d<double>({.kernel = {2, 2}, .padding = {1, 1}});
+        },
+        "MaxPool2d: padding");
+    expect_error<ValueError>([&] { nn::Conv2d<double>({.in_channels = 3, .out_channels = 4, .groups = 2}, rng); },
+                             "divisible by groups 2");
+}
+
+BOOST_AUTO_TEST_CASE(dropout_train_and_eval) {
+    nn::Dropout<double> dropout(0.25, 7);
+    Tape tape;
+    auto x = Tensor::constant(Array<double>(xt::ones<double>({200, 50})));
+    auto y = dropout(x).value();
+    std::size_t zeros = 0;
+    for (double e : y) {
+        BOOST_TEST((e == 0.0 || std::abs(e - 1 / 0.75) < 1e-15));
+        zeros += e == 0.0;
+    }
+    double fraction = double(zeros) / double(y.size());
+    BOOST_TEST(std::abs(fraction - 0.25) < 0.02);  // 10000 draws: s.d. 0.004
+    nn::Dropout<double> again(0.25, 7);
+    BOOST_TEST(again(x).value() == y);  // seeded: reproducible
+    dropout.eval();
+    BOOST_TEST(dropout(x).value() == x.value());
+    expect_error<ValueError>([] { nn::Dropout<double>(1.0); }, "Dropout: p must be in [0, 1)");
+}
+
+BOOST_AUTO_TEST_CASE(layer_norm_normalises_and_is_exact_to_second_order) {
+    nn::LayerNorm<double> norm({3, 4});
+    Tape tape;
+    auto x = param({2, 3, 4}, 8);
+    auto y = norm(x).value();
+    for (std::size_t n = 0; n < 2; ++n) {
+        double m = 0, v = 0;
+        for (std::size_t i = 0; i < 3; ++i)
+            for (std::size_t j = 0; j < 4; ++j) m += y(n, i, j) / 12;
+        for (std::size_t i = 0; i < 3; ++i)
+            for (std::size_t j = 0; j < 4; ++j) v += (y(n, i, j) - m) * (y(n, i, j) - m) / 12;
+        BOOST_TEST(std::abs(m) < 1e-14);
+        BOOST_TEST(std::abs(v - 1) < 1e-4);  // eps = 1e-5 in the denominator
+    }
+    auto params = norm.parameters();
+    for (auto& p : params) p.set_value(uniform(p.shape(), 9));
+    params.push_back(x);
+    check_both([&] { return norm(x); }, params);
+    expect_error<ShapeError>(
+        [&] {
+            norm(param({2, 4, 3}, 10));
+        },
+        "LayerNorm([3,4]): input of shape [2,4,3] must end in [3,4]");
+}
+
+BOOST_AUTO_TEST_CASE(embedding_looks_up_rows) {
+    std::mt19937_64 rng(11);
+    nn::Embedding<double> embedding(5, 3, rng);
+    Tape tape;
+    Array<std::int64_t> idx = {{4, 0}, {4, 2}};
+    auto y = embedding.forward(IndexArray(idx));
+    BOOST_TEST(y.shape() == (Shape{2, 2, 3}));
+    BOOST_TEST(y.value()(1, 1, 2) == embedding.weight().value()(2, 2));
+    sum(y).backward();
+    BOOST_TEST(embedding.weight().grad()(4, 0) == 2.0);  // used twice
+    BOOST_TEST(embedding.weight().grad()(1, 0) == 0.0);
+    check_both([&] { return square(embedding(Tensor::constant({1.0, 3.0, 3.0}, {3}))); }, embedding.parameters());
+    expect_error<ValueError>([&] { embedding(Tensor::constant({1.5}, {1})); }, "not a whole number");
+    expect_error<ValueError>([&] { embedding.forward(IndexArray{5}); }, "index 5 at position 0 is out of range");
+}

@@ -9,6 +9,7 @@ template <class T>
 void save_parameters(const Module<T>& module, const std::string& path) {
     NamedArrays<T> arrays;
     for (auto& [name, p] : module.named_parameters()) arrays.emplace_back(name, p.value());
+    for (auto& [name, b] : module.named_buffers()) arrays.emplace_back(name, b.value());
     save_npz(path, arrays);
 }
 
@@ -20,6 +21,7 @@ void load_parameters(Module<T>& module, const std::string& path) {
 template <class T>
 void load_parameters(Module<T>& module, const NamedArrays<T>& stored, const std::string& source) {
     auto params = module.named_parameters();
+    for (auto& buffer : module.named_buffers()) params.push_back(buffer);
     // Check everything first: the module changes only if every parameter can be loaded.
     std::vector<const Array<T>*> values;
     for (auto& [name, p] : params) {

@@ -1,4 +1,4 @@
-// Dropout, LayerNorm, Embedding: each a few ops, so differentiable twice.
+// Dropout and Embedding: each a few ops, so differentiable twice.
 #include "xtgrad/nn/layers.hpp"
 
 #include <cmath>
@@ -21,30 +21,6 @@ BasicTensor<T> Dropout<T>::forward(const BasicTensor<T>& input) {
     T scale = T(1 / (1 - p_));
     for (auto& m : mask) m = keep(rng_) ? scale : T(0);
     return input * BasicTensor<T>::constant(std::move(mask));
-}
-
-template <class T>
-LayerNorm<T>::LayerNorm(const Shape& normalized_shape, double eps, bool affine) : shape_(normalized_shape), eps_(eps) {
-    if (shape_.empty()) throw ValueError("LayerNorm: normalized_shape must have at least one dimension");
-    if (!(eps > 0)) throw ValueError(fmt::format("LayerNorm: eps must be positive, got {}", eps));
-    if (affine) {
-        weight_ = this->register_parameter("weight", Array<T>(xt::ones<T>(shape_)));
-        bias_ = this->register_parameter("bias", Array<T>(xt::zeros<T>(shape_)));
-    }
-}
-
-template <class T>
-BasicTensor<T> LayerNorm<T>::forward(const BasicTensor<T>& x) {
-    bool ok = x.defined() && x.dim() >= shape_.size() &&
-              std::equal(shape_.begin(), shape_.end(), x.shape().end() - std::ptrdiff_t(shape_.size()));
-    if (!ok)
-        throw ShapeError(fmt::format("LayerNorm({}): input of shape {} must end in {}", to_string(shape_),
-                                     x.defined() ? to_string(x.shape()) : "undefined", to_string(shape_)));
-    Axes axes;
-    for (std::size_t i = 0; i < shape_.size(); ++i) axes.push_back(-std::ptrdiff_t(i) - 1);
-    auto centred = x - mean(x, axes, true);
-    auto y = centred / sqrt(var(x, axes, 0, true) + T(eps_));
-    return weight_.defined() ? y * weight_ + bias_ : y;
 }
 
 template <class T>
@@ -84,8 +60,6 @@ BasicTensor<T> Embedding<T>::forward(const BasicTensor<T>& indices) {
 
 template class Dropout<float>;
 template class Dropout<double>;
-template class LayerNorm<float>;
-template class LayerNorm<double>;
 template class Embedding<float>;
 template class Embedding<double>;
 

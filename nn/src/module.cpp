@@ -14,6 +14,14 @@ NamedTensors<T> Module<T>::named_parameters() const {
 }
 
 template <class T>
+NamedTensors<T> Module<T>::named_buffers() const {
+    NamedTensors<T> out = buffers_;
+    for (auto& [name, child] : children_)
+        for (auto& [sub, b] : child->named_buffers()) out.emplace_back(name + "." + sub, b);
+    return out;
+}
+
+template <class T>
 TensorList<T> Module<T>::parameters() const {
     TensorList<T> out;
     for (auto& [name, p] : named_parameters()) out.push_back(p);
@@ -38,6 +46,17 @@ BasicTensor<T> Module<T>::register_parameter(std::string name, Array<T> value) {
     auto p = BasicTensor<T>::parameter(std::move(value));
     params_.emplace_back(std::move(name), p);
     return p;
+}
+
+template <class T>
+BasicTensor<T> Module<T>::register_buffer(std::string name, Array<T> value) {
+    for (auto& [existing, p] : params_)
+        if (existing == name) throw ValueError(fmt::format("register_buffer: '{}' is already a parameter", name));
+    for (auto& [existing, b] : buffers_)
+        if (existing == name) throw ValueError(fmt::format("register_buffer: '{}' is already registered", name));
+    auto b = BasicTensor<T>::constant(std::move(value));
+    buffers_.emplace_back(std::move(name), b);
+    return b;
 }
 
 template <class T>

@@ -30,6 +30,7 @@ template <class T>
 void save_checkpoint(const nn::Module<T>& module, const Optimizer<T>& optimizer, const std::string& path) {
     nn::NamedArrays<T> arrays;
     for (auto& [name, p] : module.named_parameters()) arrays.emplace_back("param/" + name, p.value());
+    for (auto& [name, b] : module.named_buffers()) arrays.emplace_back("param/" + name, b.value());
     for (auto& [name, a] : optimizer.state()) arrays.emplace_back("optim/" + name, a);
     nn::save_npz(path, arrays);
 }

@@ -1,6 +1,8 @@
 // Convolution, pooling, flatten, dropout, layer norm and embedding: values against direct
 // computations, first and second derivatives against finite differences on small shapes.
 #define BOOST_TEST_MODULE layers
+#include <filesystem>
+
 #include "helpers.hpp"
 #include "xtgrad/nn.hpp"
 
@@ -136,4 +138,57 @@ BOOST_AUTO_TEST_CASE(embedding_looks_up_rows) {
     check_both([&] { return square(embedding(Tensor::constant({1.0, 3.0, 3.0}, {3}))); }, embedding.parameters());
     expect_error<ValueError>([&] { embedding(Tensor::constant({1.5}, {1})); }, "not a whole number");
     expect_error<ValueError>([&] { embedding.forward(IndexArray{5}); }, "index 5 at position 0 is out of range");
+}
+
+BOOST_AUTO_TEST_CASE(batch_norm_train_eval_running_statistics_and_checkpoints) {
+    nn::BatchNorm<double> bn(3, 4, 1e-5, 0.1);
+    Tape tape;
+    auto x = param({4, 3, 2, 2}, 12);
+    auto y = bn(x).value();
+    // each channel of the output has mean 0 and (biased) variance 1 up to eps
+    for (std::size_t c = 0; c < 3; ++c) {
+        double m = 0, v = 0, bm = 0, bv = 0;
+        for (std::size_t n = 0; n < 4; ++n)
+            for (std::size_t i = 0; i < 4; ++i) {
+                m += y(n, c, i / 2, i % 2) / 16;
+                bm += x.value()(n, c, i / 2, i % 2) / 16;
+            }
+        for (std::size_t n = 0; n < 4; ++n)
+            for (std::size_t i = 0; i < 4; ++i) {
+                v += (y(n, c, i / 2, i % 2) - m) * (y(n, c, i / 2, i % 2) - m) / 16;
+                bv += (x.value()(n, c, i / 2, i % 2) - bm) * (x.value()(n, c, i / 2, i % 2) - bm) / 15;
+            }
+        BOOST_TEST(std::abs(m) < 1e-14);
+        BOOST_TEST(std::abs(v - 1) < 1e-4);
+        BOOST_TEST(std::abs(bn.running_mean().value()(c) - 0.1 * bm) < 1e-15);
+        BOOST_TEST(std::abs(bn.running_var().value()(c) - (0.9 + 0.1 * bv)) < 1e-15);  // unbiased
+    }
+    auto params = bn.parameters();
+    for (auto& p : params) p.set_value(uniform(p.shape(), 13));
+    params.push_back(x);
+    check_both([&] { return sin(bn(x)); }, params);  // through the batch statistics
+    bn.eval();
+    Array<double> before = bn.running_mean().value();
+    auto e = bn(x).value();
+    BOOST_TEST(bn.running_mean().value() == before);  // evaluation leaves the statistics alone
+    double expected =
+        (x.value()(1, 2, 0, 1) - before(2)) / std::sqrt(bn.running_var().value()(2) + 1e-5) * params[0].value()(2) +
+        params[1].value()(2);
+    BOOST_TEST(std::abs(e(1, 2, 0, 1) - expected) < 1e-14);
+    check_both([&] { return square(bn(x)); }, params);
+    // the running statistics travel with the parameters
+    auto path = (std::filesystem::temp_directory_path() / "xtgrad_batchnorm.npz").string();
+    nn::save_parameters(bn, path);
+    nn::BatchNorm<double> restored(3, 4);
+    nn::load_parameters(restored, path);
+    std::filesystem::remove(path);
+    BOOST_TEST(restored.running_var().value() == bn.running_var().value());
+    BOOST_TEST(bn.named_buffers().size() == 2u);
+    expect_error<ShapeError>(
+        [&] {
+            bn(param({4, 2, 2, 2}, 14));
+        },
+        "BatchNorm(3 channels): expects 4 dimensions [N, 3, ...]");
+    nn::BatchNorm<double> one_d(3, 2);
+    expect_error<ValueError>([&] { one_d(param({1, 3}, 15)); }, "more than one value per channel");
 }

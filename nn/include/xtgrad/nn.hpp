@@ -12,3 +12,4 @@
 #include "xtgrad/nn/losses.hpp"
 #include "xtgrad/nn/metrics.hpp"
 #include "xtgrad/nn/module.hpp"
+#include "xtgrad/nn/normalization.hpp"

@@ -39,11 +39,11 @@ NamedArrays<T> load_npz(const std::string& path, const LoadLimits& limits = {});
 template <class T>
 NamedArrays<T> parse_npz(std::string_view bytes, const std::string& source, const LoadLimits& limits = {});
 
-/// Saves `module.named_parameters()`.
+/// Saves `module.named_parameters()` and `module.named_buffers()` (PyTorch's state_dict).
 template <class T>
 void save_parameters(const Module<T>& module, const std::string& path);
 
-/// Loads parameters saved by save_parameters. A missing or unexpected name, a shape or
+/// Loads parameters and buffers saved by save_parameters. A missing or unexpected name, a shape or
 /// dtype mismatch, or a damaged file throws, and leaves the module as it was.
 template <class T>
 void load_parameters(Module<T>& module, const std::string& path);

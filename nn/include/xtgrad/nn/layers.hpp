@@ -1,4 +1,4 @@
-// Layers without a family of their own: Dropout, LayerNorm, Embedding.
+// Layers without a family of their own: Dropout, Embedding.
 #pragma once
 
 #include <random>
@@ -21,21 +21,6 @@ private:
     std::mt19937_64 rng_;
 };
 
-/// Normalises over the trailing `normalized_shape` dimensions: (x - mean) / sqrt(var + eps),
-/// var without correction, then (if affine) times weight plus bias, both of that shape
-/// (torch::nn::LayerNorm). The same in training and evaluation.
-template <class T>
-class LayerNorm : public Module<T> {
-public:
-    explicit LayerNorm(const Shape& normalized_shape, double eps = 1e-5, bool affine = true);
-    BasicTensor<T> forward(const BasicTensor<T>& input) override;
-
-private:
-    Shape shape_;
-    double eps_;
-    BasicTensor<T> weight_, bias_;
-};
-
 /// A table of `count` vectors of size `dim`, looked up by integer indices: the output has the
 /// indices' shape followed by dim. Initialised N(0, 1) as PyTorch; its gradient adds up the
 /// rows of repeated indices (index_select's rule).
@@ -55,8 +40,6 @@ private:
 
 extern template class Dropout<float>;
 extern template class Dropout<double>;
-extern template class LayerNorm<float>;
-extern template class LayerNorm<double>;
 extern template class Embedding<float>;
 extern template class Embedding<double>;
 

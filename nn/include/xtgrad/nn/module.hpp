@@ -30,6 +30,9 @@ public:
 
     /// All parameters of this module and its children, with their qualified names.
     NamedTensors<T> named_parameters() const;
+    /// State that is not trained but saved with the parameters (BatchNorm's running
+    /// statistics): constants, named and qualified like parameters.
+    NamedTensors<T> named_buffers() const;
     TensorList<T> parameters() const;
     /// Forgets the accumulated gradient of every parameter.
     void zero_grad();
@@ -42,11 +45,13 @@ public:
 protected:
     /// Adds a parameter with an initial value; returns its handle.
     BasicTensor<T> register_parameter(std::string name, Array<T> value);
+    /// Adds a buffer (a constant leaf whose value the module updates); returns its handle.
+    BasicTensor<T> register_buffer(std::string name, Array<T> value);
     /// Adds a child module under `name`.
     void register_module(std::string name, std::shared_ptr<Module> child);
 
 private:
-    NamedTensors<T> params_;
+    NamedTensors<T> params_, buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
     bool training_ = true;
 };

@@ -81,7 +81,9 @@ void check_symmetric(std::string_view op, const Array<T>& a) {
 
 template <class T>
 TensorT<T> solve(const TensorT<T>& a, const TensorT<T>& b) {
-    auto [n, k] = check_system("solve", a, b);
+    // plain ints, not a structured binding: clang 14 cannot capture those in a lambda
+    const std::pair<int, int> nk = check_system("solve", a, b);
+    const int n = nk.first, k = nk.second;
     return make_op<T>(
         "solve", {a, b},
         [n, k](const TensorList<T>& in) {
@@ -129,7 +131,9 @@ TensorT<T> inverse(const TensorT<T>& a) {
 
 template <class T>
 TensorT<T> triangular_solve(const TensorT<T>& a, const TensorT<T>& b, bool upper) {
-    auto [n, k] = check_system("triangular_solve", a, b);
+    // plain ints, not a structured binding: clang 14 cannot capture those in a lambda
+    const std::pair<int, int> nk = check_system("triangular_solve", a, b);
+    const int n = nk.first, k = nk.second;
     for (int i = 0; i < n; ++i)
         if (a.value()(i, i) == T(0))
             throw DomainError(

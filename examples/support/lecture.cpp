@@ -146,6 +146,7 @@ const std::vector<Example>& examples() {
         {"MAP with a full prior covariance", map_full_prior},
         {"the evidence chooses the weight decay", evidence_chooses_weight_decay},
         {"second-order methods", second_order_methods},
+        {"a convolutional network on the digits", cnn_digits},
         {"checking gradients", checking_gradients},
     };
     return all;

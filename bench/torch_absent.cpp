@@ -38,4 +38,8 @@ double newton_cg_step(int, int, double, int) {
     absent();
 }
 
+double cnn_adam_step(int, int) {
+    absent();
+}
+
 }  // namespace torch_side

@@ -117,6 +117,24 @@ double adam784_step(int batch, int reps) {
     return mlp784<torch::optim::Adam>(batch, reps, torch::optim::AdamOptions(1e-3));
 }
 
+double cnn_adam_step(int batch, int reps) {
+    torch::manual_seed(0);
+    auto x = torch::randn({batch, 1, 8, 8});
+    auto labels = torch::randint(0, 10, {batch}, torch::kLong);
+    namespace tnn = torch::nn;
+    tnn::Sequential net(tnn::Conv2d(tnn::Conv2dOptions(1, 16, 3).padding(1)), tnn::ReLU(), tnn::MaxPool2d(2),
+                        tnn::Conv2d(tnn::Conv2dOptions(16, 32, 3).padding(1)), tnn::ReLU(), tnn::MaxPool2d(2),
+                        tnn::Flatten(), tnn::Linear(128, 10));
+    torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-2));
+    return bench::median_seconds(
+        [&] {
+            opt.zero_grad();
+            torch::nn::functional::cross_entropy(net->forward(x), labels).backward();
+            opt.step();
+        },
+        reps);
+}
+
 double newton_cg_step(int batch, int iterations, double damping, int reps) {
     Mlp m(torch::kFloat64, batch);
     auto params = m.params();

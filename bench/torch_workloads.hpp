@@ -24,4 +24,8 @@ double adam784_step(int batch, int reps);
 /// products (double backward, + damping v) of MLP 64-128-10, tanh, cross entropy, float64: seconds.
 double newton_cg_step(int batch, int iterations, double damping, int reps);
 
+/// One Adam step of the digits CNN (Conv2d 1-16 and 16-32, 3 x 3, padding 1, ReLU, 2 x 2 max
+/// pooling, Linear 128-10) on [batch, 1, 8, 8] float32 images: seconds.
+double cnn_adam_step(int batch, int reps);
+
 }  // namespace torch_side

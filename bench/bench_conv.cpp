@@ -1,0 +1,63 @@
+// One Adam step of the digits CNN (examples/cnn_digits.cpp: Conv2d 1-16 and 16-32, 3 x 3,
+// padding 1, ReLU, 2 x 2 max pooling, Linear 128-10) on [64, 1, 8, 8] float32 images, built
+// from xtgrad::nn, beside torch::nn's same network and torch::optim::Adam, with 1 and 2 threads.
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include <xtensor/xrandom.hpp>
+
+#include "timing.hpp"
+#include "torch_workloads.hpp"
+#include "xtgrad/optim.hpp"
+
+using namespace xtgrad;
+
+namespace {
+double xtgrad_step(std::size_t batch, int reps) {
+    std::mt19937_64 rng(0);
+    nn::Sequential<float> net;
+    net.push_back(std::make_shared<nn::Conv2d<float>>(
+        nn::Conv2dOptions{.in_channels = 1, .out_channels = 16, .kernel = {3, 3}, .padding = {1, 1}}, rng));
+    net.push_back(std::make_shared<nn::ActivationLayer<float>>(nn::Activation::relu));
+    net.push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel = {2, 2}}));
+    net.push_back(std::make_shared<nn::Conv2d<float>>(
+        nn::Conv2dOptions{.in_channels = 16, .out_channels = 32, .kernel = {3, 3}, .padding = {1, 1}}, rng));
+    net.push_back(std::make_shared<nn::ActivationLayer<float>>(nn::Activation::relu));
+    net.push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel = {2, 2}}));
+    net.push_back(std::make_shared<nn::Flatten<float>>());
+    net.push_back(std::make_shared<nn::Linear<float>>(nn::LinearOptions{.in = 128, .out = 10}, rng));
+    xt::random::seed(0);
+    auto x = Tensor32::constant(Array<float>(xt::random::randn<float>({batch, std::size_t(1), std::size_t(8), std::size_t(8)})));
+    std::vector<std::size_t> labels(batch);
+    for (std::size_t i = 0; i < batch; ++i) labels[i] = i % 10;
+    optim::Adam<float> adam(net.parameters(), {.lr = 1e-2});
+    return bench::median_seconds(
+        [&] {
+            Tape tape;
+            adam.zero_grad();
+            nn::cross_entropy(net(x), labels).backward();
+            adam.step();
+        },
+        reps);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    const int reps = quick ? 30 : 200;
+    std::printf("digits CNN (conv 1-16, conv 16-32, 3x3, max pool, linear 128-10), batch 64, float32: one Adam step "
+                "(median)\n");
+    for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        torch_side::set_threads(threads);
+        double ours = xtgrad_step(64, reps);
+        std::printf("  %d thread%s: xtgrad %8.3f ms", threads, threads > 1 ? "s" : " ", ours * 1e3);
+        if (torch_side::available()) {
+            double theirs = torch_side::cnn_adam_step(64, reps);
+            std::printf("   libtorch %8.3f ms   xtgrad speed / libtorch speed %5.2fx", theirs * 1e3, theirs / ours);
+        }
+        std::printf("\n");
+    }
+    return 0;
+}

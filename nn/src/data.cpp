@@ -64,24 +64,28 @@ public:
     LineReader& operator=(const LineReader&) = delete;
 
     /// The next line (without its end of line) and its number; false at the end of the file.
+    /// Lines are cut from the buffer by moving a start position: erasing each line from the
+    /// front made a block of many short lines quadratic (a fuzzer's 105-byte gzip of 40,000
+    /// blank lines took seconds); the consumed front is dropped once per block read.
     bool next(std::string& line, std::size_t& number) {
         line.clear();
         while (true) {
             auto newline = buffer_.find('\n', scanned_);
             if (newline != std::string::npos) {
-                line = buffer_.substr(0, newline);
-                buffer_.erase(0, newline + 1);
-                scanned_ = 0;
+                line.assign(buffer_, start_, newline - start_);
+                start_ = scanned_ = newline + 1;
                 break;
             }
             scanned_ = buffer_.size();
             if (eof_) {
-                if (buffer_.empty()) return false;
-                line = std::move(buffer_);
-                buffer_.clear();
-                scanned_ = 0;
+                if (start_ >= buffer_.size()) return false;
+                line.assign(buffer_, start_, std::string::npos);
+                start_ = scanned_ = buffer_.size();
                 break;
             }
+            buffer_.erase(0, start_);
+            scanned_ -= start_;
+            start_ = 0;
             char block[65536];
             int n = gzread(file_, block, sizeof block);
             if (n < 0) {
@@ -109,7 +113,7 @@ private:
     std::string path_;
     gzFile file_;
     std::string buffer_;
-    std::size_t scanned_ = 0, lines_ = 0;
+    std::size_t start_ = 0, scanned_ = 0, lines_ = 0;  // the unread part is buffer_[start_, ...)
     bool eof_ = false;
 };
 

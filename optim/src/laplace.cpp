@@ -55,11 +55,13 @@ void check_direction(const char* who, const Vec<T>& v, const std::vector<Shape>&
 void symmetric_eigen(std::vector<double> a, std::size_t n, std::vector<double>& values, std::vector<double>& first) {
     std::vector<double> v(n * n, 0.0);
     for (std::size_t i = 0; i < n; ++i) v[i * n + i] = 1;
+    double total = 0;
+    for (double e : a) total += e * e;
     for (int sweep = 0; sweep < 100; ++sweep) {
         double off = 0;
         for (std::size_t i = 0; i < n; ++i)
             for (std::size_t j = i + 1; j < n; ++j) off += a[i * n + j] * a[i * n + j];
-        if (off < 1e-30) break;
+        if (off <= 1e-32 * total) break;  // off-diagonal mass at rounding level
         for (std::size_t p = 0; p < n; ++p)
             for (std::size_t q = p + 1; q < n; ++q) {
                 double apq = a[p * n + q];

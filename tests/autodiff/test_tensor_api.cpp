@@ -114,3 +114,13 @@ BOOST_AUTO_TEST_CASE(custom_op_deduces_its_dtype) {
         [](const TensorList<float>&, const Tensor32&, const Tensor32& g) -> TensorList<float> { return {2.0f * g}; });
     BOOST_TEST(y32.value()(0) == 1.0f);
 }
+
+BOOST_AUTO_TEST_CASE(masks_are_not_indices) {
+    // bool is an integer type to C++, but a mask where indices are expected would silently
+    // pick elements 0 and 1: IndexArray does not take one
+    static_assert(!std::is_constructible_v<IndexArray, Array<bool>>);
+    static_assert(!std::is_constructible_v<IndexArray, std::vector<bool>>);
+    static_assert(std::is_constructible_v<IndexArray, Array<std::int64_t>>);
+    static_assert(std::is_constructible_v<IndexArray, std::vector<int>>);
+    BOOST_TEST(IndexArray(std::vector<int>{2, 0}).size() == 2u);
+}

@@ -15,21 +15,26 @@
 
 namespace xtgrad {
 
+/// Integer types that are indices; bool is not one (a mask passed where indices are expected
+/// would silently select elements 0 and 1).
+template <class I>
+concept IndexInteger = std::integral<I> && !std::same_as<I, bool>;
+
 class IndexArray {
 public:
     IndexArray() = default;
-    template <std::integral I>
+    template <IndexInteger I>
     IndexArray(std::initializer_list<I> values) : shape_{values.size()} {
         for (I v : values) values_.push_back(checked(v));
     }
-    template <std::integral I>
+    template <IndexInteger I>
     IndexArray(const std::vector<I>& values) : shape_{values.size()} {
         values_.reserve(values.size());
         for (I v : values) values_.push_back(checked(v));
     }
     /// Any xtensor array or expression of integers, with its shape.
     template <class E>
-    requires std::integral<typename E::value_type> IndexArray(const xt::xexpression<E>& e) {
+    requires IndexInteger<typename E::value_type> IndexArray(const xt::xexpression<E>& e) {
         const auto& d = e.derived_cast();
         shape_.assign(d.shape().begin(), d.shape().end());
         values_.reserve(d.size());

@@ -50,12 +50,40 @@ Array<double> ridge(const Array<double>& x, const Array<double>& y, double lambd
     return solve(Tensor::constant(a), matmul(transpose(X), Tensor::constant(y))).value();
 }
 
-// The one-standard-error basin: the best CV point, and whether `at` lies in its basin.
-bool in_basin(const std::vector<CvPoint>& curve, const CvPoint& at, std::size_t& best) {
-    best = 0;
-    for (std::size_t i = 1; i < curve.size(); ++i)
-        if (curve[i].mean < curve[best].mean) best = i;
-    return at.mean <= curve[best].mean + curve[best].standard_error;
+// Along `grid` and at `chosen` (the evidence's choice): the cross-validated error over the
+// folds of `order` (fold_error(value, train rows, held-out rows)) and the log evidence.
+// Rows for plot_evidence_and_cv, and the one-standard-error basin of the best grid point.
+struct Sweep {
+    std::vector<std::vector<double>> rows;
+    CvPoint chosen, best;
+    double best_value = 0;
+    bool in_basin = false;  // chosen.mean <= best.mean + best.standard_error
+};
+
+template <class FoldError, class Evidence>
+Sweep sweep(std::vector<double> grid, double chosen, const std::vector<std::size_t>& order, FoldError fold_error,
+            Evidence evidence) {
+    Sweep s;
+    grid.push_back(chosen);
+    std::vector<std::size_t> train, held_out;
+    for (std::size_t i = 0; i < grid.size(); ++i) {
+        std::vector<double> errors;
+        for (std::size_t k = 0; k < kFolds; ++k) {
+            fold(order, k, train, held_out);
+            errors.push_back(fold_error(grid[i], train, held_out));
+        }
+        CvPoint cv = summarise(errors);
+        bool is_chosen = i + 1 == grid.size();
+        s.rows.push_back({grid[i], evidence(grid[i]), cv.mean, cv.standard_error, is_chosen ? 1.0 : 0.0});
+        if (is_chosen)
+            s.chosen = cv;
+        else if (i == 0 || cv.mean < s.best.mean) {
+            s.best = cv;
+            s.best_value = grid[i];
+        }
+    }
+    s.in_basin = s.chosen.mean <= s.best.mean + s.best.standard_error;
+    return s;
 }
 
 struct EvidencePlotText {
@@ -66,18 +94,19 @@ struct EvidencePlotText {
 // same point. Rows: parameter, log evidence, CV mean, CV s.e., 1 for MacKay's point.
 void plot_evidence_and_cv(Context& ctx, const std::string& name, const std::string& parameter,
                           const std::vector<std::vector<double>>& rows, const EvidencePlotText& text) {
-    std::string commands = "set multiplot layout 1,2 title '" + text.title + "'\n" +  //
-                           "set logscale x\nset xlabel '" + text.parameter + "'\nset key bottom left\n" +
-                           "set title '" + text.evidence_title + "'\nset ylabel '" + text.evidence_axis + "'\n" +
-                           "plot csv using ($5 == 0 ? $1 : 1/0):2 with lines lw 2 lc rgb '#1f77b4' title '" +
-                           text.evidence_curve + "', " +
-                           "csv using ($5 == 1 ? $1 : 1/0):2 with points pt 7 ps 1.5 lc rgb '#d62728' title "
-                           "'MacKay fixed point'\n" +
-                           "set title '5-fold cross-validation'\nset ylabel '" + text.cv_axis + "'\nset key top left\n" +
-                           "plot csv using ($5 == 0 ? $1 : 1/0):3:4 with yerrorlines lw 2 lc rgb '#2ca02c' title '" +
-                           text.cv_curve + " +- s.e.', " +
-                           "csv using ($5 == 1 ? $1 : 1/0):3 with points pt 7 ps 1.5 lc rgb '#d62728' title "
-                           "'at the evidence " + parameter + "'\nunset multiplot";
+    std::string commands =
+        "set multiplot layout 1,2 title '" + text.title + "'\n" +  //
+        "set logscale x\nset xlabel '" + text.parameter + "'\nset key bottom left\n" + "set title '" +
+        text.evidence_title + "'\nset ylabel '" + text.evidence_axis + "'\n" +
+        "plot csv using ($5 == 0 ? $1 : 1/0):2 with lines lw 2 lc rgb '#1f77b4' title '" + text.evidence_curve + "', " +
+        "csv using ($5 == 1 ? $1 : 1/0):2 with points pt 7 ps 1.5 lc rgb '#d62728' title "
+        "'MacKay fixed point'\n" +
+        "set title '5-fold cross-validation'\nset ylabel '" + text.cv_axis + "'\nset key top left\n" +
+        "plot csv using ($5 == 0 ? $1 : 1/0):3:4 with yerrorlines lw 2 lc rgb '#2ca02c' title '" + text.cv_curve +
+        " +- s.e.', " +
+        "csv using ($5 == 1 ? $1 : 1/0):3 with points pt 7 ps 1.5 lc rgb '#d62728' title "
+        "'at the evidence " +
+        parameter + "'\nunset multiplot";
     ctx.plot(name, {parameter, "log_evidence", "cv_mean", "cv_se", "chosen"}, rows, commands, 1200);
 }
 
@@ -131,38 +160,25 @@ void regression_evidence(Context& ctx) {
               rel < 1e-10);
 
     // evidence and 5-fold cross-validation along lambda
-    auto order = nn::shuffled_indices(n, 3);
     std::vector<double> lambdas;
     for (double e = -2; e <= 4.0001; e += 0.25) lambdas.push_back(std::pow(10.0, e));
-    lambdas.push_back(lambda_star);
-    std::vector<CvPoint> cv;
-    std::vector<std::vector<double>> rows;
-    std::vector<std::size_t> train, held_out;
-    for (double lambda : lambdas) {
-        std::vector<double> errors;
-        for (std::size_t k = 0; k < kFolds; ++k) {
-            fold(order, k, train, held_out);
-            Array<double> w = ridge(take(x, train), take(yc, train), lambda);
-            Array<double> r =
-                take(yc, held_out) - matmul(Tensor::constant(take(x, held_out)), Tensor::constant(w)).value();
-            errors.push_back(xt::mean(r * r)());
-        }
-        cv.push_back(summarise(errors));
-        double ev = optim::linear_gaussian_log_evidence(X, Y, Tensor::scalar(std::log(lambda * mackay.beta)),
-                                                        Tensor::scalar(std::log(mackay.beta)))
-                        .item();
-        rows.push_back({lambda, ev, cv.back().mean, cv.back().standard_error, lambda == lambda_star ? 1.0 : 0.0});
-    }
-    CvPoint at_star = cv.back();
-    cv.pop_back();
-    std::size_t best = 0;
-    bool inside = in_basin(cv, at_star, best);
+    auto cv_mse = [&](double lambda, const std::vector<std::size_t>& train, const std::vector<std::size_t>& held_out) {
+        Array<double> w = ridge(take(x, train), take(yc, train), lambda);
+        Array<double> r = take(yc, held_out) - matmul(Tensor::constant(take(x, held_out)), Tensor::constant(w)).value();
+        return xt::mean(r * r)();
+    };
+    auto log_evidence = [&](double lambda) {
+        return optim::linear_gaussian_log_evidence(X, Y, Tensor::scalar(std::log(lambda * mackay.beta)),
+                                                   Tensor::scalar(std::log(mackay.beta)))
+            .item();
+    };
+    Sweep along = sweep(lambdas, lambda_star, nn::shuffled_indices(n, 3), cv_mse, log_evidence);
     ctx.claim("diabetes: the evidence's lambda is in the CV basin (CV MSE <= min + 1 s.e.)",
-              "lambda " + fixed(lambda_star, 2) + ": CV MSE " + fixed(at_star.mean, 1) + " vs min " +
-                  fixed(cv[best].mean, 1) + " + s.e. " + fixed(cv[best].standard_error, 1) + " at lambda " +
-                  fixed(lambdas[best], 2),
-              inside);
-    plot_evidence_and_cv(ctx, "evidence_diabetes", "lambda", rows,
+              "lambda " + fixed(lambda_star, 2) + ": CV MSE " + fixed(along.chosen.mean, 1) + " vs min " +
+                  fixed(along.best.mean, 1) + " + s.e. " + fixed(along.best.standard_error, 1) + " at lambda " +
+                  fixed(along.best_value, 2),
+              along.in_basin);
+    plot_evidence_and_cv(ctx, "evidence_diabetes", "lambda", along.rows,
                          {"diabetes ridge regression: the evidence of the training data chooses lambda",
                           "lambda = alpha / beta", "log evidence (beta at its estimate)", "log p(y | lambda)",
                           "closed form", "held-out mean squared error", "CV MSE"});
@@ -203,38 +219,27 @@ void classification_evidence(Context& ctx) {
     ctx.claim("breast cancer: the weight-decay re-estimation converges",
               mackay.converged ? "converged" : "not converged", mackay.converged);
 
-    auto order = nn::shuffled_indices(n, 4);
     std::vector<double> alphas;
     for (double e = -3; e <= 2.0001; e += 0.25) alphas.push_back(std::pow(10.0, e));
-    alphas.push_back(mackay.alpha);
-    std::vector<CvPoint> cv;
-    std::vector<std::vector<double>> rows;
-    std::vector<std::size_t> train, held_out;
     auto wk = Tensor::parameter(xt::zeros<double>({d, std::size_t(1)}));
-    for (double alpha : alphas) {
-        std::vector<double> losses;
-        for (std::size_t k = 0; k < kFolds; ++k) {
-            fold(order, k, train, held_out);
-            fit_on(take(x, train), take(t, train), alpha, wk);
-            NoGrad no_grad;
-            auto z = matmul(Tensor::constant(take(x, held_out)), wk);
-            losses.push_back(nll(z, Tensor::constant(take(t, held_out))).item() / double(held_out.size()));
-        }
-        cv.push_back(summarise(losses));
+    auto cv_log_loss = [&](double alpha, const std::vector<std::size_t>& train,
+                           const std::vector<std::size_t>& held_out) {
+        fit_on(take(x, train), take(t, train), alpha, wk);
+        NoGrad no_grad;
+        auto z = matmul(Tensor::constant(take(x, held_out)), wk);
+        return nll(z, Tensor::constant(take(t, held_out))).item() / double(held_out.size());
+    };
+    auto log_evidence = [&](double alpha) {
         fit_on(x, t, alpha, w);
-        double ev = optim::laplace_log_evidence<double>({w}, data_model, alpha);
-        rows.push_back({alpha, ev, cv.back().mean, cv.back().standard_error, alpha == mackay.alpha ? 1.0 : 0.0});
-    }
-    CvPoint at_star = cv.back();
-    cv.pop_back();
-    std::size_t best = 0;
-    bool inside = in_basin(cv, at_star, best);
+        return optim::laplace_log_evidence<double>({w}, data_model, alpha);
+    };
+    Sweep along = sweep(alphas, mackay.alpha, nn::shuffled_indices(n, 4), cv_log_loss, log_evidence);
     ctx.claim("breast cancer: the evidence's alpha is in the CV basin (CV log loss <= min + 1 s.e.)",
-              "alpha " + fixed(mackay.alpha, 3) + ": CV log loss " + fixed(at_star.mean, 4) + " vs min " +
-                  fixed(cv[best].mean, 4) + " + s.e. " + fixed(cv[best].standard_error, 4) + " at alpha " +
-                  fixed(alphas[best], 3),
-              inside);
-    plot_evidence_and_cv(ctx, "evidence_breast_cancer", "alpha", rows,
+              "alpha " + fixed(mackay.alpha, 3) + ": CV log loss " + fixed(along.chosen.mean, 4) + " vs min " +
+                  fixed(along.best.mean, 4) + " + s.e. " + fixed(along.best.standard_error, 4) + " at alpha " +
+                  fixed(along.best_value, 3),
+              along.in_basin);
+    plot_evidence_and_cv(ctx, "evidence_breast_cancer", "alpha", along.rows,
                          {"breast cancer logistic regression: the Laplace evidence chooses the weight decay",
                           "alpha (weight decay)", "log evidence (Laplace, exact Hessian)", "log p(t | alpha)",
                           "Laplace estimate", "held-out log loss per sample", "CV log loss"});

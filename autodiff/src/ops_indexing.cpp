@@ -58,14 +58,14 @@ void check_index_shape(std::string_view op, const Shape& array_shape, const Shap
                         op, to_string(index_shape), to_string(array_shape), axis));
 }
 
+// The op bodies below take validated, non-negative indices `idx` laid out in `i_shape`.
 template <class T>
-TensorT<T> scatter_add_checked(const TensorT<T>& a, std::size_t axis, const IndexArray& indices,
+TensorT<T> scatter_add_checked(const TensorT<T>& a, std::size_t axis, const Shape& i_shape,
                                std::vector<std::size_t> idx, const TensorT<T>& src);
 
 template <class T>
-TensorT<T> take_checked(const TensorT<T>& a, std::size_t axis, const IndexArray& indices,
-                        std::vector<std::size_t> idx) {
-    Shape a_shape = a.shape(), i_shape = indices.shape();
+TensorT<T> take_checked(const TensorT<T>& a, std::size_t axis, const Shape& i_shape, std::vector<std::size_t> idx) {
+    Shape a_shape = a.shape();
     return make_op<T>(
         "take_along_axis", {a},
         [a_shape, i_shape, axis, idx](const TensorList<T>& in) {
@@ -75,15 +75,15 @@ TensorT<T> take_checked(const TensorT<T>& a, std::size_t axis, const IndexArray&
             along_axis(a_shape, i_shape, axis, idx, [&](std::size_t at, std::size_t flat) { o[flat] = x[at]; });
             return out;
         },
-        [axis, indices, idx](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
-            return {scatter_add_checked(zeros_like(in[0]), axis, indices, idx, g)};
+        [axis, i_shape, idx](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {scatter_add_checked(zeros_like(in[0]), axis, i_shape, idx, g)};
         });
 }
 
 template <class T>
-TensorT<T> scatter_add_checked(const TensorT<T>& a, std::size_t axis, const IndexArray& indices,
+TensorT<T> scatter_add_checked(const TensorT<T>& a, std::size_t axis, const Shape& i_shape,
                                std::vector<std::size_t> idx, const TensorT<T>& src) {
-    Shape a_shape = a.shape(), i_shape = indices.shape();
+    Shape a_shape = a.shape();
     return make_op<T>(
         "scatter_add", {a, src},
         [a_shape, i_shape, axis, idx](const TensorList<T>& in) {
@@ -93,8 +93,8 @@ TensorT<T> scatter_add_checked(const TensorT<T>& a, std::size_t axis, const Inde
             along_axis(a_shape, i_shape, axis, idx, [&](std::size_t at, std::size_t flat) { o[at] += s[flat]; });
             return out;
         },
-        [axis, indices, idx](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
-            return {wants(in, 0) ? g : TensorT<T>(), wants(in, 1) ? take_checked(g, axis, indices, idx) : TensorT<T>()};
+        [axis, i_shape, idx](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {wants(in, 0) ? g : TensorT<T>(), wants(in, 1) ? take_checked(g, axis, i_shape, idx) : TensorT<T>()};
         });
 }
 
@@ -171,7 +171,7 @@ TensorT<T> take_along_axis(const TensorT<T>& a, const IndexArray& indices, std::
     check_usable("take_along_axis", a, 0);
     std::size_t ax = axis_of("take_along_axis", axis, a.shape());
     check_index_shape("take_along_axis", a.shape(), indices.shape(), ax);
-    return take_checked(a, ax, indices, resolve("take_along_axis", indices, a.shape()[ax], ax, a.shape()));
+    return take_checked(a, ax, indices.shape(), resolve("take_along_axis", indices, a.shape()[ax], ax, a.shape()));
 }
 
 template <class T>
@@ -183,7 +183,8 @@ TensorT<T> scatter_add(const TensorT<T>& a, std::ptrdiff_t axis, const IndexArra
     if (src.shape() != indices.shape())
         throw ShapeError(fmt::format("scatter_add: src of shape {} for indices of shape {} (they must agree)",
                                      to_string(src.shape()), to_string(indices.shape())));
-    return scatter_add_checked(a, ax, indices, resolve("scatter_add", indices, a.shape()[ax], ax, a.shape()), src);
+    return scatter_add_checked(a, ax, indices.shape(), resolve("scatter_add", indices, a.shape()[ax], ax, a.shape()),
+                               src);
 }
 
 template <class T>

@@ -93,6 +93,11 @@ TensorT<T> fold(const TensorT<T>& cols, const Geometry& g) {
 }
 }  // namespace
 
+std::array<std::size_t, 2> unfold2d_grid(const Shape& image_shape, const Patches2d& patches) {
+    Geometry g = geometry("unfold2d", image_shape, patches);
+    return {g.oh, g.ow};
+}
+
 template <class T>
 TensorT<T> unfold2d(const TensorT<T>& images, const Patches2d& patches) {
     check_usable("unfold2d", images, 0);

@@ -29,8 +29,7 @@ Patches2d pool_patches(const Pool2dOptions& o) {
 // [N C, L] (one value per window) back to [N, C, out_h, out_w].
 template <class T>
 BasicTensor<T> as_images(const BasicTensor<T>& pooled, const Shape& in, const Patches2d& p) {
-    std::size_t oh = (in[2] + 2 * p.padding[0] - (p.kernel[0] - 1) - 1) / p.stride[0] + 1;
-    std::size_t ow = (in[3] + 2 * p.padding[1] - (p.kernel[1] - 1) - 1) / p.stride[1] + 1;
+    auto [oh, ow] = unfold2d_grid(in, p);
     return reshape(pooled, {in[0], in[1], oh, ow});
 }
 }  // namespace
@@ -63,8 +62,7 @@ BasicTensor<T> Conv2d<T>::forward(const BasicTensor<T>& input) {
     auto y = o.groups == 1 ? outputs[0] : concat(outputs, 2);
     if (o.bias) y = y + bias_;
     const Shape& s = input.shape();
-    std::size_t oh = (s[2] + 2 * o.padding[0] - o.dilation[0] * (o.kernel[0] - 1) - 1) / o.stride[0] + 1;
-    std::size_t ow = (s[3] + 2 * o.padding[1] - o.dilation[1] * (o.kernel[1] - 1) - 1) / o.stride[1] + 1;
+    auto [oh, ow] = unfold2d_grid(s, p);
     return reshape(permute(y, {0, 2, 1}), {s[0], o.out_channels, oh, ow});
 }
 

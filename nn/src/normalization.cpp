@@ -25,7 +25,7 @@ BasicTensor<T> LayerNorm<T>::forward(const BasicTensor<T>& x) {
     Axes axes;
     for (std::size_t i = 0; i < shape_.size(); ++i) axes.push_back(-std::ptrdiff_t(i) - 1);
     auto centred = x - mean(x, axes, true);
-    auto y = centred / sqrt(var(x, axes, 0, true) + T(eps_));
+    auto y = centred / sqrt(mean(square(centred), axes, true) + T(eps_));  // the biased variance
     return weight_.defined() ? y * weight_ + bias_ : y;
 }
 
@@ -61,8 +61,8 @@ BasicTensor<T> BatchNorm<T>::forward(const BasicTensor<T>& x) {
             throw ValueError(fmt::format("BatchNorm: training needs more than one value per channel, got shape {}",
                                          to_string(x.shape())));
         auto m = mean(x, axes, true);
-        auto v = var(x, axes, 0, true);
         centred = x - m;
+        auto v = mean(square(centred), axes, true);  // the biased variance
         scale = sqrt(v + T(eps_));
         // the running statistics move outside the graph (PyTorch's unbiased running variance)
         Array<T> bm = m.value(), bv = v.value();

@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include <xtensor/xbuilder.hpp>
+
 #include "vector.hpp"
 
 namespace xtgrad::optim {
@@ -14,9 +16,7 @@ constexpr double kLog2Pi = 1.8378770664093453;
 
 template <class T>
 Array<T> identity(std::size_t n) {
-    Array<T> eye = xt::zeros<T>({n, n});
-    for (std::size_t i = 0; i < n; ++i) eye(i, i) = T(1);
-    return eye;
+    return xt::eye<T>(n);
 }
 
 void check_precisions(const char* who, double alpha, double beta) {
@@ -111,6 +111,14 @@ double squared_norm(const TensorList<T>& params) {
         for (auto e : t.value()) s += double(e) * double(e);
     return s;
 }
+
+// -E_D(w) - alpha/2 |w|^2 + p/2 log alpha - 1/2 log det H from the Laplace approximation of
+// the model with its weight decay (loss() = E_D + alpha/2 |w|^2; the 2 pi terms of the prior's
+// normaliser and of the Laplace integral cancel).
+template <class T>
+double weight_decay_log_evidence(const Laplace<T>& laplace, double alpha) {
+    return -laplace.loss() + 0.5 * double(laplace.size()) * std::log(alpha) - 0.5 * laplace.log_det_precision();
+}
 }  // namespace
 
 template <class T>
@@ -119,10 +127,8 @@ double laplace_log_evidence(const TensorList<T>& params, const CurvatureModel<T>
     check_precisions("laplace_log_evidence", alpha, 1);
     if (data_model.penalty)
         throw ValueError("laplace_log_evidence: the data model must have no penalty; alpha/2 |w|^2 is added here");
-    Laplace<T> laplace(params, with_weight_decay(params, data_model, alpha), curvature);
-    double p = double(laplace.size());
-    // loss() = E_D + alpha/2 |w|^2
-    return -laplace.loss() + 0.5 * p * std::log(alpha) - 0.5 * laplace.log_det_precision();
+    return weight_decay_log_evidence(Laplace<T>(params, with_weight_decay(params, data_model, alpha), curvature),
+                                     alpha);
 }
 
 template <class T>
@@ -140,8 +146,7 @@ EvidenceResult reestimate_weight_decay(const TensorList<T>& params, const Curvat
         double trace = 0;
         for (std::size_t i = 0; i < laplace.size(); ++i) trace += double(cov(i, i));
         r.gamma = double(laplace.size()) - r.alpha * trace;
-        r.log_evidence =
-            -laplace.loss() + 0.5 * double(laplace.size()) * std::log(r.alpha) - 0.5 * laplace.log_det_precision();
+        r.log_evidence = weight_decay_log_evidence(laplace, r.alpha);
         double alpha = r.gamma / squared_norm(params);
         check_precisions("reestimate_weight_decay", alpha, 1);
         bool done = settled(r.alpha, alpha, o.tolerance);

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <random>
 
+#include <xtensor/xbuilder.hpp>
+
 #include "curvature_recording.hpp"
 #include "vector.hpp"
 
@@ -130,10 +132,8 @@ Laplace<T>::Laplace(const TensorList<T>& params, const CurvatureModel<T>& model,
 template <class T>
 Array<T> Laplace<T>::covariance() const {
     NoGrad no_grad;
-    Array<T> eye = Array<T>::from_shape({size_, size_});
-    for (std::size_t i = 0; i < eye.size(); ++i) eye.data()[i] = T(0);
-    for (std::size_t i = 0; i < size_; ++i) eye(i, i) = T(1);
-    return cholesky_solve(BasicTensor<T>::constant(eye), BasicTensor<T>::constant(factor_)).value();
+    Array<T> eye = xt::eye<T>(size_);
+    return cholesky_solve(BasicTensor<T>::constant(std::move(eye)), BasicTensor<T>::constant(factor_)).value();
 }
 
 template <class T>

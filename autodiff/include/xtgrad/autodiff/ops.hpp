@@ -231,6 +231,9 @@ struct Patches2d {
 /// - 1) / stride + 1 as in PyTorch. Gradient: fold2d.
 template <class T>
 BasicTensor<T> unfold2d(const BasicTensor<T>& images, const Patches2d& patches);
+/// {out_h, out_w}: the grid of patch positions unfold2d takes from images of `image_shape`
+/// (L = out_h out_w); ShapeError or ValueError as unfold2d for a geometry that does not fit.
+std::array<std::size_t, 2> unfold2d_grid(const Shape& image_shape, const Patches2d& patches);
 /// col2im, the adjoint of unfold2d: patches summed back into images of `image_shape`.
 template <class T>
 BasicTensor<T> fold2d(const BasicTensor<T>& columns, const Shape& image_shape, const Patches2d& patches);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs, with apt, the Debian packages xtgrad needs that are missing; does nothing when
 # all are present.
-# Usage: scripts/install-deps.sh [--examples] [--bench] [--fuzz]
+# Usage: scripts/install-deps.sh [--examples] [--bench] [--fuzz] [--mpi]
 #   --examples adds gnuplot-nox (plots of the lecture examples), --bench adds libtorch-dev,
-#   --fuzz adds clang and its sanitizer and libFuzzer runtimes (scripts/fuzz.sh).
+#   --fuzz adds clang and its sanitizer and libFuzzer runtimes (scripts/fuzz.sh),
+#   --mpi adds OpenMPI (libopenmpi-dev, mpirun) for xtgrad::dist and its tests.
 set -euo pipefail
 
 packages=(g++ make cmake libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev libopenblas-dev
@@ -13,6 +14,7 @@ for option in "$@"; do
         --examples) packages+=(gnuplot-nox) ;;
         --bench) packages+=(libtorch-dev) ;;
         --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+        --mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
         *) echo "install-deps.sh: unknown option $option" >&2; exit 2 ;;
     esac
 done

@@ -143,6 +143,19 @@ Array<T>& BasicTensor<T>::mutable_grad() {
 }
 
 template <class T>
+void BasicTensor<T>::set_grad(Array<T> gradient) {
+    checked("set_grad", *this);
+    auto& v = Access::var(*this);
+    if (!v.leaf || !v.requires_grad)
+        throw GradError(fmt::format("set_grad: tensor of shape {} is {}; only parameters have gradients",
+                                    to_string(v.value.shape()), v.leaf ? "a constant" : "an op result"));
+    if (gradient.shape() != v.value.shape())
+        throw ShapeError(fmt::format("set_grad: gradient of shape {} for a parameter of shape {}",
+                                     to_string(gradient.shape()), to_string(v.value.shape())));
+    v.grad = std::move(gradient);
+}
+
+template <class T>
 void BasicTensor<T>::zero_grad() {
     checked("zero_grad", *this);
     auto& v = Access::var(*this);

@@ -218,6 +218,11 @@ std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t seed) {
     return idx;
 }
 
+std::pair<std::size_t, std::size_t> shard_range(std::size_t n, std::size_t shard, std::size_t shards) {
+    if (shard >= shards) throw ValueError(fmt::format("shard_range: shard {} of {} shards does not exist", shard, shards));
+    return {n / shards * shard + std::min(shard, n % shards), n / shards * (shard + 1) + std::min(shard + 1, n % shards)};
+}
+
 Table take_rows(const Table& table, const std::vector<std::size_t>& indices) {
     std::size_t rows = table.features.shape()[0], cols = table.features.shape()[1];
     Table out;

@@ -10,6 +10,7 @@ namespace xtgrad::nn {
 
 template <class T>
 IndexArray Batch<T>::labels() const {
+    if (empty()) throw ValueError("Batch::labels: this shard of the batch has no rows (check Batch::empty())");
     std::vector<std::int64_t> out;
     for (auto v : y.value()) {
         if (!(v >= 0) || v != std::floor(v))
@@ -27,6 +28,9 @@ DataLoader<T>::DataLoader(Table table, const LoaderOptions& options, std::functi
         throw ShapeError(fmt::format("DataLoader: features of shape {} for {} targets",
                                      to_string(table_.features.shape()), table_.rows()));
     if (table_.rows() == 0) throw ValueError("DataLoader: the table has no rows");
+    if (options_.shards == 0 || options_.shard >= options_.shards)
+        throw ValueError(fmt::format("DataLoader: shard {} of {} shards does not exist", options_.shard,
+                                     options_.shards));
     order_.resize(table_.rows());
     std::iota(order_.begin(), order_.end(), std::size_t(0));
 }
@@ -48,7 +52,12 @@ template <class T>
 Batch<T> DataLoader<T>::make_batch(std::size_t index) const {
     std::size_t start = index * options_.batch_size, stop = std::min(start + options_.batch_size, order_.size());
     Batch<T> batch;
+    batch.global_rows = stop - start;
+    auto [first, last] = shard_range(stop - start, options_.shard, options_.shards);
+    stop = start + last;
+    start += first;
     batch.rows.assign(order_.begin() + std::ptrdiff_t(start), order_.begin() + std::ptrdiff_t(stop));
+    if (batch.empty()) return batch;  // a shard of a batch smaller than the shards
     std::size_t cols = table_.features.shape()[1];
     Array<T> x = Array<T>::from_shape({batch.rows.size(), cols});
     Array<T> y = Array<T>::from_shape({batch.rows.size()});

@@ -45,44 +45,50 @@ double dot(const Array<T>& a, const Array<T>& b) {
 
 template <class T>
 CurvatureRecording<T>::CurvatureRecording(const CurvatureModel<T>& model, const TensorList<T>& params, Curvature kind)
-    : params_(params), kind_(kind) {
+    : params_(params), kind_(kind), shards_(model.shards) {
     if (!model.outputs || !model.loss) throw ValueError("CurvatureModel: outputs and loss are both needed");
+    // The data term and the penalty are recorded apart: with sharded data only the first is
+    // summed over the processes.
     BasicTensor<T> penalty = model.penalty ? model.penalty() : BasicTensor<T>();
     double penalty_value = penalty.defined() ? double(penalty.item()) : 0.0;
+    if (penalty.defined() && penalty.requires_grad()) penalty_grad_ = grad<T>(TensorList<T>{penalty}, params, {}, true, true);
+    double data_value = 0;
     if (kind == Curvature::hessian) {
         auto loss = model.loss(model.outputs());
-        if (penalty.defined()) loss = loss + penalty;
-        loss_ = double(loss.item());
-        if (!loss.requires_grad()) {
+        data_value = double(loss.item());
+        if (loss.requires_grad()) {
+            grad_ = grad<T>(TensorList<T>{loss}, params, {}, true, true);
+            gradient_ = values_of(grad_);
+        } else {
             gradient_ = zeros_like(values_of(params));
-            return;
         }
-        grad_ = grad<T>(TensorList<T>{loss}, params, {}, true, true);
-        gradient_ = values_of(grad_);
-        return;
+    } else {
+        z_ = model.outputs();
+        if (!z_.defined() || !z_.requires_grad())
+            throw GradError("CurvatureModel: the outputs do not depend on the parameters");
+        // The Gauss-Newton product sees the loss only through the outputs: a loss that also
+        // reads the parameters would have that part of its curvature dropped without a word.
+        if (model.loss(BasicTensor<T>::constant(z_.value())).requires_grad())
+            throw ValueError(
+                "CurvatureModel: loss(z) depends on the parameters directly, not only through the outputs z; "
+                "its curvature in them would be missed. Put parameter-only terms (l2_penalty) in "
+                "CurvatureModel::penalty");
+        z0_ = BasicTensor<T>::parameter(z_.value());
+        auto loss_z = model.loss(z0_);
+        data_value = double(loss_z.item());
+        dl_dz_ = grad<T>(TensorList<T>{loss_z}, {z0_}, {}, true, true)[0];
+        gradient_ =
+            values_of(grad<T>(TensorList<T>{z_}, params, {BasicTensor<T>::constant(dl_dz_.value())}, false, true));
+        w_ = BasicTensor<T>::parameter(xt::zeros<T>(z_.shape()));
+        jt_w_ = grad<T>(TensorList<T>{z_}, params, {w_}, true, true);
+        choose_output_hessian();
     }
-    z_ = model.outputs();
-    if (!z_.defined() || !z_.requires_grad())
-        throw GradError("CurvatureModel: the outputs do not depend on the parameters");
-    // The Gauss-Newton product sees the loss only through the outputs: a loss that also reads
-    // the parameters would have that part of its curvature dropped without a word.
-    if (model.loss(BasicTensor<T>::constant(z_.value())).requires_grad())
-        throw ValueError(
-            "CurvatureModel: loss(z) depends on the parameters directly, not only through the outputs z; "
-            "its curvature in them would be missed. Put parameter-only terms (l2_penalty) in "
-            "CurvatureModel::penalty");
-    z0_ = BasicTensor<T>::parameter(z_.value());
-    auto loss_z = model.loss(z0_);
-    loss_ = double(loss_z.item()) + penalty_value;
-    dl_dz_ = grad<T>(TensorList<T>{loss_z}, {z0_}, {}, true, true)[0];
-    gradient_ = values_of(grad<T>(TensorList<T>{z_}, params, {BasicTensor<T>::constant(dl_dz_.value())}, false, true));
-    if (penalty.defined() && penalty.requires_grad()) {
-        penalty_grad_ = grad<T>(TensorList<T>{penalty}, params, {}, true, true);
-        axpy(1.0, values_of(penalty_grad_), gradient_);
+    if (shards_.active()) {
+        data_value = shards_.scalar(data_value);
+        shards_.arrays(gradient_);
     }
-    w_ = BasicTensor<T>::parameter(xt::zeros<T>(z_.shape()));
-    jt_w_ = grad<T>(TensorList<T>{z_}, params, {w_}, true, true);
-    choose_output_hessian();
+    loss_ = data_value + penalty_value;
+    if (!penalty_grad_.empty()) axpy(1.0, values_of(penalty_grad_), gradient_);
 }
 
 template <class T>
@@ -158,12 +164,17 @@ void CurvatureRecording<T>::choose_output_hessian() {
 
 template <class T>
 Vec<T> CurvatureRecording<T>::product(const Vec<T>& v) {
-    if (kind_ == Curvature::hessian) return grad_of_inner(grad_, v, params_);
-    Array<T> jv = grad_of_inner<T>(jt_w_, v, {w_})[0];  // J v: jt_w is linear in w
-    Array<T> hjv = output_kind_ == OutputHessian::generic
-                       ? output_product(jv)[0]
-                       : Array<T>(static_cast<T>(output_scale_) * closed_form(output_kind_, jv));
-    Vec<T> out = values_of(grad<T>(TensorList<T>{z_}, params_, {BasicTensor<T>::constant(hjv)}, false, true));
+    Vec<T> out;
+    if (kind_ == Curvature::hessian) {
+        out = grad_.empty() ? zeros_like(values_of(params_)) : grad_of_inner(grad_, v, params_);
+    } else {
+        Array<T> jv = grad_of_inner<T>(jt_w_, v, {w_})[0];  // J v: jt_w is linear in w
+        Array<T> hjv = output_kind_ == OutputHessian::generic
+                           ? output_product(jv)[0]
+                           : Array<T>(static_cast<T>(output_scale_) * closed_form(output_kind_, jv));
+        out = values_of(grad<T>(TensorList<T>{z_}, params_, {BasicTensor<T>::constant(hjv)}, false, true));
+    }
+    if (shards_.active()) shards_.arrays(out);
     if (!penalty_grad_.empty()) axpy(1.0, grad_of_inner(penalty_grad_, v, params_), out);
     return out;
 }

@@ -29,6 +29,7 @@ private:
     Tape tape_;  // first member: alive for every tensor below
     TensorList<T> params_;
     Curvature kind_;
+    ShardSum<T> shards_;
     double loss_ = 0;
     Vec<T> gradient_;
     // fisher: the outputs z, a leaf z0 with z's value, dL/dz0 (recorded for second order),
@@ -38,7 +39,7 @@ private:
     OutputHessian output_kind_ = OutputHessian::generic;
     double output_scale_ = 0;
     Array<T> probabilities_;  // softmax or sigmoid of z, for the closed forms
-    // hessian: the recorded gradient of the whole loss
+    // hessian: the recorded gradient of the data term (the penalty's is penalty_grad_)
     TensorList<T> grad_;
 };
 

@@ -28,6 +28,7 @@ template <class T>
 double loss_at(const CurvatureModel<T>& model) {
     NoGrad no_grad;
     double f = static_cast<double>(model.loss(model.outputs()).item());
+    if (model.shards.active()) f = model.shards.scalar(f);
     if (model.penalty) f += static_cast<double>(model.penalty().item());
     return f;
 }

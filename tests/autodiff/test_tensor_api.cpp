@@ -28,6 +28,20 @@ BOOST_AUTO_TEST_CASE(tensors_from_values_and_a_shape) {
                              "constant: shape [0] has no elements");
 }
 
+BOOST_AUTO_TEST_CASE(set_grad_replaces_a_parameters_gradient) {
+    auto p = Tensor::parameter(Array<double>{1, 2});
+    p.set_grad(Array<double>{3, 4});  // PyTorch's p.grad = g
+    BOOST_TEST((p.grad() == Array<double>{3, 4}));
+    {
+        Tape tape;
+        sum(p * p).backward();  // accumulates onto it
+    }
+    BOOST_TEST((p.grad() == Array<double>{5, 8}));
+    expect_error<ShapeError>([&] { p.set_grad(Array<double>{1, 2, 3}); }, "gradient of shape [3] for a parameter of shape [2]");
+    auto c = Tensor::constant(Array<double>{1});
+    expect_error<GradError>([&] { c.set_grad(Array<double>{1}); }, "is a constant");
+}
+
 BOOST_AUTO_TEST_CASE(printing_shows_values_shape_dtype_and_gradient) {
     std::ostringstream os;
     os << Tensor::parameter({1.0, 2.5, -3.0, 4.0}, {2, 2});

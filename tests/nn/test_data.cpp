@@ -195,3 +195,43 @@ BOOST_AUTO_TEST_CASE(data_loader_batches_epochs_and_transforms) {
     BOOST_TEST(it->rows[5] == 5u);
     expect_error<ValueError>([&] { nn::DataLoader<double>(wine, {.batch_size = 0}); }, "batch_size must be positive");
 }
+
+// The sharded loaders of three processes together yield each global batch of the unsharded
+// loader, in order, every row once; a last batch smaller than the shards leaves some empty.
+BOOST_AUTO_TEST_CASE(sharded_loaders_partition_every_global_batch) {
+    auto wine = nn::load_csv(XTGRAD_DATA_DIR "/wine_data.csv", {.header_lines = 1});
+    auto few = nn::take_rows(wine, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21});
+    const std::size_t shards = 3;
+    nn::DataLoader<double> whole(few, {.batch_size = 10, .seed = 5});
+    std::vector<std::vector<std::vector<std::size_t>>> parts(shards);  // [shard][batch] rows
+    for (std::size_t s = 0; s < shards; ++s) {
+        nn::DataLoader<double> loader(few, {.batch_size = 10, .seed = 5, .shards = shards, .shard = s});
+        BOOST_TEST(loader.size() == whole.size());
+        for (const auto& batch : loader) {
+            parts[s].push_back(batch.rows);
+            if (batch.empty()) {
+                BOOST_TEST(!batch.x.defined());
+                expect_error<ValueError>([&] { (void)batch.labels(); }, "has no rows");
+            } else {
+                BOOST_TEST(batch.x.shape()[0] == batch.rows.size());
+            }
+        }
+    }
+    std::size_t b = 0, empty = 0;
+    for (const auto& batch : whole) {
+        std::vector<std::size_t> joined;
+        for (std::size_t s = 0; s < shards; ++s) {
+            joined.insert(joined.end(), parts[s][b].begin(), parts[s][b].end());
+            empty += parts[s][b].empty();
+        }
+        BOOST_TEST(joined == batch.rows);  // contiguous parts, in shard order
+        ++b;
+    }
+    BOOST_TEST(empty == 1u);  // 10, 10, 2: the last batch of two rows leaves one of three shards empty
+    BOOST_TEST((nn::shard_range(10, 0, 3) == std::pair<std::size_t, std::size_t>{0, 4}));
+    BOOST_TEST((nn::shard_range(10, 2, 3) == std::pair<std::size_t, std::size_t>{7, 10}));
+    BOOST_TEST((nn::shard_range(2, 2, 3) == std::pair<std::size_t, std::size_t>{2, 2}));
+    expect_error<ValueError>([&] { nn::shard_range(10, 3, 3); }, "shard 3 of 3 shards does not exist");
+    expect_error<ValueError>([&] { nn::DataLoader<double>(few, {.shards = 2, .shard = 2}); },
+                             "shard 2 of 2 shards does not exist");
+}

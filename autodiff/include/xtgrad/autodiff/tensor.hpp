@@ -74,6 +74,9 @@ public:
     Array<T>& mutable_grad();
     /// Forgets the accumulated gradient of a leaf.
     void zero_grad();
+    /// Replaces the gradient of a parameter (PyTorch's `p.grad = g`: what a data-parallel
+    /// all-reduce writes back); the shape must be the parameter's.
+    void set_grad(Array<T> gradient);
 
     /// Reverse sweep from this scalar, accumulating into the leaves' `grad()`. As in PyTorch,
     /// the graph swept is freed afterwards unless `retain_graph`: its memory returns at once,

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "xtgrad/autodiff/array.hpp"
@@ -44,6 +45,9 @@ private:
 
 /// A permutation of 0..n-1 drawn from `seed` (the same seed, the same order).
 std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t seed);
+/// The part [first, last) of n rows that shard `shard` of `shards` holds: contiguous, in shard
+/// order, sizes differing by at most one (ValueError when shard >= shards).
+std::pair<std::size_t, std::size_t> shard_range(std::size_t n, std::size_t shard, std::size_t shards);
 /// The rows of `table` at `indices`, in that order.
 Table take_rows(const Table& table, const std::vector<std::size_t>& indices);
 /// Shuffles with `seed` and splits off a fraction (0, 1) of the rows as the test set.

@@ -21,13 +21,26 @@ struct LoaderOptions {
     bool shuffle = true;          ///< a new permutation every epoch, drawn from seed and the epoch number
     bool drop_last = false;       ///< skip a last batch smaller than batch_size
     std::uint64_t seed = 0;
+    /// Data-parallel sharding (PyTorch's DistributedSampler): every process draws the same
+    /// global batches of batch_size rows and yields only its part of each, rows
+    /// shard_range(rows, shard, shards) of the batch. Over an epoch the shards see every row
+    /// once, and every process yields the same number of batches; a last batch smaller than
+    /// `shards` gives some shards an empty batch (Batch::empty(): no tensors, since xtgrad has
+    /// no empty tensors), where the process contributes nothing but still takes part in the
+    /// gradient reduction. Nothing is padded or repeated, so the sum over the shards is the
+    /// global batch exactly.
+    std::size_t shards = 1;
+    std::size_t shard = 0;  ///< this process's part, < shards
 };
 
 template <class T>
 struct Batch {
     BasicTensor<T> x;               ///< features [b, ...] (after the transform), a constant
-    BasicTensor<T> y;               ///< targets [b], a constant
+    BasicTensor<T> y;               ///< targets [b], a constant (both undefined when empty())
     std::vector<std::size_t> rows;  ///< which rows of the table
+    std::size_t global_rows = 0;    ///< rows of the whole batch, over all shards (= rows.size() unsharded)
+    /// This shard of the batch has no rows; x and y are then undefined.
+    bool empty() const { return rows.empty(); }
     /// The targets as class labels (ValueError if one is negative or not a whole number).
     IndexArray labels() const;
 };
@@ -40,7 +53,7 @@ public:
     DataLoader(Table table, const LoaderOptions& options = {}, std::function<Array<T>(Array<T>)> transform = {});
 
     std::size_t rows() const { return table_.rows(); }
-    /// Batches per epoch.
+    /// Batches per epoch (global batches when sharded).
     std::size_t size() const;
     /// The epochs begun so far.
     std::size_t epochs() const { return epoch_; }

@@ -15,6 +15,17 @@ namespace xtgrad::optim {
 /// likelihoods; positive semi-definite) or the exact Hessian (Newton-CG).
 enum class Curvature { fisher, hessian };
 
+/// Sums, over the processes that each hold a shard of the data, the data term's share each
+/// computed: in place for arrays, returned for a number. Every process must get the same
+/// result. dist::shard_sum fills it with MPI all-reduces; optim itself never communicates.
+template <class T>
+struct ShardSum {
+    std::function<void(std::vector<Array<T>>& values)> arrays;
+    std::function<double(double value)> scalar;
+    /// Whether the data are sharded (both functions set).
+    bool active() const { return arrays && scalar; }
+};
+
 /// The model as curvature products see it: the loss is loss(outputs()) + penalty().
 template <class T>
 struct CurvatureModel {
@@ -26,6 +37,11 @@ struct CurvatureModel {
     /// Terms of the parameters alone, such as l2_penalty (empty: none). Their exact Hessian is
     /// added to the Gauss-Newton product: for lambda/2 |w|^2 that is lambda v.
     std::function<BasicTensor<T>()> penalty;
+    /// Data sharded over processes (Hessian-free training as in Martens 2010): loss(outputs())
+    /// is then this process's share of the data term, and the loss, the gradient and every
+    /// curvature product are its sum over the shards plus the penalty's part, counted once.
+    /// Empty: this process holds all the data.
+    ShardSum<T> shards;
 };
 
 /// J^T H_L J v + H_penalty v, with J = dz/dparams and H_L = d^2 L / dz^2: exact, from

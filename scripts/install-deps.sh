@@ -2,7 +2,8 @@
 # Installs, with apt, the Debian packages xtgrad needs that are missing; does nothing when
 # all are present.
 # Usage: scripts/install-deps.sh [--examples] [--bench] [--fuzz] [--mpi]
-#   --examples adds gnuplot-nox (plots of the lecture examples), --bench adds libtorch-dev,
+#   --examples adds gnuplot-nox (plots of the lecture examples), --bench adds libtorch-dev and
+#   python3-torch (PyTorch's DistributedDataParallel beside bench_dist),
 #   --fuzz adds clang and its sanitizer and libFuzzer runtimes (scripts/fuzz.sh),
 #   --mpi adds OpenMPI (libopenmpi-dev, mpirun) for xtgrad::dist and its tests.
 set -euo pipefail
@@ -12,7 +13,7 @@ packages=(g++ make cmake libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev
 for option in "$@"; do
     case "$option" in
         --examples) packages+=(gnuplot-nox) ;;
-        --bench) packages+=(libtorch-dev) ;;
+        --bench) packages+=(libtorch-dev python3-torch) ;;
         --fuzz) packages+=(clang libclang-rt-14-dev) ;;
         --mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
         *) echo "install-deps.sh: unknown option $option" >&2; exit 2 ;;

@@ -7,6 +7,14 @@
 
 namespace xtgrad {
 
+IndexArray::IndexArray(std::vector<std::int64_t> values, Shape shape) : shape_(std::move(shape)), values_(std::move(values)) {
+    std::size_t n = 1;
+    for (auto d : shape_) n *= d;
+    if (n != values_.size())
+        throw ValueError(fmt::format("IndexArray: {} values for the shape {}, which holds {}", values_.size(),
+                                     to_string(shape_), n));
+}
+
 void IndexArray::too_large(unsigned long long v) {
     throw ValueError(fmt::format("index {} does not fit a signed 64-bit index", v));
 }

@@ -62,8 +62,10 @@ TensorT<T> relu(const TensorT<T>& a) {
         "relu", a, [](const auto& x) { return xt::maximum(x, T(0)); },
         [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             // g times the step function, a constant: its own derivative is 0, as it should be
-            auto step = TensorT<T>::constant(evaluate<T>(xt::cast<T>(in[0].value() > T(0))));
-            return {g * step};
+            const Array<T>& x = in[0].value();
+            Array<T> step = Array<T>::from_shape(x.shape());  // a plain loop: it vectorises, xt::cast does not
+            for (std::size_t i = 0; i < x.size(); ++i) step.data()[i] = x.data()[i] > T(0) ? T(1) : T(0);
+            return {g * TensorT<T>::constant(std::move(step))};
         });
 }
 

@@ -55,6 +55,34 @@ TensorT<T> gemm(const TensorT<T>& a, const TensorT<T>& b, bool ta, bool tb) {
         });
 }
 
+// op(X) op(Y) with each operand viewed as the matrix [product of its leading extents, last
+// extent], the result given `shape` (whose leading extents multiply to the rows, whose last
+// is the columns). [B, n, k] x [k, m] is then one BLAS call on the operand's own memory, with
+// no reshaped copy in or out; the rule is the same primitive again, each gradient taking its
+// operand's shape, so it is differentiable to any order.
+template <class T>
+TensorT<T> gemm_flat(const TensorT<T>& a, const TensorT<T>& b, bool ta, bool tb, Shape shape) {
+    return make_op<T>(
+        "matmul", {a, b},
+        [ta, tb, shape](const TensorList<T>& in) {
+            const Array<T>& x = in[0].value();
+            const Array<T>& y = in[1].value();
+            std::size_t xc = x.shape().back(), xr = x.size() / xc, yc = y.shape().back(), yr = y.size() / yc;
+            std::size_t m = ta ? xc : xr, k = ta ? xr : xc, n = tb ? yr : yc;
+            Array<T> out = Array<T>::from_shape(shape);
+            blas_gemm(ta, tb, m, n, k, x.data(), xc, y.data(), yc, out.data());
+            return out;
+        },
+        [ta, tb](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            const TensorT<T>& A = in[0];
+            const TensorT<T>& B = in[1];
+            TensorT<T> dA, dB;
+            if (wants(in, 0)) dA = ta ? gemm_flat(B, g, tb, true, A.shape()) : gemm_flat(g, B, false, !tb, A.shape());
+            if (wants(in, 1)) dB = tb ? gemm_flat(g, A, true, ta, B.shape()) : gemm_flat(A, g, !ta, false, B.shape());
+            return {dA, dB};
+        });
+}
+
 [[noreturn]] void inner_mismatch(const Shape& a, const Shape& b, std::size_t ka, std::size_t kb) {
     throw ShapeError(
         fmt::format("matmul: {} x {}: inner dimensions {} and {} differ", to_string(a), to_string(b), ka, kb));
@@ -92,10 +120,7 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
                                          sa[0], sb[0]));
         return gemm(a, b, false, false);
     }
-    if (da == 3) {  // [B,n,k] x [k,m]: one product of [B*n,k] x [k,m]
-        TensorT<T> r = gemm(reshape(a, {sa[0] * sa[1], ka}), b, false, false);
-        return reshape(r, {sa[0], sa[1], sb[1]});
-    }
+    if (da == 3) return gemm_flat(a, b, false, false, {sa[0], sa[1], sb[1]});  // one product of [B*n,k] x [k,m]
     // [n,k] x [B,k,m]: broadcast the matrix over the batch
     return gemm(broadcast_to(a, {sb[0], sa[0], sa[1]}), b, false, false);
 }

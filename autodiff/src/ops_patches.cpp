@@ -34,29 +34,39 @@ Geometry geometry(std::string_view op, const Shape& s, const Patches2d& p) {
     return g;
 }
 
-// Calls visit(image_offset, column_offset) for every patch element that falls inside the
-// image (padding reads zeros and receives nothing).
+// The kernel columns kx in [first, last) whose pixel ox * stride + kx * dilation - padding
+// lies inside [0, size): the rest read padding.
+std::pair<std::size_t, std::size_t> inside(std::size_t origin, std::size_t pad, std::size_t dil, std::size_t k,
+                                           std::size_t size) {
+    auto ceil_div = [](std::size_t a, std::size_t b) { return (a + b - 1) / b; };
+    std::size_t first = origin >= pad ? 0 : ceil_div(pad - origin, dil);
+    std::size_t last = origin >= size + pad ? 0 : std::min(k, ceil_div(size + pad - origin, dil));
+    return {std::min(first, last), last};
+}
+
+// Calls visit(image_offset, column_offset, count, image_step) for every run of a patch row
+// that falls inside the image: `count` elements, consecutive in the columns and `image_step`
+// apart in the image (padding reads zeros and receives nothing). The bounds are worked out
+// per run, so the copying loops have no tests.
 template <class F>
-void for_each_patch_element(const Geometry& g, F visit) {
+void for_each_patch_run(const Geometry& g, F visit) {
     const std::size_t k = g.c * g.kh * g.kw, l = g.oh * g.ow;
     for (std::size_t n = 0; n < g.n; ++n)
-        for (std::size_t oy = 0; oy < g.oh; ++oy)
+        for (std::size_t oy = 0; oy < g.oh; ++oy) {
+            auto [ky0, ky1] = inside(oy * g.p.stride[0], g.p.padding[0], g.p.dilation[0], g.kh, g.h);
             for (std::size_t ox = 0; ox < g.ow; ++ox) {
+                auto [kx0, kx1] = inside(ox * g.p.stride[1], g.p.padding[1], g.p.dilation[1], g.kw, g.w);
+                if (kx0 == kx1) continue;
                 std::size_t col_row = (n * l + oy * g.ow + ox) * k;
+                std::size_t x0 = ox * g.p.stride[1] + kx0 * g.p.dilation[1] - g.p.padding[1];
                 for (std::size_t c = 0; c < g.c; ++c)
-                    for (std::size_t ky = 0; ky < g.kh; ++ky) {
-                        auto y =
-                            std::ptrdiff_t(oy * g.p.stride[0] + ky * g.p.dilation[0]) - std::ptrdiff_t(g.p.padding[0]);
-                        if (y < 0 || y >= std::ptrdiff_t(g.h)) continue;
-                        for (std::size_t kx = 0; kx < g.kw; ++kx) {
-                            auto x = std::ptrdiff_t(ox * g.p.stride[1] + kx * g.p.dilation[1]) -
-                                     std::ptrdiff_t(g.p.padding[1]);
-                            if (x < 0 || x >= std::ptrdiff_t(g.w)) continue;
-                            visit(((n * g.c + c) * g.h + std::size_t(y)) * g.w + std::size_t(x),
-                                  col_row + (c * g.kh + ky) * g.kw + kx);
-                        }
+                    for (std::size_t ky = ky0; ky < ky1; ++ky) {
+                        std::size_t y = oy * g.p.stride[0] + ky * g.p.dilation[0] - g.p.padding[0];
+                        visit(((n * g.c + c) * g.h + y) * g.w + x0, col_row + (c * g.kh + ky) * g.kw + kx0, kx1 - kx0,
+                              g.p.dilation[1]);
                     }
             }
+        }
 }
 
 template <class T>
@@ -70,7 +80,9 @@ TensorT<T> unfold(const TensorT<T>& images, const Geometry& g) {
             Array<T> out = xt::zeros<T>({g.n, g.oh * g.ow, g.c * g.kh * g.kw});
             const T* src = in[0].value().data();
             T* dst = out.data();
-            for_each_patch_element(g, [&](std::size_t image, std::size_t column) { dst[column] = src[image]; });
+            for_each_patch_run(g, [&](std::size_t image, std::size_t column, std::size_t count, std::size_t step) {
+                for (std::size_t t = 0; t < count; ++t) dst[column + t] = src[image + t * step];
+            });
             return out;
         },
         [g](const TensorList<T>&, const TensorT<T>&, const TensorT<T>& gr) -> TensorList<T> { return {fold(gr, g)}; });
@@ -84,7 +96,9 @@ TensorT<T> fold(const TensorT<T>& cols, const Geometry& g) {
             Array<T> out = xt::zeros<T>({g.n, g.c, g.h, g.w});
             const T* src = in[0].value().data();
             T* dst = out.data();
-            for_each_patch_element(g, [&](std::size_t image, std::size_t column) { dst[image] += src[column]; });
+            for_each_patch_run(g, [&](std::size_t image, std::size_t column, std::size_t count, std::size_t step) {
+                for (std::size_t t = 0; t < count; ++t) dst[image + t * step] += src[column + t];
+            });
             return out;
         },
         [g](const TensorList<T>&, const TensorT<T>&, const TensorT<T>& gr) -> TensorList<T> {

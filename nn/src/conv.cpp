@@ -72,11 +72,58 @@ MaxPool2d<T>::MaxPool2d(const Pool2dOptions& options) : options_(options) {
         throw ValueError("MaxPool2d: padding is not supported (zeros would win windows of negative values)");
 }
 
+namespace {
+// Where each window's maximum lies, as an index into its image's H W pixels: the first
+// maximum in row-major order (PyTorch's choice), or the first NaN, which then propagates.
+template <class T>
+IndexArray window_maxima(const Array<T>& images, const Patches2d& p, std::size_t oh, std::size_t ow) {
+    const std::size_t n = images.shape()[0] * images.shape()[1], h = images.shape()[2], w = images.shape()[3];
+    const std::size_t kh = p.kernel[0], kw = p.kernel[1];
+    std::vector<std::int64_t> where(n * oh * ow);
+    std::int64_t* out = where.data();
+    for (std::size_t i = 0; i < n; ++i) {
+        const T* image = images.data() + i * h * w;
+        for (std::size_t oy = 0; oy < oh; ++oy)
+            for (std::size_t ox = 0; ox < ow; ++ox) {
+                const std::size_t first = oy * p.stride[0] * w + ox * p.stride[1];
+                std::size_t best = first;
+                T top = image[first];
+                bool nan = false;
+                for (std::size_t ky = 0; ky < kh; ++ky)
+                    for (std::size_t kx = 0; kx < kw; ++kx) {
+                        const std::size_t at = first + ky * w + kx;
+                        const T v = image[at];
+                        nan |= v != v;
+                        if (v > top) top = v, best = at;
+                    }
+                if (nan) {  // rare: the first NaN in row-major order wins
+                    for (std::size_t k = 0; k < kh * kw; ++k) {
+                        const std::size_t at = first + k / kw * w + k % kw;
+                        if (image[at] != image[at]) {
+                            best = at;
+                            break;
+                        }
+                    }
+                }
+                *out++ = std::int64_t(best);
+            }
+    }
+    return IndexArray(std::move(where), {images.shape()[0], images.shape()[1], oh * ow});
+}
+}  // namespace
+
+// A gather of each window's maximum: the gradient is a scatter of g to those pixels (and the
+// gradient's gradient a gather again), so the layer is differentiable to any order and costs
+// one pass over the images plus the gathers, instead of a copy of every window.
 template <class T>
 BasicTensor<T> MaxPool2d<T>::forward(const BasicTensor<T>& input) {
     check_images("MaxPool2d", input, 0);
     Patches2d p = pool_patches(options_);
-    return as_images(max(channel_patches(input, p), {2}), input.shape(), p);
+    const Shape& s = input.shape();
+    auto [oh, ow] = unfold2d_grid(s, p);
+    IndexArray maxima = window_maxima(input.value(), p, oh, ow);
+    auto pixels = reshape(input, {s[0], s[1], s[2] * s[3]});
+    return reshape(take_along_axis(pixels, maxima, 2), {s[0], s[1], oh, ow});
 }
 
 template <class T>

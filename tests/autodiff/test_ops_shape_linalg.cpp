@@ -26,6 +26,13 @@ BOOST_AUTO_TEST_CASE(transpose_permute) {
     auto p = permute(a, {2, 0, 1});
     BOOST_TEST(p.shape() == Shape({4, 2, 3}));
     BOOST_TEST(p.value()(3, 1, 2) == a.value()(1, 2, 3));
+    // larger than the 16 x 16 tiles of the copy, every permutation of three and four axes
+    auto big = param({3, 20, 37}, 40);
+    for (std::vector<std::size_t> perm : {std::vector<std::size_t>{0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}})
+        BOOST_TEST((permute(big, perm).value() == Array<double>(xt::transpose(big.value(), perm))));
+    auto four = param({2, 3, 17, 5}, 41);
+    BOOST_TEST((permute(four, {3, 1, 0, 2}).value() == Array<double>(xt::transpose(four.value(), {3, 1, 0, 2}))));
+    BOOST_TEST((permute(four, {0, 1, 3, 2}).value() == Array<double>(xt::transpose(four.value(), {0, 1, 3, 2}))));
 }
 
 BOOST_AUTO_TEST_CASE(slice_concat_stack) {
@@ -70,6 +77,16 @@ BOOST_AUTO_TEST_CASE(matmul_all_cases) {
     check({2, 3, 4}, {2, 4, 5}, {2, 3, 5});
     check({2, 3, 4}, {4, 5}, {2, 3, 5});
     check({3, 4}, {2, 4, 5}, {2, 3, 5});
+    check({2, 3, 4}, {4}, {2, 3});
+    {  // [B, n, k] x [k, m] is one product over the B n rows: each batch against its own product
+        auto a3 = param({2, 3, 4}, 18);
+        auto b2 = param({4, 5}, 19);
+        auto c3 = matmul(a3, b2).value();
+        for (std::size_t i = 0; i < 2; ++i)
+            BOOST_TEST(xt::amax(xt::abs(xt::view(c3, i) -
+                                        matmul(Tensor::constant(Array<double>(xt::view(a3.value(), i))), b2).value()))() <
+                       1e-14);
+    }
     // values against a plain loop
     auto a = param({3, 4}, 13);
     auto b = param({4, 2}, 14);
@@ -287,7 +304,8 @@ BOOST_AUTO_TEST_CASE(unfold2d_is_im2col_and_fold2d_its_adjoint) {
     auto x = param({2, 3, 5, 6}, 90);
     auto w = param({3 * 2 * 3}, 91);  // one filter, kernel 2 x 3
     for (Patches2d p :
-         {Patches2d{{2, 3}}, Patches2d{{2, 3}, {2, 1}, {1, 2}, {1, 1}}, Patches2d{{2, 3}, {1, 2}, {0, 1}, {2, 1}}}) {
+         {Patches2d{{2, 3}}, Patches2d{{2, 3}, {2, 1}, {1, 2}, {1, 1}}, Patches2d{{2, 3}, {1, 2}, {0, 1}, {2, 1}},
+          Patches2d{{2, 3}, {1, 3}, {2, 3}, {1, 2}}}) {  // whole patch rows in the padding
         auto cols = unfold2d(x, p);
         auto out = matmul(cols, w).value();  // [N, L]
         std::size_t oh = (5 + 2 * p.padding[0] - p.dilation[0] * 1 - 1) / p.stride[0] + 1;

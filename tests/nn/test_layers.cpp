@@ -65,6 +65,31 @@ BOOST_AUTO_TEST_CASE(conv_pool_flatten_to_second_order) {
     BOOST_TEST(pooled(0, 0, 0, 0) == 5.0);
     BOOST_TEST(pooled(0, 0, 0, 1) == 4.0);
     BOOST_TEST(pooled(0, 0, 1, 1) == 9.0);
+    {  // ties send the gradient to the first maximum (PyTorch); a NaN is its window's maximum
+        auto img = Tensor::parameter({2.0, 2.0, 0.0, 1.0, 2.0, 2.0, 1.0, std::nan(""), 3.0, 1.0, 1.0, 1.0, 1.0, 3.0, 1.0, 1.0},
+                                     {1, 1, 4, 4});
+        auto out = max_pool(img);
+        sum(out * Tensor::constant({10.0, 20.0, 30.0, 40.0}, {1, 1, 2, 2})).backward();
+        BOOST_TEST(std::isnan(out.value()(0, 0, 0, 1)));
+        BOOST_TEST((img.grad() == Array<double>({{{{10, 0, 0, 0}, {0, 0, 0, 20}, {30, 0, 40, 0}, {0, 0, 0, 0}}}})));
+    }
+    {  // kernel 3, stride 2 on 7 x 6: against the windows' maxima taken directly
+        nn::MaxPool2d<double> pool3({.kernel = {3, 3}, .stride = {2, 2}});
+        auto img = param({2, 3, 7, 6}, 12);
+        auto out = pool3(img).value();
+        BOOST_TEST(out.shape() == (Shape{2, 3, 3, 2}));
+        for (std::size_t n = 0; n < 2; ++n)
+            for (std::size_t c = 0; c < 3; ++c)
+                for (std::size_t oy = 0; oy < 3; ++oy)
+                    for (std::size_t ox = 0; ox < 2; ++ox) {
+                        double m = -1e300;
+                        for (std::size_t ky = 0; ky < 3; ++ky)
+                            for (std::size_t kx = 0; kx < 3; ++kx)
+                                m = std::max(m, img.value()(n, c, 2 * oy + ky, 2 * ox + kx));
+                        BOOST_TEST(out(n, c, oy, ox) == m);
+                    }
+        check_both([&] { return sin(pool3(img)); }, {img});
+    }
     BOOST_TEST(flatten(x).shape() == (Shape{2, 40}));
     expect_error<ShapeError>(
         [&] {

@@ -32,12 +32,21 @@ public:
         values_.reserve(values.size());
         for (I v : values) values_.push_back(checked(v));
     }
+    /// Indices already in row-major order with their shape (ValueError unless the shape
+    /// holds exactly values.size() of them).
+    IndexArray(std::vector<std::int64_t> values, Shape shape);
     /// Any xtensor array or expression of integers, with its shape.
     template <class E>
     requires IndexInteger<typename E::value_type> IndexArray(const xt::xexpression<E>& e) {
         const auto& d = e.derived_cast();
         shape_.assign(d.shape().begin(), d.shape().end());
         values_.reserve(d.size());
+        if constexpr (requires { d.data(); }) {
+            if (d.layout() == xt::layout_type::row_major) {  // a container: its memory, not xtensor's iterator
+                for (std::size_t i = 0; i < d.size(); ++i) values_.push_back(checked(d.data()[i]));
+                return;
+            }
+        }
         for (auto v : d) values_.push_back(checked(v));
     }
 

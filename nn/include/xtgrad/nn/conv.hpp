@@ -44,8 +44,9 @@ struct Pool2dOptions {
     std::array<std::size_t, 2> padding{0, 0};  ///< AvgPool2d only (zeros, counted in the mean)
 };
 
-/// The maximum of each window, per channel; the gradient goes to the maximum (split evenly at
-/// ties). Padding is refused (ValueError): zeros would win windows of negative values.
+/// The maximum of each window, per channel; the gradient goes to the maximum (the first in
+/// row-major order at ties, as in PyTorch; a NaN in a window is its maximum and propagates).
+/// Padding is refused (ValueError): zeros would win windows of negative values.
 template <class T>
 class MaxPool2d : public Module<T> {
 public:

@@ -28,6 +28,19 @@ BOOST_AUTO_TEST_CASE(tensors_from_values_and_a_shape) {
                              "constant: shape [0] has no elements");
 }
 
+BOOST_AUTO_TEST_CASE(index_array_from_values_and_a_shape) {
+    IndexArray idx(std::vector<std::int64_t>{0, 2, 1, 1, 0, 2}, Shape{2, 3});
+    BOOST_TEST(idx.shape() == (Shape{2, 3}));
+    BOOST_TEST(idx[4] == 0);
+    auto a = Tensor::constant({10.0, 20.0, 30.0, 40.0, 50.0, 60.0}, {2, 3});
+    BOOST_TEST((take_along_axis(a, idx, 1).value() == Array<double>{{10, 30, 20}, {50, 40, 60}}));
+    // containers are read from their memory, expressions through xtensor: the same indices
+    xt::xarray<int, xt::layout_type::column_major> column_major{{0, 2, 1}, {1, 0, 2}};
+    BOOST_TEST((take_along_axis(a, IndexArray(column_major), 1).value() == Array<double>{{10, 30, 20}, {50, 40, 60}}));
+    expect_error<ValueError>([] { IndexArray(std::vector<std::int64_t>{1, 2, 3}, Shape{2, 2}); },
+                             "IndexArray: 3 values for the shape [2,2], which holds 4");
+}
+
 BOOST_AUTO_TEST_CASE(set_grad_replaces_a_parameters_gradient) {
     auto p = Tensor::parameter(Array<double>{1, 2});
     p.set_grad(Array<double>{3, 4});  // PyTorch's p.grad = g

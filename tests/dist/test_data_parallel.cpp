@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <optional>
 
+#include <xtensor/xview.hpp>
 #include <xtgrad/nn.hpp>
 #include <xtgrad/optim.hpp>
 
@@ -142,6 +143,22 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_rank_0_cannot_write_is_an_error_on_every_rank)
     dist::DataParallel<double> ddp(w, *model);
     optim::SGD<double> optimizer(model->named_parameters(), {.lr = 0.1});
     BOOST_CHECK_THROW(dist::save_checkpoint(w, *model, optimizer, "/nonexistent-directory/x.npz"), IoError);
+}
+
+BOOST_AUTO_TEST_CASE(buffers_come_from_rank_0_too) {
+    auto& w = test::world();
+    nn::BatchNorm<double> norm(3, 2);  // BatchNorm1d on [N, 3]
+    {  // running statistics that differ between the ranks
+        Tape tape;
+        norm(Tensor::constant(Array<double>(xt::ones<double>({4, 3}) * double(w.rank() + 1) +
+                                            xt::arange<double>(12).reshape({4, 3}))));
+    }
+    dist::DataParallel<double> ddp(w, norm);
+    for (auto& [name, b] : norm.named_buffers()) {
+        Array<double> all = w.all_gather(b.value());
+        for (int r = 1; r < w.size(); ++r)
+            BOOST_TEST((xt::view(all, r) == xt::view(all, 0)), "buffer '" << name << "' of rank " << r);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(replicas_that_drift_apart_are_named) {

@@ -28,6 +28,17 @@ Shape reduced_shape(const Shape& shape, const std::vector<std::size_t>& axes, bo
 /// "[1,2]": the multi-index of flat position `flat` in a row-major array of `shape`.
 std::string index_string(const Shape& shape, std::size_t flat);
 
+/// A value a backward rule derives from its inputs without differentiating through it (a
+/// step mask, a sign, the share of a tie), recorded as a node whose rule passes nothing back:
+/// its derivative is zero where it is defined, and a replayed recording (compile.hpp)
+/// recomputes it at new inputs instead of keeping the one from the trace.
+template <class T, class F>
+BasicTensor<T> derived_constant(std::string_view name, TensorList<T>&& inputs, F&& forward) {
+    const std::size_t n = inputs.size();
+    return make_op<T>(name, std::move(inputs), std::forward<F>(forward),
+                      [n](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>&) { return TensorList<T>(n); });
+}
+
 /// Evaluates an expression into fresh storage of its shape (vectorised by xsimd).
 template <class T, class E>
 Array<T> evaluate(const E& e) {

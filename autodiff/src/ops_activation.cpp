@@ -61,11 +61,14 @@ TensorT<T> relu(const TensorT<T>& a) {
     return unary<T>(
         "relu", a, [](const auto& x) { return xt::maximum(x, T(0)); },
         [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
-            // g times the step function, a constant: its own derivative is 0, as it should be
-            const Array<T>& x = in[0].value();
-            Array<T> step = Array<T>::from_shape(x.shape());  // a plain loop: it vectorises, xt::cast does not
-            for (std::size_t i = 0; i < x.size(); ++i) step.data()[i] = x.data()[i] > T(0) ? T(1) : T(0);
-            return {g * TensorT<T>::constant(std::move(step))};
+            // g times the step function: its own derivative is 0, as it should be
+            auto step = derived_constant<T>("relu.step", {in[0]}, [](const TensorList<T>& x) {
+                const Array<T>& v = x[0].value();
+                Array<T> s = Array<T>::from_shape(v.shape());  // a plain loop: it vectorises, xt::cast does not
+                for (std::size_t i = 0; i < v.size(); ++i) s.data()[i] = v.data()[i] > T(0) ? T(1) : T(0);
+                return s;
+            });
+            return {g * step};
         });
 }
 

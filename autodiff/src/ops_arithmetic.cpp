@@ -103,11 +103,12 @@ namespace {
 // Share of the gradient that goes to `a` in maximum(a, b): 1 where a wins, 1/2 at ties.
 template <class T>
 BasicTensor<T> winner_share(const BasicTensor<T>& a, const BasicTensor<T>& b, bool a_wins_when_greater) {
-    const auto& x = a.value();
-    const auto& y = b.value();
-    Array<T> w = a_wins_when_greater ? evaluate<T>(xt::where(x > y, T(1), xt::where(xt::equal(x, y), T(0.5), T(0))))
-                                     : evaluate<T>(xt::where(x < y, T(1), xt::where(xt::equal(x, y), T(0.5), T(0))));
-    return BasicTensor<T>::constant(std::move(w));
+    return derived_constant<T>("maximum.share", {a, b}, [a_wins_when_greater](const TensorList<T>& in) {
+        const auto& x = in[0].value();
+        const auto& y = in[1].value();
+        return a_wins_when_greater ? evaluate<T>(xt::where(x > y, T(1), xt::where(xt::equal(x, y), T(0.5), T(0))))
+                                   : evaluate<T>(xt::where(x < y, T(1), xt::where(xt::equal(x, y), T(0.5), T(0))));
+    });
 }
 
 template <class T>

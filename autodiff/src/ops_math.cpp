@@ -54,7 +54,9 @@ TensorT<T> abs(const TensorT<T>& a) {
     // sign(a) is piecewise constant: a constant factor, so second derivatives are 0 as they should be.
     return unary<T>(
         "abs", a, [](const auto& x) { return xt::abs(x); }, scaled_by<T>([](const TensorT<T>& x, const TensorT<T>&) {
-            return TensorT<T>::constant(evaluate<T>(xt::sign(x.value())));
+            return derived_constant<T>("abs.sign", {x}, [](const TensorList<T>& in) {
+                return evaluate<T>(xt::sign(in[0].value()));
+            });
         }));
 }
 

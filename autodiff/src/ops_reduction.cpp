@@ -91,12 +91,14 @@ TensorT<T> extremum(std::string_view name, const TensorT<T>& a, const Axes& axes
             return reshaped<T>(std::move(r), out_shape);
         },
         [ax, keep_shape](const TensorList<T>& in, const TensorT<T>& out, const TensorT<T>& g) -> TensorList<T> {
-            Array<T> ext = out.value();
-            ext.reshape(keep_shape);
-            Array<T> hit = evaluate<T>(xt::cast<T>(xt::equal(in[0].value(), ext)));
-            Array<T> count = reduce_axes(hit, ax, T(0), Plus{});
-            Array<T> share = evaluate<T>(hit / count);
-            return {TensorT<T>::constant(std::move(share)) * expand_grad(g, keep_shape, in[0].shape())};
+            auto share = derived_constant<T>("extremum.share", {in[0], out}, [ax, keep_shape](const TensorList<T>& x) {
+                Array<T> ext = x[1].value();
+                ext.reshape(keep_shape);
+                Array<T> hit = evaluate<T>(xt::cast<T>(xt::equal(x[0].value(), ext)));
+                Array<T> count = reduce_axes(hit, ax, T(0), Plus{});
+                return evaluate<T>(hit / count);
+            });
+            return {share * expand_grad(g, keep_shape, in[0].shape())};
         });
 }
 

@@ -266,6 +266,16 @@ void Node<T>::propagate(TapeState& tape) {
 }
 
 template <class T>
+void Node<T>::replay() {
+    if (leaf) return;
+    if (!forward)
+        throw TapeError(fmt::format("replay: op '{}' was recorded without its forward function (not on a "
+                                    "diagnostic tape, or its graph was freed)",
+                                    name));
+    Access::var(output).value = forward(inputs);
+}
+
+template <class T>
 void Node<T>::deposit_leaf_grad() {
     if (!leaf || !adjoint.defined()) return;
     auto& v = Access::var(output);

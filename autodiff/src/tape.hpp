@@ -84,6 +84,9 @@ struct NodeBase {
     virtual void free_graph() noexcept = 0;
     /// Whether the adjoint is set (the sweep reached this node).
     virtual bool reached() const noexcept = 0;
+    /// Recomputes this op's output from its inputs' current values (compile.hpp's replay);
+    /// nothing for a leaf. TapeError when the forward function was not kept.
+    virtual void replay() = 0;
     bool freed = false;
     bool leaf = false;
     // Set by a pruned sweep (grad with explicit inputs): `needed` when a path leads from this
@@ -146,6 +149,7 @@ struct Node final : NodeBase {
     bool feeds_needed(TapeState& tape) const override;
     void free_graph() noexcept override;
     bool reached() const noexcept override { return adjoint.defined(); }
+    void replay() override;
 };
 
 /// The node of `t` on `tape`, or nullptr when `t` has none there.

@@ -9,6 +9,7 @@
 #include "xtgrad/autodiff/array.hpp"
 #include "xtgrad/autodiff/check.hpp"
 #include "xtgrad/autodiff/compare.hpp"
+#include "xtgrad/autodiff/compile.hpp"
 #include "xtgrad/autodiff/custom_op.hpp"
 #include "xtgrad/autodiff/derivatives.hpp"
 #include "xtgrad/autodiff/errors.hpp"

@@ -34,6 +34,12 @@ struct GradError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+/// A compiled function's replay differs from a fresh trace of the function (control flow or
+/// captured values that depend on the inputs), found by CompileOptions::check.
+struct TraceError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 /// A file that cannot be read or written, or whose content is damaged, truncated or of
 /// the wrong kind (CSV data, checkpoints).
 struct IoError : std::runtime_error {

@@ -1,0 +1,76 @@
+// Compiled functions: record a function of tensors once, then evaluate it, its gradient and
+// Hessian-vector products at new input values by replaying the recording, without tracing
+// the function again (jax.jit's trace-once; CppAD's ADFun, recorded once and evaluated at
+// new points).
+//
+//   auto loss = compile<double>([&](const TensorList<double>& in) {
+//       return sum(square(matmul(x, in[0]) - y));        // in[0]: the weights
+//   });
+//   auto [f, g] = loss.value_and_grad({w});              // traces once, at w's shape
+//   auto [f2, g2] = loss.value_and_grad({w2});           // replays: no tracing
+//
+// A recording is kept per kind of evaluation (value, gradient, Hessian-vector product) and
+// per set of input shapes and dtype, like jax.jit's cache: new shapes trace again.
+//
+// What a replay cannot see: the function runs once, at the inputs it was traced at. Control
+// flow that depends on input values (an `if` on an element, a loop until convergence) and
+// values computed from the inputs outside xtgrad's ops are replayed as they were at the
+// trace. CompileOptions::check traces afresh after every replay and throws TraceError when
+// the two differ. Parameters the function captures (a module's weights) are read at their
+// current values on every replay; captured constants are constants of the recording (what
+// is computed from them alone is not recorded): data that changes between calls must be an
+// input. The function must not create a Tape of its own.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "xtgrad/autodiff/custom_op.hpp"  // TensorList
+#include "xtgrad/autodiff/tensor.hpp"
+
+namespace xtgrad {
+
+struct CompileOptions {
+    /// After every replay, trace the function afresh at the same inputs and compare each
+    /// output element (the same ops in the same order: equal bits, or NaN for NaN).
+    bool check = false;
+};
+
+template <class T>
+class CompiledFunction {
+public:
+    using Function = std::function<BasicTensor<T>(const TensorList<T>& inputs)>;
+    explicit CompiledFunction(Function f, CompileOptions options = {});
+    ~CompiledFunction();
+    CompiledFunction(CompiledFunction&&) noexcept;
+    CompiledFunction& operator=(CompiledFunction&&) noexcept;
+
+    /// f(inputs) (jax.jit(f)(x); CppAD's Forward(0)).
+    Array<T> operator()(const std::vector<Array<T>>& inputs);
+    /// A single-element f and its gradient with respect to every input (jax.value_and_grad;
+    /// CppAD's Forward(0) then Reverse(1)).
+    std::pair<T, std::vector<Array<T>>> value_and_grad(const std::vector<Array<T>>& inputs);
+    /// The Hessian of a single-element f at `inputs` times `v`, one array per input of its
+    /// shape (forward-over-reverse in JAX; CppAD's Reverse(2)); exact, from the recorded
+    /// gradient's own graph.
+    std::vector<Array<T>> hvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v);
+    /// Recordings made so far (cache misses).
+    std::size_t traces() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+/// CompiledFunction<T>(f, options).
+template <class T>
+CompiledFunction<T> compile(typename CompiledFunction<T>::Function f, CompileOptions options = {}) {
+    return CompiledFunction<T>(std::move(f), options);
+}
+
+extern template class CompiledFunction<float>;
+extern template class CompiledFunction<double>;
+
+}  // namespace xtgrad

@@ -1,0 +1,194 @@
+// Compiled functions: the function is traced once per kind and input shapes on a tape of the
+// program's own, kept in diagnostic mode so that every node holds its forward function; the
+// gradient and the Hessian-vector product are traced with it (create_graph), so their ops are
+// nodes too. A replay writes the new inputs into the recorded leaves and recomputes every
+// node in recording order, which is topological: the forward pass, then the backward one.
+// Rules record what they derive from values (relu's step, abs's sign, the share of a tie)
+// as nodes (derived_constant), so a replay recomputes those as well.
+#include "xtgrad/autodiff/compile.hpp"
+
+#include <cmath>
+#include <map>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "tape.hpp"
+#include "xtgrad/autodiff/derivatives.hpp"
+#include "xtgrad/autodiff/ops.hpp"
+
+namespace xtgrad {
+
+using detail::Access;
+
+namespace {
+
+enum class Kind { value, grad, hvp };
+
+const char* kind_name(Kind k) {
+    return k == Kind::value ? "value" : k == Kind::grad ? "value_and_grad" : "hvp";
+}
+
+// What a kind of evaluation returns: [value] for value, [value, gradients...] for grad,
+// [H v per input...] for hvp; recorded on the active tape.
+template <class T>
+TensorList<T> evaluation(Kind kind, const typename CompiledFunction<T>::Function& f, const TensorList<T>& inputs,
+                         const TensorList<T>& vectors) {
+    BasicTensor<T> out = f(inputs);
+    if (!out.defined()) throw ValueError("compile: the function returned an undefined tensor");
+    if (kind == Kind::value) return {out};
+    if (out.size() != 1)
+        throw ShapeError(fmt::format("compile: {} needs a function with one element, got shape {}", kind_name(kind),
+                                     to_string(out.shape())));
+    auto zeros = [&] {
+        TensorList<T> z;
+        for (auto& x : inputs) z.push_back(BasicTensor<T>::constant(Array<T>(xt::zeros<T>(x.shape()))));
+        return z;
+    };
+    TensorList<T> g = out.requires_grad() ? grad<T>(TensorList<T>{out}, inputs, {}, true, true) : zeros();
+    if (kind == Kind::grad) {
+        TensorList<T> r{out};
+        r.insert(r.end(), g.begin(), g.end());
+        return r;
+    }
+    BasicTensor<T> inner;
+    for (std::size_t i = 0; i < g.size(); ++i) {
+        if (!g[i].requires_grad()) continue;
+        auto term = sum(g[i] * vectors[i]);
+        inner = inner.defined() ? inner + term : term;
+    }
+    return inner.defined() ? grad<T>(TensorList<T>{inner}, inputs, {}, true, true) : zeros();
+}
+
+template <class T>
+std::vector<Array<T>> values_of(const TensorList<T>& tensors) {
+    std::vector<Array<T>> out;
+    for (auto& t : tensors) out.push_back(Access::var(t).value);
+    return out;
+}
+
+}  // namespace
+
+template <class T>
+struct CompiledFunction<T>::Impl {
+    struct Program {
+        std::unique_ptr<detail::TapeState> tape;
+        TensorList<T> inputs, vectors, outputs;
+    };
+    Function f;
+    CompileOptions options;
+    std::map<std::string, Program> cache;
+    std::size_t traces = 0;
+
+    std::vector<Array<T>> evaluate(Kind kind, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
+        if (kind == Kind::hvp) {
+            if (v.size() != inputs.size())
+                throw ShapeError(fmt::format("compile: hvp with {} vectors for {} inputs", v.size(), inputs.size()));
+            for (std::size_t i = 0; i < v.size(); ++i)
+                if (v[i].shape() != inputs[i].shape())
+                    throw ShapeError(fmt::format("compile: hvp vector {} has shape {}, its input {}", i,
+                                                 to_string(v[i].shape()), to_string(inputs[i].shape())));
+        }
+        std::string key = fmt::format("{}:{}", int(kind), sizeof(T));
+        for (auto& x : inputs) key += to_string(x.shape());
+        auto it = cache.find(key);
+        if (it == cache.end()) {
+            it = cache.emplace(key, trace(kind, inputs, v)).first;
+            return values_of(it->second.outputs);  // the trace computed them
+        }
+        auto out = replay(it->second, inputs, v);
+        if (options.check) compare(kind, out, inputs, v);
+        return out;
+    }
+
+    Program trace(Kind kind, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
+        Program p;
+        p.tape = std::make_unique<detail::TapeState>();
+        p.tape->diagnostic = true;
+        detail::ActivateTape active(p.tape.get());
+        detail::GradMode on(true);
+        for (auto& x : inputs) p.inputs.push_back(BasicTensor<T>::parameter(x));
+        // parameters, not constants: an op on constants alone is not recorded (its result is a
+        // constant), and what the backward sweep computes from v would be frozen at the trace
+        for (auto& x : v) p.vectors.push_back(BasicTensor<T>::parameter(x));
+        p.outputs = evaluation<T>(kind, f, p.inputs, p.vectors);
+        for (auto& out : p.outputs)
+            if (out.requires_grad() && Access::var(out).tape != p.tape.get())
+                throw TapeError("compile: the function recorded its ops on a Tape of its own; a compiled function "
+                                "must record on the tape compile provides (do not create a Tape inside it)");
+        ++traces;
+        return p;
+    }
+
+    std::vector<Array<T>> replay(Program& p, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
+        detail::ActivateTape active(p.tape.get());
+        for (std::size_t i = 0; i < inputs.size(); ++i) Access::var(p.inputs[i]).value = inputs[i];
+        for (std::size_t i = 0; i < v.size(); ++i) Access::var(p.vectors[i]).value = v[i];
+        for (detail::NodeBase* node : p.tape->nodes) node->replay();
+        return values_of(p.outputs);
+    }
+
+    // A fresh trace at the same inputs, element by element against the replay.
+    void compare(Kind kind, const std::vector<Array<T>>& replayed, const std::vector<Array<T>>& inputs,
+                 const std::vector<Array<T>>& v) {
+        Program fresh = trace(kind, inputs, v);
+        --traces;  // a check, not a recording kept
+        auto eager = values_of(fresh.outputs);
+        for (std::size_t o = 0; o < eager.size(); ++o) {
+            if (eager[o].shape() != replayed[o].shape())
+                throw TraceError(fmt::format("compile ({}): output {} of the replay has shape {}, a fresh trace {}",
+                                             kind_name(kind), o, to_string(replayed[o].shape()),
+                                             to_string(eager[o].shape())));
+            for (std::size_t k = 0; k < eager[o].size(); ++k) {
+                T a = replayed[o].data()[k], b = eager[o].data()[k];
+                if (a == b || (std::isnan(a) && std::isnan(b))) continue;
+                throw TraceError(fmt::format(
+                    "compile ({}): output {} of the replay differs from a fresh trace at element {} ({} vs {}): "
+                    "the function's control flow, or a value it computes outside xtgrad's ops, depends on its "
+                    "inputs, and a recording replays the path it traced",
+                    kind_name(kind), o, k, a, b));
+            }
+        }
+    }
+};
+
+template <class T>
+CompiledFunction<T>::CompiledFunction(Function f, CompileOptions options) : impl_(std::make_unique<Impl>()) {
+    if (!f) throw ValueError("compile: the function is empty");
+    impl_->f = std::move(f);
+    impl_->options = options;
+}
+template <class T>
+CompiledFunction<T>::~CompiledFunction() = default;
+template <class T>
+CompiledFunction<T>::CompiledFunction(CompiledFunction&&) noexcept = default;
+template <class T>
+CompiledFunction<T>& CompiledFunction<T>::operator=(CompiledFunction&&) noexcept = default;
+
+template <class T>
+Array<T> CompiledFunction<T>::operator()(const std::vector<Array<T>>& inputs) {
+    return impl_->evaluate(Kind::value, inputs, {})[0];
+}
+
+template <class T>
+std::pair<T, std::vector<Array<T>>> CompiledFunction<T>::value_and_grad(const std::vector<Array<T>>& inputs) {
+    auto out = impl_->evaluate(Kind::grad, inputs, {});
+    T value = out[0].data()[0];
+    out.erase(out.begin());
+    return {value, std::move(out)};
+}
+
+template <class T>
+std::vector<Array<T>> CompiledFunction<T>::hvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
+    return impl_->evaluate(Kind::hvp, inputs, v);
+}
+
+template <class T>
+std::size_t CompiledFunction<T>::traces() const {
+    return impl_->traces;
+}
+
+template class CompiledFunction<float>;
+template class CompiledFunction<double>;
+
+}  // namespace xtgrad

@@ -23,20 +23,57 @@ using detail::Access;
 
 namespace {
 
-enum class Kind { value, grad, hvp };
+enum class Kind { value, grad, hvp, vjp, jvp };
 
 const char* kind_name(Kind k) {
-    return k == Kind::value ? "value" : k == Kind::grad ? "value_and_grad" : "hvp";
+    switch (k) {
+        case Kind::value: return "value";
+        case Kind::grad: return "value_and_grad";
+        case Kind::hvp: return "hvp";
+        case Kind::vjp: return "vjp";
+        case Kind::jvp: return "jvp";
+    }
+    return "?";
 }
 
-// What a kind of evaluation returns: [value] for value, [value, gradients...] for grad,
-// [H v per input...] for hvp; recorded on the active tape.
+// What a kind of evaluation returns, recorded on the active tape: [value] for value,
+// [value, gradients...] for grad, [H v per input...] for hvp, [value, J^T u per input...] for
+// vjp (vectors: u), [value, J t] for jvp (vectors: t per input, then a seed of the output's
+// shape: J t is the derivative of <J^T seed, t> in the seed, which is linear in it).
 template <class T>
 TensorList<T> evaluation(Kind kind, const typename CompiledFunction<T>::Function& f, const TensorList<T>& inputs,
-                         const TensorList<T>& vectors) {
+                         TensorList<T>& vectors) {
     BasicTensor<T> out = f(inputs);
     if (!out.defined()) throw ValueError("compile: the function returned an undefined tensor");
     if (kind == Kind::value) return {out};
+    if (kind == Kind::vjp || kind == Kind::jvp) {
+        if (kind == Kind::vjp && vectors[0].shape() != out.shape())
+            throw ShapeError(fmt::format("compile: vjp with a cotangent of shape {} for an output of shape {}",
+                                         to_string(vectors[0].shape()), to_string(out.shape())));
+        if (kind == Kind::jvp) vectors.push_back(BasicTensor<T>::parameter(Array<T>(xt::zeros<T>(out.shape()))));
+        const BasicTensor<T>& seed = vectors.back();
+        TensorList<T> r{out};
+        if (!out.requires_grad()) {  // f does not depend on its inputs: zero derivatives
+            if (kind == Kind::jvp) r.push_back(BasicTensor<T>::constant(Array<T>(xt::zeros<T>(out.shape()))));
+            for (std::size_t i = 0; kind == Kind::vjp && i < inputs.size(); ++i)
+                r.push_back(BasicTensor<T>::constant(Array<T>(xt::zeros<T>(inputs[i].shape()))));
+            return r;
+        }
+        TensorList<T> jtu = grad<T>(TensorList<T>{out}, inputs, {seed}, true, true);
+        if (kind == Kind::vjp) {
+            r.insert(r.end(), jtu.begin(), jtu.end());
+            return r;
+        }
+        BasicTensor<T> inner;
+        for (std::size_t i = 0; i < jtu.size(); ++i) {
+            if (!jtu[i].requires_grad()) continue;
+            auto term = sum(jtu[i] * vectors[i]);
+            inner = inner.defined() ? inner + term : term;
+        }
+        r.push_back(inner.defined() ? grad<T>(TensorList<T>{inner}, {seed}, {}, true, true)[0]
+                                    : BasicTensor<T>::constant(Array<T>(xt::zeros<T>(out.shape()))));
+        return r;
+    }
     if (out.size() != 1)
         throw ShapeError(fmt::format("compile: {} needs a function with one element, got shape {}", kind_name(kind),
                                      to_string(out.shape())));
@@ -81,12 +118,13 @@ struct CompiledFunction<T>::Impl {
     std::size_t traces = 0;
 
     std::vector<Array<T>> evaluate(Kind kind, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
-        if (kind == Kind::hvp) {
+        if (kind == Kind::hvp || kind == Kind::jvp) {
             if (v.size() != inputs.size())
-                throw ShapeError(fmt::format("compile: hvp with {} vectors for {} inputs", v.size(), inputs.size()));
+                throw ShapeError(fmt::format("compile: {} with {} vectors for {} inputs", kind_name(kind), v.size(),
+                                             inputs.size()));
             for (std::size_t i = 0; i < v.size(); ++i)
                 if (v[i].shape() != inputs[i].shape())
-                    throw ShapeError(fmt::format("compile: hvp vector {} has shape {}, its input {}", i,
+                    throw ShapeError(fmt::format("compile: {} vector {} has shape {}, its input {}", kind_name(kind), i,
                                                  to_string(v[i].shape()), to_string(inputs[i].shape())));
         }
         std::string key = fmt::format("{}:{}", int(kind), sizeof(T));
@@ -96,6 +134,9 @@ struct CompiledFunction<T>::Impl {
             it = cache.emplace(key, trace(kind, inputs, v)).first;
             return values_of(it->second.outputs);  // the trace computed them
         }
+        if (kind == Kind::vjp && v[0].shape() != it->second.outputs[0].shape())
+            throw ShapeError(fmt::format("compile: vjp with a cotangent of shape {} for an output of shape {}",
+                                         to_string(v[0].shape()), to_string(it->second.outputs[0].shape())));
         auto out = replay(it->second, inputs, v);
         if (options.check) compare(kind, out, inputs, v);
         return out;
@@ -123,7 +164,7 @@ struct CompiledFunction<T>::Impl {
     std::vector<Array<T>> replay(Program& p, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
         detail::ActivateTape active(p.tape.get());
         for (std::size_t i = 0; i < inputs.size(); ++i) Access::var(p.inputs[i]).value = inputs[i];
-        for (std::size_t i = 0; i < v.size(); ++i) Access::var(p.vectors[i]).value = v[i];
+        for (std::size_t i = 0; i < v.size(); ++i) Access::var(p.vectors[i]).value = v[i];  // (jvp's seed stays)
         for (detail::NodeBase* node : p.tape->nodes) node->replay();
         return values_of(p.outputs);
     }
@@ -181,6 +222,22 @@ std::pair<T, std::vector<Array<T>>> CompiledFunction<T>::value_and_grad(const st
 template <class T>
 std::vector<Array<T>> CompiledFunction<T>::hvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
     return impl_->evaluate(Kind::hvp, inputs, v);
+}
+
+template <class T>
+std::pair<Array<T>, std::vector<Array<T>>> CompiledFunction<T>::vjp(const std::vector<Array<T>>& inputs,
+                                                                    const Array<T>& cotangent) {
+    auto out = impl_->evaluate(Kind::vjp, inputs, {cotangent});
+    Array<T> value = std::move(out[0]);
+    out.erase(out.begin());
+    return {std::move(value), std::move(out)};
+}
+
+template <class T>
+std::pair<Array<T>, Array<T>> CompiledFunction<T>::jvp(const std::vector<Array<T>>& inputs,
+                                                       const std::vector<Array<T>>& tangents) {
+    auto out = impl_->evaluate(Kind::jvp, inputs, tangents);
+    return {std::move(out[0]), std::move(out[1])};
 }
 
 template <class T>

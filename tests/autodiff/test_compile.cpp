@@ -68,6 +68,33 @@ BOOST_AUTO_TEST_CASE(replays_equal_eager_evaluation_bit_for_bit) {
     BOOST_TEST(compiled.traces() == 3u);  // value_and_grad, hvp, value: once each
 }
 
+BOOST_AUTO_TEST_CASE(vector_jacobian_and_jacobian_vector_products) {
+    // f(a, b) = [a0 b0, a1 b1, sin(a0)]: J is known in closed form
+    auto f = [](const TensorList<double>& in) {
+        return concat<double>({in[0] * in[1], sin(slice(in[0], 0, 0, 1))}, 0);
+    };
+    auto compiled = compile<double>(f);
+    for (double s : {1.0, 2.0, -0.5}) {  // a trace, then replays
+        Array<double> a{0.3 * s, -1.2}, b{2.0, 0.7 * s};
+        Array<double> u{1.0, -2.0, 0.5}, ta{0.25, 1.0}, tb{-1.0, 3.0};
+        auto [value, jtu] = compiled.vjp({a, b}, u);
+        BOOST_TEST(value(2) == std::sin(a(0)));
+        BOOST_TEST(std::abs(jtu[0](0) - (u(0) * b(0) + u(2) * std::cos(a(0)))) < 1e-15);
+        BOOST_TEST(std::abs(jtu[0](1) - u(1) * b(1)) < 1e-15);
+        BOOST_TEST(std::abs(jtu[1](0) - u(0) * a(0)) < 1e-15);
+        BOOST_TEST(std::abs(jtu[1](1) - u(1) * a(1)) < 1e-15);
+        auto [value2, jt] = compiled.jvp({a, b}, {ta, tb});
+        BOOST_TEST(std::abs(jt(0) - (b(0) * ta(0) + a(0) * tb(0))) < 1e-15);
+        BOOST_TEST(std::abs(jt(1) - (b(1) * ta(1) + a(1) * tb(1))) < 1e-15);
+        BOOST_TEST(std::abs(jt(2) - std::cos(a(0)) * ta(0)) < 1e-15);
+    }
+    BOOST_TEST(compiled.traces() == 2u);
+    expect_error<ShapeError>([&] { compiled.vjp({Array<double>{1, 2}, Array<double>{3, 4}}, Array<double>{1, 2}); },
+                             "compile: vjp with a cotangent of shape [2] for an output of shape [3]");
+    expect_error<ShapeError>([&] { compiled.jvp({Array<double>{1, 2}, Array<double>{3, 4}}, {Array<double>{1, 2}}); },
+                             "compile: jvp with 1 vectors for 2 inputs");
+}
+
 BOOST_AUTO_TEST_CASE(new_shapes_trace_again) {
     auto compiled = compile<double>([](const TensorList<double>& in) { return sum(square(in[0])); });
     BOOST_TEST(compiled({Array<double>{1, 2}})(0) == 5.0);

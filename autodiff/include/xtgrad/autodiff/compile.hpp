@@ -56,6 +56,12 @@ public:
     /// shape (forward-over-reverse in JAX; CppAD's Reverse(2)); exact, from the recorded
     /// gradient's own graph.
     std::vector<Array<T>> hvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v);
+    /// f(inputs) and the vector-Jacobian product J^T u, one array per input (jax.vjp; CppAD's
+    /// Reverse(1) with weights u); u has f's shape.
+    std::pair<Array<T>, std::vector<Array<T>>> vjp(const std::vector<Array<T>>& inputs, const Array<T>& cotangent);
+    /// f(inputs) and the Jacobian-vector product J t for tangents t, one per input (jax.jvp;
+    /// CppAD's Forward(1)), computed as the derivative of a vector-Jacobian product.
+    std::pair<Array<T>, Array<T>> jvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& tangents);
     /// Recordings made so far (cache misses).
     std::size_t traces() const;
 

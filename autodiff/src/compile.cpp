@@ -8,12 +8,16 @@
 #include "xtgrad/autodiff/compile.hpp"
 
 #include <cmath>
+#include <limits>
 #include <map>
+#include <random>
 #include <string>
 
 #include <fmt/format.h>
 
 #include "tape.hpp"
+#include "kernels.hpp"  // index_string
+#include "xtgrad/autodiff/check.hpp"
 #include "xtgrad/autodiff/derivatives.hpp"
 #include "xtgrad/autodiff/ops.hpp"
 
@@ -245,7 +249,89 @@ std::size_t CompiledFunction<T>::traces() const {
     return impl_->traces;
 }
 
+namespace {
+// The worst element of one input: analytic against numeric, as gradcheck reports it.
+template <class T>
+InputCheck worst_of(std::size_t input, const Array<T>& analytic, const Array<double>& numeric, const CheckOptions& o) {
+    InputCheck c;
+    c.input = input;
+    c.shape = analytic.shape();
+    double worst = -1;
+    for (std::size_t k = 0; k < analytic.size(); ++k) {
+        double a = double(analytic.data()[k]), n = numeric.data()[k];
+        double excess = std::abs(a - n) / (o.atol + o.rtol * std::abs(n));
+        if (std::isnan(excess)) excess = std::numeric_limits<double>::infinity();
+        if (excess > worst) {
+            worst = excess;
+            c.analytic = a, c.numeric = n, c.excess = excess;
+            c.worst_index = detail::index_string(analytic.shape(), k);
+        }
+    }
+    c.ok = c.excess <= 1;
+    return c;
+}
+
+template <class T>
+CheckReport report_of(std::vector<InputCheck> inputs) {
+    CheckReport r;
+    r.inputs = std::move(inputs);
+    for (auto& c : r.inputs) r.ok = r.ok && c.ok;
+    return r;
+}
+}  // namespace
+
+template <class T>
+CheckReport gradcheck(CompiledFunction<T>& f, const std::vector<Array<T>>& at, const CheckOptions& options) {
+    auto analytic = f.value_and_grad(at).second;
+    std::vector<InputCheck> checks;
+    for (std::size_t i = 0; i < at.size(); ++i) {
+        Array<double> numeric = Array<double>::from_shape(at[i].shape());
+        for (std::size_t k = 0; k < at[i].size(); ++k) {
+            auto x = at;
+            x[i].data()[k] = at[i].data()[k] + T(options.eps);
+            double up = double(f(x).data()[0]);
+            x[i].data()[k] = at[i].data()[k] - T(options.eps);
+            double down = double(f(x).data()[0]);
+            numeric.data()[k] = (up - down) / (2 * options.eps);
+        }
+        checks.push_back(worst_of(i, analytic[i], numeric, options));
+    }
+    return report_of<T>(std::move(checks));
+}
+
+template <class T>
+CheckReport hvpcheck(CompiledFunction<T>& f, const std::vector<Array<T>>& at, const CheckOptions& options) {
+    std::mt19937_64 rng(options.seed);
+    std::uniform_real_distribution<double> uniform(-1.0, 1.0);
+    std::vector<Array<T>> v;
+    for (auto& a : at) {
+        Array<T> d = Array<T>::from_shape(a.shape());
+        for (auto& e : d) e = T(uniform(rng));
+        v.push_back(std::move(d));
+    }
+    auto analytic = f.hvp(at, v);
+    auto shifted = [&](double sign) {
+        auto x = at;
+        for (std::size_t i = 0; i < x.size(); ++i)
+            for (std::size_t k = 0; k < x[i].size(); ++k) x[i].data()[k] += T(sign * options.eps) * v[i].data()[k];
+        return f.value_and_grad(x).second;
+    };
+    auto up = shifted(1), down = shifted(-1);
+    std::vector<InputCheck> checks;
+    for (std::size_t i = 0; i < at.size(); ++i) {
+        Array<double> numeric = Array<double>::from_shape(at[i].shape());
+        for (std::size_t k = 0; k < at[i].size(); ++k)
+            numeric.data()[k] = (double(up[i].data()[k]) - double(down[i].data()[k])) / (2 * options.eps);
+        checks.push_back(worst_of(i, analytic[i], numeric, options));
+    }
+    return report_of<T>(std::move(checks));
+}
+
 template class CompiledFunction<float>;
 template class CompiledFunction<double>;
+template CheckReport gradcheck(CompiledFunction<float>&, const std::vector<Array<float>>&, const CheckOptions&);
+template CheckReport gradcheck(CompiledFunction<double>&, const std::vector<Array<double>>&, const CheckOptions&);
+template CheckReport hvpcheck(CompiledFunction<float>&, const std::vector<Array<float>>&, const CheckOptions&);
+template CheckReport hvpcheck(CompiledFunction<double>&, const std::vector<Array<double>>&, const CheckOptions&);
 
 }  // namespace xtgrad

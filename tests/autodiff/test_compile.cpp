@@ -95,6 +95,28 @@ BOOST_AUTO_TEST_CASE(vector_jacobian_and_jacobian_vector_products) {
                              "compile: jvp with 1 vectors for 2 inputs");
 }
 
+BOOST_AUTO_TEST_CASE(gradcheck_and_hvpcheck_take_compiled_functions) {
+    auto x = Tensor::constant(uniform({6, 4}, 1));
+    auto compiled = compile<double>([&](const TensorList<double>& in) { return network(in, x); });
+    std::vector<Array<double>> at{uniform({4, 5}, 3), uniform({5}, 4)};
+    auto first = gradcheck(compiled, at);
+    BOOST_TEST(first.ok, first.message());
+    auto second = hvpcheck(compiled, at);
+    BOOST_TEST(second.ok, second.message());
+    // a rule that is wrong (the derivative of sin taken as sin) is caught in the replay
+    auto wrong = compile<double>([](const TensorList<double>& in) {
+        return sum(custom_op(
+            "bad_sin", {in[0]}, [](const TensorList<double>& v) { return Array<double>(xt::sin(v[0].value())); },
+            [](const TensorList<double>& v, const Tensor&, const Tensor& g) -> TensorList<double> {
+                return {g * sin(v[0])};
+            }));
+    });
+    auto bad = gradcheck(wrong, {Array<double>{0.3, 1.1}});
+    BOOST_TEST(!bad.ok);
+    BOOST_TEST(!bad.inputs[0].ok);
+    BOOST_TEST(bad.message().find("input 0") != std::string::npos, bad.message());
+}
+
 BOOST_AUTO_TEST_CASE(new_shapes_trace_again) {
     auto compiled = compile<double>([](const TensorList<double>& in) { return sum(square(in[0])); });
     BOOST_TEST(compiled({Array<double>{1, 2}})(0) == 5.0);

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "xtgrad/autodiff/compile.hpp"
 #include "xtgrad/autodiff/derivatives.hpp"
 
 namespace xtgrad {
@@ -71,5 +72,14 @@ template <class F, class T = detail::value_of<F>>
 CheckReport hvpcheck(F&& f, const TensorList<T>& inputs, const CheckOptions& options = {}) {
     return detail::hvpcheck<T>(detail::Closure<T>(std::forward<F>(f)), inputs, options);
 }
+
+/// A compiled function's replayed gradient against central differences of its replayed value
+/// at `at` (f must have one element). The replay, not a fresh trace, is what is checked.
+template <class T>
+CheckReport gradcheck(CompiledFunction<T>& f, const std::vector<Array<T>>& at, const CheckOptions& options = {});
+/// Its replayed Hessian-vector product along a random direction against central differences
+/// of its replayed gradient.
+template <class T>
+CheckReport hvpcheck(CompiledFunction<T>& f, const std::vector<Array<T>>& at, const CheckOptions& options = {});
 
 }  // namespace xtgrad

@@ -139,6 +139,22 @@ BOOST_AUTO_TEST_CASE(captured_parameters_are_read_at_their_current_values) {
     BOOST_TEST(compiled.traces() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(a_captured_parameter_stays_usable_eagerly_between_replays) {
+    auto w = Tensor::parameter(Array<double>{2.0, -1.0});
+    auto compiled = compile<double>([&](const TensorList<double>& in) { return sum(w * square(in[0])); });
+    auto [v1, g1] = compiled.value_and_grad({Array<double>{1.0, 3.0}});
+    BOOST_TEST(v1 == -7.0);
+    {
+        Tape tape;  // w recorded on another tape, swept, tape gone
+        sum(w * w).backward();
+    }
+    BOOST_TEST((w.grad() == Array<double>{4.0, -2.0}));
+    auto [v2, g2] = compiled.value_and_grad({Array<double>{2.0, 1.0}});
+    BOOST_TEST(v2 == 7.0);
+    BOOST_TEST((g2[0] == Array<double>{8.0, -2.0}));
+    BOOST_TEST((w.grad() == Array<double>{4.0, -2.0}));  // a replay does not touch w's gradient
+}
+
 BOOST_AUTO_TEST_CASE(control_flow_on_values_is_replayed_as_traced_and_the_check_says_so) {
     auto f = [](const TensorList<double>& in) { return in[0].value()(0) > 0 ? sum(square(in[0])) : sum(-in[0]); };
     auto unchecked = compile<double>(f);

@@ -46,7 +46,7 @@ const char* kind_name(Kind k) {
 // shape: J t is the derivative of <J^T seed, t> in the seed, which is linear in it).
 template <class T>
 TensorList<T> evaluation(Kind kind, const typename CompiledFunction<T>::Function& f, const TensorList<T>& inputs,
-                         TensorList<T>& vectors) {
+                         TensorList<T>& vectors, const TensorList<T>& wrt) {
     BasicTensor<T> out = f(inputs);
     if (!out.defined()) throw ValueError("compile: the function returned an undefined tensor");
     if (kind == Kind::value) return {out};
@@ -81,12 +81,14 @@ TensorList<T> evaluation(Kind kind, const typename CompiledFunction<T>::Function
     if (out.size() != 1)
         throw ShapeError(fmt::format("compile: {} needs a function with one element, got shape {}", kind_name(kind),
                                      to_string(out.shape())));
+    // the gradient is taken in the inputs, or in the captured parameters of a CompiledLoss
+    const TensorList<T>& targets = kind == Kind::grad && !wrt.empty() ? wrt : inputs;
     auto zeros = [&] {
         TensorList<T> z;
-        for (auto& x : inputs) z.push_back(BasicTensor<T>::constant(Array<T>(xt::zeros<T>(x.shape()))));
+        for (auto& x : targets) z.push_back(BasicTensor<T>::constant(Array<T>(xt::zeros<T>(x.shape()))));
         return z;
     };
-    TensorList<T> g = out.requires_grad() ? grad<T>(TensorList<T>{out}, inputs, {}, true, true) : zeros();
+    TensorList<T> g = out.requires_grad() ? grad<T>(TensorList<T>{out}, targets, {}, true, true) : zeros();
     if (kind == Kind::grad) {
         TensorList<T> r{out};
         r.insert(r.end(), g.begin(), g.end());
@@ -118,6 +120,7 @@ struct CompiledFunction<T>::Impl {
     };
     Function f;
     CompileOptions options;
+    TensorList<T> wrt;  // CompiledLoss: the captured parameters its gradient is taken in
     std::map<std::string, Program> cache;
     std::size_t traces = 0;
 
@@ -156,7 +159,7 @@ struct CompiledFunction<T>::Impl {
         // parameters, not constants: an op on constants alone is not recorded (its result is a
         // constant), and what the backward sweep computes from v would be frozen at the trace
         for (auto& x : v) p.vectors.push_back(BasicTensor<T>::parameter(x));
-        p.outputs = evaluation<T>(kind, f, p.inputs, p.vectors);
+        p.outputs = evaluation<T>(kind, f, p.inputs, p.vectors, wrt);
         for (auto& out : p.outputs)
             if (out.requires_grad() && Access::var(out).tape != p.tape.get())
                 throw TapeError("compile: the function recorded its ops on a Tape of its own; a compiled function "
@@ -327,8 +330,27 @@ CheckReport hvpcheck(CompiledFunction<T>& f, const std::vector<Array<T>>& at, co
     return report_of<T>(std::move(checks));
 }
 
+template <class T>
+CompiledLoss<T>::CompiledLoss(TensorList<T> parameters, Function f, CompileOptions options)
+    : function_(std::move(f), options), parameters_(std::move(parameters)) {
+    for (std::size_t i = 0; i < parameters_.size(); ++i)
+        if (!parameters_[i].defined() || !parameters_[i].is_leaf() || !parameters_[i].requires_grad())
+            throw ValueError(fmt::format("compile_loss: parameter {} is not a parameter (a leaf made with parameter())", i));
+    if (parameters_.empty()) throw ValueError("compile_loss: no parameters to differentiate in");
+    function_.impl_->wrt = parameters_;
+}
+
+template <class T>
+double CompiledLoss<T>::operator()(const std::vector<Array<T>>& data) {
+    auto [value, grads] = function_.value_and_grad(data);
+    for (std::size_t i = 0; i < parameters_.size(); ++i) parameters_[i].set_grad(std::move(grads[i]));
+    return double(value);
+}
+
 template class CompiledFunction<float>;
 template class CompiledFunction<double>;
+template class CompiledLoss<float>;
+template class CompiledLoss<double>;
 template CheckReport gradcheck(CompiledFunction<float>&, const std::vector<Array<float>>&, const CheckOptions&);
 template CheckReport gradcheck(CompiledFunction<double>&, const std::vector<Array<double>>&, const CheckOptions&);
 template CheckReport hvpcheck(CompiledFunction<float>&, const std::vector<Array<float>>&, const CheckOptions&);

@@ -219,3 +219,50 @@ BOOST_AUTO_TEST_CASE(a_parameter_given_twice_is_refused) {
     auto w2 = Tensor::parameter(w.value());
     BOOST_CHECK_NO_THROW(SGD<double>(TensorList<double>{w, w2}, {.lr = 0.1}));
 }
+
+// A compiled loss is the closure the optimizers take: SGD over changing batches and L-BFGS
+// end where the eager closure ends, bit for bit, with one recording each.
+BOOST_AUTO_TEST_CASE(optimizers_take_a_compiled_loss) {
+    auto run = [](bool compiled, bool lbfgs) {
+        std::mt19937_64 rng(3);
+        nn::MLP<double> model({4, 8, 3}, nn::Activation::tanh, rng);
+        auto loss_of = [&](const TensorList<double>& data) { return nn::cross_entropy(model(data[0]), data[1]); };
+        CompiledLoss<double> compiled_loss(model.parameters(), loss_of);
+        auto batch = [](int step) {
+            Array<double> x = uniform({5, 4}, 100 + std::uint64_t(step % 3));
+            Array<double> t = xt::zeros<double>({5, 3});
+            for (std::size_t r = 0; r < 5; ++r) t(r, (r + std::size_t(step)) % 3) = 1.0;
+            return std::vector<Array<double>>{x, t};
+        };
+        auto closure_for = [&](Optimizer<double>& opt, const std::vector<Array<double>>& data) -> Closure {
+            if (compiled) return [&compiled_loss, data] { return compiled_loss(data); };
+            return [&opt, &loss_of, data] {
+                opt.zero_grad();
+                Tape tape;
+                auto loss = loss_of({Tensor::constant(data[0]), Tensor::constant(data[1])});
+                loss.backward();
+                return loss.item();
+            };
+        };
+        if (lbfgs) {
+            LBFGS<double> opt(model.parameters(), {});
+            auto data = batch(0);
+            for (int k = 0; k < 20; ++k) opt.step(closure_for(opt, data));
+        } else {
+            SGD<double> opt(model.parameters(), {.lr = 0.3, .momentum = 0.9});
+            for (int k = 0; k < 30; ++k) opt.step(closure_for(opt, batch(k)));
+        }
+        if (compiled) BOOST_TEST(compiled_loss.traces() == 1u);
+        std::vector<Array<double>> out;
+        for (auto& p : model.parameters()) out.push_back(p.value());
+        return out;
+    };
+    for (bool lbfgs : {false, true}) {
+        auto eager = run(false, lbfgs), compiled = run(true, lbfgs);
+        for (std::size_t i = 0; i < eager.size(); ++i) BOOST_TEST((compiled[i] == eager[i]), (lbfgs ? "L-BFGS" : "SGD"));
+    }
+    expect_error<ValueError>([] {
+        CompiledLoss<double>({Tensor::constant(Array<double>{1})}, [](const TensorList<double>& d) { return sum(d[0]); });
+    },
+                             "compile_loss: parameter 0 is not a parameter");
+}

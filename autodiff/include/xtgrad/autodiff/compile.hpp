@@ -66,8 +66,36 @@ public:
     std::size_t traces() const;
 
 private:
+    template <class>
+    friend class CompiledLoss;
     struct Impl;
     std::unique_ptr<Impl> impl_;
+};
+
+/// A training loss compiled for the optimizers: a function of the data passed at each call
+/// (a batch) and of parameters it captures (a model's weights, read at their current values on
+/// every replay). A call replays it and leaves d loss / d parameter in each parameter's grad()
+/// (replacing what was there, as zero_grad then backward would), so it is the closure
+/// `step(closure)`, ConjugateGradient and LBFGS take:
+///
+///   CompiledLoss<double> loss(model.parameters(), [&](const TensorList<double>& data) {
+///       return nn::cross_entropy(model(data[0]), data[1]);   // targets as a tensor: replayed
+///   });
+///   lbfgs.minimize([&] { return loss({x, one_hot_targets}); });
+///
+/// Everything that changes between calls must be data: labels held in an IndexArray the
+/// function captures are constants of the recording.
+template <class T>
+class CompiledLoss {
+public:
+    using Function = typename CompiledFunction<T>::Function;
+    CompiledLoss(TensorList<T> parameters, Function f, CompileOptions options = {});
+    double operator()(const std::vector<Array<T>>& data);
+    std::size_t traces() const { return function_.traces(); }
+
+private:
+    CompiledFunction<T> function_;
+    TensorList<T> parameters_;
 };
 
 /// CompiledFunction<T>(f, options).
@@ -78,5 +106,7 @@ CompiledFunction<T> compile(typename CompiledFunction<T>::Function f, CompileOpt
 
 extern template class CompiledFunction<float>;
 extern template class CompiledFunction<double>;
+extern template class CompiledLoss<float>;
+extern template class CompiledLoss<double>;
 
 }  // namespace xtgrad

@@ -40,6 +40,33 @@ const char* kind_name(Kind k) {
     return "?";
 }
 
+template <class T>
+BasicTensor<T> zeros_of(const Shape& shape) {
+    return BasicTensor<T>::constant(Array<T>(xt::zeros<T>(shape)));
+}
+
+// d out / d wrt contracted with `seed` (ones when empty), recorded for replay; zeros where out
+// is undefined or does not depend on them.
+template <class T>
+TensorList<T> recorded_grad(const BasicTensor<T>& out, const TensorList<T>& wrt, const TensorList<T>& seed) {
+    if (out.defined() && out.requires_grad()) return grad<T>(TensorList<T>{out}, wrt, seed, true, true);
+    TensorList<T> zeros;
+    for (auto& x : wrt) zeros.push_back(zeros_of<T>(x.shape()));
+    return zeros;
+}
+
+// sum_i <a_i, v_i> over the a_i that depend on something; undefined when none does.
+template <class T>
+BasicTensor<T> recorded_inner(const TensorList<T>& a, const TensorList<T>& v) {
+    BasicTensor<T> s;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (!a[i].requires_grad()) continue;
+        auto term = sum(a[i] * v[i]);
+        s = s.defined() ? s + term : term;
+    }
+    return s;
+}
+
 // What a kind of evaluation returns, recorded on the active tape: [value] for value,
 // [value, gradients...] for grad, [H v per input...] for hvp, [value, J^T u per input...] for
 // vjp (vectors: u), [value, J t] for jvp (vectors: t per input, then a seed of the output's
@@ -49,58 +76,36 @@ TensorList<T> evaluation(Kind kind, const typename CompiledFunction<T>::Function
                          TensorList<T>& vectors, const TensorList<T>& wrt) {
     BasicTensor<T> out = f(inputs);
     if (!out.defined()) throw ValueError("compile: the function returned an undefined tensor");
-    if (kind == Kind::value) return {out};
-    if (kind == Kind::vjp || kind == Kind::jvp) {
-        if (kind == Kind::vjp && vectors[0].shape() != out.shape())
-            throw ShapeError(fmt::format("compile: vjp with a cotangent of shape {} for an output of shape {}",
-                                         to_string(vectors[0].shape()), to_string(out.shape())));
-        if (kind == Kind::jvp) vectors.push_back(BasicTensor<T>::parameter(Array<T>(xt::zeros<T>(out.shape()))));
-        const BasicTensor<T>& seed = vectors.back();
-        TensorList<T> r{out};
-        if (!out.requires_grad()) {  // f does not depend on its inputs: zero derivatives
-            if (kind == Kind::jvp) r.push_back(BasicTensor<T>::constant(Array<T>(xt::zeros<T>(out.shape()))));
-            for (std::size_t i = 0; kind == Kind::vjp && i < inputs.size(); ++i)
-                r.push_back(BasicTensor<T>::constant(Array<T>(xt::zeros<T>(inputs[i].shape()))));
-            return r;
-        }
-        TensorList<T> jtu = grad<T>(TensorList<T>{out}, inputs, {seed}, true, true);
-        if (kind == Kind::vjp) {
+    TensorList<T> r{out};
+    switch (kind) {
+        case Kind::value: return r;
+        case Kind::vjp: {
+            if (vectors[0].shape() != out.shape())
+                throw ShapeError(fmt::format("compile: vjp with a cotangent of shape {} for an output of shape {}",
+                                             to_string(vectors[0].shape()), to_string(out.shape())));
+            auto jtu = recorded_grad(out, inputs, {vectors[0]});
             r.insert(r.end(), jtu.begin(), jtu.end());
             return r;
         }
-        BasicTensor<T> inner;
-        for (std::size_t i = 0; i < jtu.size(); ++i) {
-            if (!jtu[i].requires_grad()) continue;
-            auto term = sum(jtu[i] * vectors[i]);
-            inner = inner.defined() ? inner + term : term;
+        case Kind::jvp: {
+            auto seed = BasicTensor<T>::parameter(Array<T>(xt::zeros<T>(out.shape())));
+            vectors.push_back(seed);
+            auto jtu = recorded_grad(out, inputs, {seed});
+            r.push_back(recorded_grad(recorded_inner(jtu, vectors), {seed}, {})[0]);
+            return r;
         }
-        r.push_back(inner.defined() ? grad<T>(TensorList<T>{inner}, {seed}, {}, true, true)[0]
-                                    : BasicTensor<T>::constant(Array<T>(xt::zeros<T>(out.shape()))));
-        return r;
+        case Kind::grad:
+        case Kind::hvp: break;
     }
     if (out.size() != 1)
         throw ShapeError(fmt::format("compile: {} needs a function with one element, got shape {}", kind_name(kind),
                                      to_string(out.shape())));
-    // the gradient is taken in the inputs, or in the captured parameters of a CompiledLoss
-    const TensorList<T>& targets = kind == Kind::grad && !wrt.empty() ? wrt : inputs;
-    auto zeros = [&] {
-        TensorList<T> z;
-        for (auto& x : targets) z.push_back(BasicTensor<T>::constant(Array<T>(xt::zeros<T>(x.shape()))));
-        return z;
-    };
-    TensorList<T> g = out.requires_grad() ? grad<T>(TensorList<T>{out}, targets, {}, true, true) : zeros();
-    if (kind == Kind::grad) {
-        TensorList<T> r{out};
+    if (kind == Kind::grad) {  // in the inputs, or in the captured parameters of a CompiledLoss
+        auto g = recorded_grad(out, wrt.empty() ? inputs : wrt, {});
         r.insert(r.end(), g.begin(), g.end());
         return r;
     }
-    BasicTensor<T> inner;
-    for (std::size_t i = 0; i < g.size(); ++i) {
-        if (!g[i].requires_grad()) continue;
-        auto term = sum(g[i] * vectors[i]);
-        inner = inner.defined() ? inner + term : term;
-    }
-    return inner.defined() ? grad<T>(TensorList<T>{inner}, inputs, {}, true, true) : zeros();
+    return recorded_grad(recorded_inner(recorded_grad(out, inputs, {}), vectors), inputs, {});
 }
 
 template <class T>

@@ -1,5 +1,7 @@
-// Matrix products through BLAS. One primitive, gemm with transpose flags, carries the
-// rule; the backward products pass transposes as flags to BLAS instead of copying.
+// Matrix products through BLAS. Two primitives with transpose flags carry the rules:
+// gemm_flat (one product of operands viewed as matrices: 2-D, and [B, n, k] x [k, m]) and gemm
+// (a batch of products); the backward products pass transposes as flags to BLAS instead of
+// copying, and each primitive's rule is written with itself.
 #include <cblas.h>
 
 #include "kernels.hpp"
@@ -24,8 +26,8 @@ void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, co
                 1.0, a, int(lda), b, int(ldb), 0.0, c, int(n));
 }
 
-// op(A) op(B) for 2-D operands or 3-D operands with equal batch; op is a transpose when
-// the flag is set. Shapes are validated by the caller (matmul).
+// op(A) op(B) for each matrix of two batches [B, ., .] of equal size; op is a transpose when
+// the flag is set. Shapes are validated by the caller (matmul). 2-D products are gemm_flat.
 template <class T>
 TensorT<T> gemm(const TensorT<T>& a, const TensorT<T>& b, bool ta, bool tb) {
     return make_op<T>(
@@ -33,11 +35,9 @@ TensorT<T> gemm(const TensorT<T>& a, const TensorT<T>& b, bool ta, bool tb) {
         [ta, tb](const TensorList<T>& in) {
             const Array<T>& x = in[0].value();
             const Array<T>& y = in[1].value();
-            std::size_t d = x.dimension(), batch = d == 3 ? x.shape()[0] : 1;
-            std::size_t xr = x.shape()[d - 2], xc = x.shape()[d - 1], yr = y.shape()[d - 2], yc = y.shape()[d - 1];
+            std::size_t batch = x.shape()[0], xr = x.shape()[1], xc = x.shape()[2], yr = y.shape()[1], yc = y.shape()[2];
             std::size_t m = ta ? xc : xr, k = ta ? xr : xc, n = tb ? yr : yc;
-            Shape shape = d == 3 ? Shape{batch, m, n} : Shape{m, n};
-            Array<T> out = Array<T>::from_shape(shape);
+            Array<T> out = Array<T>::from_shape({batch, m, n});
             for (std::size_t i = 0; i < batch; ++i)
                 blas_gemm(ta, tb, m, n, k, x.data() + i * xr * xc, xc, y.data() + i * yr * yc, yc,
                           out.data() + i * m * n);
@@ -101,7 +101,8 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
             fmt::format("matmul: {} x {}: operands must have 1, 2 or 3 dimensions", to_string(sa), to_string(sb)));
     std::size_t ka = sa[da - 1], kb = db == 1 ? sb[0] : sb[db - 2];
     if (ka != kb) inner_mismatch(sa, sb, ka, kb);
-    if (da == 1 && db == 1) return reshape(gemm(reshape(a, {1, ka}), reshape(b, {kb, 1}), false, false), {});
+    if (da == 1 && db == 1)
+        return reshape(gemm_flat(reshape(a, {1, ka}), reshape(b, {kb, 1}), false, false, {1, 1}), {});
     if (da == 1) {
         TensorT<T> r = matmul(reshape(a, {1, ka}), b);  // [.., 1, m]
         Shape s = r.shape();
@@ -114,8 +115,9 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
         s.pop_back();
         return reshape(r, s);
     }
+    if (da == 2 && db == 2) return gemm_flat(a, b, false, false, {sa[0], sb[1]});
     if (da == db) {
-        if (da == 3 && sa[0] != sb[0])
+        if (sa[0] != sb[0])
             throw ShapeError(fmt::format("matmul: {} x {}: batch sizes {} and {} differ", to_string(sa), to_string(sb),
                                          sa[0], sb[0]));
         return gemm(a, b, false, false);

@@ -121,17 +121,24 @@ std::string shapes_of_all(const detail::CommHandle& h, const Shape& shape, const
     return fmt::format("{}", fmt::join(parts, ", "));
 }
 
-// Agrees on dtype, shape and arguments before data moves; the same error on every rank.
+// Agrees on dtype, shape and arguments before data moves, in one small all-gather; only when
+// they differ do further gathers find which, so that every rank throws the same error.
 template <class T>
 void agree(const Communicator& c, const detail::CommHandle& h, const char* what, const Shape& shape,
            std::initializer_list<std::uint64_t> arguments) {
-    std::uint64_t dtype = sizeof(T), mine = fingerprint({dtype}, shape);
-    std::vector<std::uint64_t> all(std::size_t(h.size));
-    h.check(MPI_Allgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, h.comm), what);
-    if (!std::all_of(all.begin(), all.end(), [&](std::uint64_t v) { return v == all.front(); }))
+    const std::uint64_t layout = fingerprint({sizeof(T)}, shape), given = fingerprint(arguments);
+    try {
+        c.check_same(fingerprint({layout, given}), what, "the shapes, dtypes or arguments");
+        return;
+    } catch (const CommunicationError&) {  // every rank is here
+    }
+    try {
+        c.check_same(layout, what, "the shapes or dtypes");
+    } catch (const CommunicationError&) {
         throw CommunicationError(fmt::format("{}: the processes pass different shapes or dtypes: {}", h.where(what),
                                              shapes_of_all(h, shape, what)));
-    c.check_same(fingerprint(arguments), what, "the arguments (root, operation)");
+    }
+    c.check_same(given, what, "the arguments (root, operation)");
 }
 }  // namespace
 

@@ -10,6 +10,7 @@
 
 #include <xtensor/xrandom.hpp>
 
+#include "mlp64.hpp"
 #include "mlp784.hpp"
 #include "timing.hpp"
 #include "torch_workloads.hpp"
@@ -43,17 +44,10 @@ struct SecondOrder {
 constexpr double kDamping = 1.0;
 
 SecondOrder second_order_step(std::size_t batch, optim::Curvature curvature, int reps) {
-    std::mt19937_64 rng(0);
-    nn::MLP<double> net({64, 128, 10}, nn::Activation::tanh, rng);
-    xt::random::seed(0);
-    auto x = Tensor::constant(xt::random::randn<double>({batch, std::size_t(64)}));
-    std::vector<std::size_t> labels;
-    for (std::size_t i = 0; i < batch; ++i) labels.push_back(rng() % 10);
-    optim::CurvatureModel<double> model{[&] { return net(x); },
-                                        [&](const Tensor& z) { return nn::cross_entropy(z, labels); }};
+    bench::Mlp64 m(batch);
     // cg_rtol 0: always the full 20 iterations, as on the libtorch side
     optim::NaturalGradient<double> ng(
-        net.parameters(), model,
+        m.net.parameters(), m.model,
         {.damping = kDamping, .adapt_damping = false, .cg_iterations = 20, .cg_rtol = 0, .curvature = curvature});
     double t = bench::median_seconds([&] { ng.step(); }, reps, 1);
     return {t, ng.last_report().cg.iterations};

@@ -1,5 +1,6 @@
 // How a binary elementwise op is recorded: validate, broadcast, run `op` over the
-// elements in one pass (binary_kernel), attach the rule.
+// elements in one pass (binary_kernel), attach the rule and (on a compiled function's
+// recording) the same `op` in block form for fused replays.
 #pragma once
 
 #include "kernels.hpp"
@@ -12,10 +13,12 @@ BasicTensor<T> binary(std::string_view name, const BasicTensor<T>& a, const Basi
     check_usable(name, a, 0);
     check_usable(name, b, 1);
     Shape shape = broadcast_shapes(name, a.shape(), b.shape());
-    return make_op<T>(
+    auto out = make_op<T>(
         name, {a, b},
         [op, shape](const TensorList<T>& in) { return binary_kernel(in[0].value(), in[1].value(), shape, op); },
         std::move(rule));
+    if (diagnostic_active()) mark_fusable<T>(out, NodeBase::Fusion::elementwise, binary_block<T>(op));
+    return out;
 }
 
 }  // namespace xtgrad::detail

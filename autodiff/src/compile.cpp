@@ -9,13 +9,11 @@
 
 #include <cmath>
 #include <limits>
-#include <map>
 #include <random>
 #include <string>
 
 #include <fmt/format.h>
 
-#include "tape.hpp"
 #include "kernels.hpp"  // index_string
 #include "xtgrad/autodiff/check.hpp"
 #include "xtgrad/autodiff/derivatives.hpp"
@@ -38,33 +36,6 @@ const char* kind_name(Kind k) {
         case Kind::jvp: return "jvp";
     }
     return "?";
-}
-
-template <class T>
-BasicTensor<T> zeros_of(const Shape& shape) {
-    return BasicTensor<T>::constant(Array<T>(xt::zeros<T>(shape)));
-}
-
-// d out / d wrt contracted with `seed` (ones when empty), recorded for replay; zeros where out
-// is undefined or does not depend on them.
-template <class T>
-TensorList<T> recorded_grad(const BasicTensor<T>& out, const TensorList<T>& wrt, const TensorList<T>& seed) {
-    if (out.defined() && out.requires_grad()) return grad<T>(TensorList<T>{out}, wrt, seed, true, true);
-    TensorList<T> zeros;
-    for (auto& x : wrt) zeros.push_back(zeros_of<T>(x.shape()));
-    return zeros;
-}
-
-// sum_i <a_i, v_i> over the a_i that depend on something; undefined when none does.
-template <class T>
-BasicTensor<T> recorded_inner(const TensorList<T>& a, const TensorList<T>& v) {
-    BasicTensor<T> s;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (!a[i].requires_grad()) continue;
-        auto term = sum(a[i] * v[i]);
-        s = s.defined() ? s + term : term;
-    }
-    return s;
 }
 
 // What a kind of evaluation returns, recorded on the active tape: [value] for value,
@@ -120,16 +91,18 @@ std::vector<Array<T>> values_of(const TensorList<T>& tensors) {
 template <class T>
 struct CompiledFunction<T>::Impl {
     struct Program {
-        std::unique_ptr<detail::TapeState> tape;
-        TensorList<T> inputs, vectors, outputs;
+        Kind kind;
+        std::vector<Shape> shapes;  // of the inputs: with the kind, the cache key
+        Recording<T> recording;
     };
     Function f;
     CompileOptions options;
     TensorList<T> wrt;  // CompiledLoss: the captured parameters its gradient is taken in
-    std::map<std::string, Program> cache;
+    std::vector<Program> cache;
     std::size_t traces = 0;
 
-    std::vector<Array<T>> evaluate(Kind kind, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
+    // The recording of `kind` at these shapes, replayed at `inputs` and `v` (traced on a miss).
+    Recording<T>& evaluate(Kind kind, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
         if (kind == Kind::hvp || kind == Kind::jvp) {
             if (v.size() != inputs.size())
                 throw ShapeError(fmt::format("compile: {} with {} vectors for {} inputs", kind_name(kind), v.size(),
@@ -139,61 +112,63 @@ struct CompiledFunction<T>::Impl {
                     throw ShapeError(fmt::format("compile: {} vector {} has shape {}, its input {}", kind_name(kind), i,
                                                  to_string(v[i].shape()), to_string(inputs[i].shape())));
         }
-        std::string key = fmt::format("{}:{}", int(kind), sizeof(T));
-        for (auto& x : inputs) key += to_string(x.shape());
-        auto it = cache.find(key);
-        if (it == cache.end()) {
-            it = cache.emplace(key, trace(kind, inputs, v)).first;
-            return values_of(it->second.outputs);  // the trace computed them
+        Program* p = find(kind, inputs);
+        if (p == nullptr) {
+            cache.push_back(Program{kind, shapes_of(inputs), trace(kind, inputs, v)});
+            return cache.back().recording;  // the trace computed the outputs
         }
-        if (kind == Kind::vjp && v[0].shape() != it->second.outputs[0].shape())
+        if (kind == Kind::vjp && v[0].shape() != p->recording.output(0).shape())
             throw ShapeError(fmt::format("compile: vjp with a cotangent of shape {} for an output of shape {}",
-                                         to_string(v[0].shape()), to_string(it->second.outputs[0].shape())));
-        auto out = replay(it->second, inputs, v);
-        if (options.check) compare(kind, out, inputs, v);
-        return out;
+                                         to_string(v[0].shape()), to_string(p->recording.output(0).shape())));
+        for (std::size_t i = 0; i < v.size(); ++i) p->recording.set_vector(i, v[i]);  // (jvp's seed stays)
+        p->recording.replay(inputs);
+        if (options.check) compare(kind, p->recording, inputs, v);
+        return p->recording;
     }
 
-    Program trace(Kind kind, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
-        Program p;
-        p.tape = std::make_unique<detail::TapeState>();
-        p.tape->diagnostic = true;
-        detail::ActivateTape active(p.tape.get());
-        detail::GradMode on(true);
-        for (auto& x : inputs) p.inputs.push_back(BasicTensor<T>::parameter(x));
-        // parameters, not constants: an op on constants alone is not recorded (its result is a
-        // constant), and what the backward sweep computes from v would be frozen at the trace
-        for (auto& x : v) p.vectors.push_back(BasicTensor<T>::parameter(x));
-        p.outputs = evaluation<T>(kind, f, p.inputs, p.vectors, wrt);
-        for (auto& out : p.outputs)
-            if (out.requires_grad() && Access::var(out).tape != p.tape.get())
-                throw TapeError("compile: the function recorded its ops on a Tape of its own; a compiled function "
-                                "must record on the tape compile provides (do not create a Tape inside it)");
+    // A linear search that allocates nothing: a function has few recordings.
+    Program* find(Kind kind, const std::vector<Array<T>>& inputs) {
+        for (auto& p : cache) {
+            if (p.kind != kind || p.shapes.size() != inputs.size()) continue;
+            bool same = true;
+            for (std::size_t i = 0; i < inputs.size() && same; ++i) same = p.shapes[i] == inputs[i].shape();
+            if (same) return &p;
+        }
+        return nullptr;
+    }
+
+    static std::vector<Shape> shapes_of(const std::vector<Array<T>>& arrays) {
+        std::vector<Shape> shapes;
+        for (auto& a : arrays) shapes.push_back(a.shape());
+        return shapes;
+    }
+
+    Recording<T> trace(Kind kind, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
+        Recording<T> r(
+            [&](const TensorList<T>& in, const TensorList<T>& vectors) {
+                TensorList<T> vs = vectors;  // jvp appends its seed
+                return evaluation<T>(kind, f, in, vs, wrt);
+            },
+            inputs, v);
         ++traces;
-        return p;
+        return r;
     }
 
-    std::vector<Array<T>> replay(Program& p, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
-        detail::ActivateTape active(p.tape.get());
-        for (std::size_t i = 0; i < inputs.size(); ++i) Access::var(p.inputs[i]).value = inputs[i];
-        for (std::size_t i = 0; i < v.size(); ++i) Access::var(p.vectors[i]).value = v[i];  // (jvp's seed stays)
-        for (detail::NodeBase* node : p.tape->nodes) node->replay();
-        return values_of(p.outputs);
-    }
-
-    // A fresh trace at the same inputs, element by element against the replay.
-    void compare(Kind kind, const std::vector<Array<T>>& replayed, const std::vector<Array<T>>& inputs,
+    // A fresh trace at the same inputs, replayed (so that its sums are accumulated in the same
+    // order as the replay's), element by element against the replay.
+    void compare(Kind kind, const Recording<T>& replayed, const std::vector<Array<T>>& inputs,
                  const std::vector<Array<T>>& v) {
-        Program fresh = trace(kind, inputs, v);
+        Recording<T> fresh = trace(kind, inputs, v);
         --traces;  // a check, not a recording kept
-        auto eager = values_of(fresh.outputs);
-        for (std::size_t o = 0; o < eager.size(); ++o) {
-            if (eager[o].shape() != replayed[o].shape())
+        fresh.replay();
+        for (std::size_t o = 0; o < fresh.outputs(); ++o) {
+            const Array<T>& eager = fresh.output(o);
+            const Array<T>& replay = replayed.output(o);
+            if (eager.shape() != replay.shape())
                 throw TraceError(fmt::format("compile ({}): output {} of the replay has shape {}, a fresh trace {}",
-                                             kind_name(kind), o, to_string(replayed[o].shape()),
-                                             to_string(eager[o].shape())));
-            for (std::size_t k = 0; k < eager[o].size(); ++k) {
-                T a = replayed[o].data()[k], b = eager[o].data()[k];
+                                             kind_name(kind), o, to_string(replay.shape()), to_string(eager.shape())));
+            for (std::size_t k = 0; k < eager.size(); ++k) {
+                T a = replay.data()[k], b = eager.data()[k];
                 if (a == b || (std::isnan(a) && std::isnan(b))) continue;
                 throw TraceError(fmt::format(
                     "compile ({}): output {} of the replay differs from a fresh trace at element {} ({} vs {}): "
@@ -220,36 +195,64 @@ CompiledFunction<T>& CompiledFunction<T>::operator=(CompiledFunction&&) noexcept
 
 template <class T>
 Array<T> CompiledFunction<T>::operator()(const std::vector<Array<T>>& inputs) {
-    return impl_->evaluate(Kind::value, inputs, {})[0];
+    return impl_->evaluate(Kind::value, inputs, {}).output(0);
 }
 
 template <class T>
 std::pair<T, std::vector<Array<T>>> CompiledFunction<T>::value_and_grad(const std::vector<Array<T>>& inputs) {
-    auto out = impl_->evaluate(Kind::grad, inputs, {});
-    T value = out[0].data()[0];
-    out.erase(out.begin());
-    return {value, std::move(out)};
+    std::vector<Array<T>> grads;
+    T value = value_and_grad(inputs, grads);
+    return {value, std::move(grads)};
+}
+
+template <class T>
+T CompiledFunction<T>::value_and_grad(const std::vector<Array<T>>& inputs, std::vector<Array<T>>& grads) {
+    Recording<T>& r = impl_->evaluate(Kind::grad, inputs, {});
+    grads.resize(r.outputs() - 1);
+    for (std::size_t i = 1; i < r.outputs(); ++i) r.take_output(i, grads[i - 1]);
+    return r.output(0).data()[0];
 }
 
 template <class T>
 std::vector<Array<T>> CompiledFunction<T>::hvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
-    return impl_->evaluate(Kind::hvp, inputs, v);
+    std::vector<Array<T>> out;
+    hvp(inputs, v, out);
+    return out;
+}
+
+template <class T>
+void CompiledFunction<T>::hvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v,
+                              std::vector<Array<T>>& out) {
+    Recording<T>& r = impl_->evaluate(Kind::hvp, inputs, v);
+    out.resize(r.outputs());
+    for (std::size_t i = 0; i < r.outputs(); ++i) r.take_output(i, out[i]);
 }
 
 template <class T>
 std::pair<Array<T>, std::vector<Array<T>>> CompiledFunction<T>::vjp(const std::vector<Array<T>>& inputs,
                                                                     const Array<T>& cotangent) {
-    auto out = impl_->evaluate(Kind::vjp, inputs, {cotangent});
-    Array<T> value = std::move(out[0]);
-    out.erase(out.begin());
-    return {std::move(value), std::move(out)};
+    const Recording<T>& r = impl_->evaluate(Kind::vjp, inputs, {cotangent});
+    std::vector<Array<T>> grads;
+    for (std::size_t i = 1; i < r.outputs(); ++i) grads.push_back(r.output(i));
+    return {r.output(0), std::move(grads)};
 }
 
 template <class T>
 std::pair<Array<T>, Array<T>> CompiledFunction<T>::jvp(const std::vector<Array<T>>& inputs,
                                                        const std::vector<Array<T>>& tangents) {
-    auto out = impl_->evaluate(Kind::jvp, inputs, tangents);
-    return {std::move(out[0]), std::move(out[1])};
+    const Recording<T>& r = impl_->evaluate(Kind::jvp, inputs, tangents);
+    return {r.output(0), r.output(1)};
+}
+
+template <class T>
+RecordingStats CompiledFunction<T>::stats() const {
+    RecordingStats total;
+    for (auto& p : impl_->cache) {
+        auto s = p.recording.stats();
+        total.nodes += s.nodes, total.steps += s.steps, total.groups += s.groups;
+        total.fused_nodes += s.fused_nodes, total.scratch_bytes += s.scratch_bytes;
+    }
+    return total;
 }
 
 template <class T>
@@ -347,9 +350,13 @@ CompiledLoss<T>::CompiledLoss(TensorList<T> parameters, Function f, CompileOptio
 
 template <class T>
 double CompiledLoss<T>::operator()(const std::vector<Array<T>>& data) {
-    auto [value, grads] = function_.value_and_grad(data);
-    for (std::size_t i = 0; i < parameters_.size(); ++i) parameters_[i].set_grad(std::move(grads[i]));
-    return double(value);
+    Recording<T>& r = function_.impl_->evaluate(Kind::grad, data, {});
+    for (std::size_t i = 0; i < parameters_.size(); ++i) {
+        auto& grad = Access::var(parameters_[i]).grad;  // replaced without a copy or an allocation
+        if (!grad) grad.emplace(Array<T>::from_shape(parameters_[i].shape()));
+        r.take_output(i + 1, *grad);
+    }
+    return double(r.output(0).data()[0]);
 }
 
 template class CompiledFunction<float>;

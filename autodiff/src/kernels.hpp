@@ -39,6 +39,61 @@ BasicTensor<T> derived_constant(std::string_view name, TensorList<T>&& inputs, F
                       [n](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>&) { return TensorList<T>(n); });
 }
 
+/// On a diagnostic tape (a compiled function's recording), marks the node that computed `out`
+/// as evaluable block by block with `block` (BlockFn), or as a sum of every element: what lets
+/// a replay fuse it with its neighbours. Nothing on other tapes or for constants.
+template <class T>
+void mark_fusable(const BasicTensor<T>& out, NodeBase::Fusion fusion, BlockFn<T> block = {}) {
+    TapeState* tape = active_tape();
+    if (tape == nullptr || !tape->diagnostic || !out.requires_grad()) return;
+    if (Node<T>* node = node_of(*tape, out); node != nullptr && !node->leaf) {
+        node->fusion = fusion;
+        node->block = std::move(block);
+    }
+}
+
+/// The block form of a binary op's scalar function, with binary_kernel's fast paths: the
+/// same function on the same operands, so a fused replay gives the same bits.
+template <class T, class Op>
+BlockFn<T> binary_block(Op op) {
+    return [op](const T* const* in, const std::size_t* stride, T* o, std::size_t n) {
+        const T* a = in[0];
+        const T* b = in[1];
+        if (stride[0] && stride[1]) {
+#pragma omp simd
+            for (std::size_t i = 0; i < n; ++i) o[i] = op(a[i], b[i]);
+        } else if (stride[1]) {
+            const T s = a[0];
+#pragma omp simd
+            for (std::size_t i = 0; i < n; ++i) o[i] = op(s, b[i]);
+        } else if (stride[0]) {
+            const T s = b[0];
+#pragma omp simd
+            for (std::size_t i = 0; i < n; ++i) o[i] = op(a[i], s);
+        } else {
+            const T r = op(a[0], b[0]);
+            for (std::size_t i = 0; i < n; ++i) o[i] = r;
+        }
+    };
+}
+
+/// A derived constant computed element by element by `f` (a scalar function): relu's step.
+/// Fusable in a compiled replay, from the same `f`.
+template <class T, class F>
+BasicTensor<T> derived_elementwise(std::string_view name, const BasicTensor<T>& x, F f) {
+    auto out = derived_constant<T>(name, {x}, [f](const TensorList<T>& in) {
+        const Array<T>& v = in[0].value();
+        Array<T> r = Array<T>::from_shape(v.shape());  // a plain loop: it vectorises, xt::cast does not
+        for (std::size_t i = 0; i < v.size(); ++i) r.data()[i] = f(v.data()[i]);
+        return r;
+    });
+    if (diagnostic_active())
+        mark_fusable<T>(out, NodeBase::Fusion::elementwise, [f](const T* const* in, const std::size_t*, T* o, std::size_t n) {
+            for (std::size_t i = 0; i < n; ++i) o[i] = f(in[0][i]);
+        });
+    return out;
+}
+
 /// Evaluates an expression into fresh storage of its shape (vectorised by xsimd).
 template <class T, class E>
 Array<T> evaluate(const E& e) {
@@ -138,6 +193,15 @@ void check_domain(std::string_view op, const Array<T>& in, const Array<T>& out, 
             throw DomainError(fmt::format("{}: input has {} at index {} of shape {}; {} is defined for {}", op, x[i],
                                           index_string(in.shape(), i), to_string(in.shape()), op, domain));
     }
+}
+
+/// Sum of a contiguous block, vectorised (xtensor's lazy reducers are not).
+template <class T>
+T sum_all(const T* p, std::size_t n) {
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (std::size_t i = 0; i < n; ++i) s += p[i];
+    return s;
 }
 
 /// Reduces `x` along one axis with `op`, keeping the axis as size 1. The array is seen as

@@ -80,6 +80,15 @@ LargeBlockCache& cache() {
 // update per small allocation cost as much as the rest of the allocation).
 std::atomic<std::size_t> large_in_use{0};
 thread_local std::size_t small_in_use = 0;
+// The most in use since pool_reset_peak (this thread's small blocks plus every large one),
+// and the blocks taken from the system: what tests of compiled replays measure.
+thread_local std::size_t peak_in_use = 0;
+std::atomic<std::size_t> system_allocations{0};
+
+void note_peak() {
+    std::size_t now = large_in_use.load(std::memory_order_relaxed) + small_in_use;
+    if (now > peak_in_use) peak_in_use = now;
+}
 }  // namespace
 
 namespace storage {
@@ -94,6 +103,7 @@ void* pool_allocate(std::size_t bytes) {
                 void* p = blocks.back();
                 blocks.pop_back();
                 c->cached -= size;
+                note_peak();
                 return p;
             }
         }
@@ -106,9 +116,12 @@ void* pool_allocate(std::size_t bytes) {
             void* p = it->second.back();
             it->second.pop_back();
             c.cached -= size;
+            note_peak();
             return p;
         }
     }
+    note_peak();
+    system_allocations.fetch_add(1, std::memory_order_relaxed);
     void* p = std::aligned_alloc(kAlign, size);
     if (p == nullptr) {
         pool_release_cached();
@@ -164,7 +177,12 @@ PoolStats pool_stats() {
     auto& c = cache();
     std::lock_guard lock(c.mutex);
     std::size_t small_cached = small_cache_alive ? small_cache.cached : 0;
-    return {large_in_use.load(std::memory_order_relaxed) + small_in_use, c.cached + small_cached};
+    return {large_in_use.load(std::memory_order_relaxed) + small_in_use, c.cached + small_cached, peak_in_use,
+            system_allocations.load(std::memory_order_relaxed)};
+}
+
+void pool_reset_peak() {
+    peak_in_use = large_in_use.load(std::memory_order_relaxed) + small_in_use;
 }
 
 void pool_release_cached() {

@@ -62,13 +62,7 @@ TensorT<T> relu(const TensorT<T>& a) {
         "relu", a, [](const auto& x) { return xt::maximum(x, T(0)); },
         [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             // g times the step function: its own derivative is 0, as it should be
-            auto step = derived_constant<T>("relu.step", {in[0]}, [](const TensorList<T>& x) {
-                const Array<T>& v = x[0].value();
-                Array<T> s = Array<T>::from_shape(v.shape());  // a plain loop: it vectorises, xt::cast does not
-                for (std::size_t i = 0; i < v.size(); ++i) s.data()[i] = v.data()[i] > T(0) ? T(1) : T(0);
-                return s;
-            });
-            return {g * step};
+            return {g * derived_elementwise<T>("relu.step", in[0], [](T v) { return v > T(0) ? T(1) : T(0); })};
         });
 }
 

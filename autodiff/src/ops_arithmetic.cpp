@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "binary.hpp"
+#include "unary.hpp"
 
 namespace xtgrad {
 
@@ -199,9 +200,8 @@ BasicTensor<T> logaddexp(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 
 template <class T>
 BasicTensor<T> neg(const BasicTensor<T>& a) {
-    check_usable("neg", a, 0);
-    return make_op<T>(
-        "neg", {a}, [](const TensorList<T>& in) { return evaluate<T>(-in[0].value()); },
+    return unary<T>(
+        "neg", a, [](const auto& x) { return -x; },
         [](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> { return {neg(g)}; });
 }
 

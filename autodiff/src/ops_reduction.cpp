@@ -11,15 +11,6 @@ template <class T>
 using TensorT = BasicTensor<T>;
 
 namespace {
-// Sum of a contiguous block, vectorised (xtensor's lazy reducers are not).
-template <class T>
-T sum_all(const T* p, std::size_t n) {
-    T s = 0;
-#pragma omp simd reduction(+ : s)
-    for (std::size_t i = 0; i < n; ++i) s += p[i];
-    return s;
-}
-
 // `g` of a reduction's output shape, brought back to the input's shape.
 template <class T>
 TensorT<T> expand_grad(const TensorT<T>& g, const Shape& keep_shape, const Shape& in_shape) {
@@ -40,7 +31,7 @@ TensorT<T> sum(const TensorT<T>& a, const Axes& axes, bool keepdims) {
     auto ax = normalize_axes("sum", axes, a.dim());
     Shape out_shape = reduced_shape(a.shape(), ax, keepdims);
     Shape keep_shape = reduced_shape(a.shape(), ax, true);
-    return make_op<T>(
+    auto out = make_op<T>(
         "sum", {a},
         [ax, out_shape](const TensorList<T>& in) {
             const auto& x = in[0].value();
@@ -54,6 +45,8 @@ TensorT<T> sum(const TensorT<T>& a, const Axes& axes, bool keepdims) {
         [keep_shape](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             return {expand_grad(g, keep_shape, in[0].shape())};
         });
+    if (ax.size() == a.dim() && diagnostic_active()) mark_fusable<T>(out, NodeBase::Fusion::sum_all);
+    return out;
 }
 
 template <class T>

@@ -13,6 +13,19 @@ template <class T>
 using TensorT = BasicTensor<T>;
 
 namespace {
+// reshape and broadcast_to in block form: the operand, already laid out over the output's
+// elements in row-major order, copied.
+template <class T>
+BlockFn<T> copy_block() {
+    return [](const T* const* in, const std::size_t* stride, T* o, std::size_t n) {
+        const T* a = in[0];
+        if (stride[0])
+            std::copy(a, a + n, o);
+        else
+            std::fill(o, o + n, a[0]);
+    };
+}
+
 std::size_t numel(const Shape& s) {
     return std::accumulate(s.begin(), s.end(), std::size_t(1), std::multiplies<>());
 }
@@ -59,7 +72,7 @@ TensorT<T> reshape(const TensorT<T>& a, const Shape& shape) {
     if (numel(shape) != a.size())
         throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) to {} ({} elements)",
                                      to_string(a.shape()), a.size(), to_string(shape), numel(shape)));
-    return make_op<T>(
+    auto out = make_op<T>(
         "reshape", {a},
         [shape](const TensorList<T>& in) {
             Array<T> out = in[0].value();
@@ -69,6 +82,8 @@ TensorT<T> reshape(const TensorT<T>& a, const Shape& shape) {
         [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             return {reshape(g, in[0].shape())};
         });
+    if (diagnostic_active()) mark_fusable<T>(out, NodeBase::Fusion::elementwise, copy_block<T>());
+    return out;
 }
 
 template <class T>
@@ -77,7 +92,7 @@ TensorT<T> broadcast_to(const TensorT<T>& a, const Shape& shape) {
     if (broadcast_shapes("broadcast_to", a.shape(), shape) != shape)
         throw ShapeError(
             fmt::format("broadcast_to: shape {} cannot be broadcast to {}", to_string(a.shape()), to_string(shape)));
-    return make_op<T>(
+    auto out = make_op<T>(
         "broadcast_to", {a},
         [shape](const TensorList<T>& in) {
             static const Array<T> unused = Array<T>::from_shape({});  // a size-1 operand the kernel ignores
@@ -86,6 +101,15 @@ TensorT<T> broadcast_to(const TensorT<T>& a, const Shape& shape) {
         [](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             return {sum_to(g, in[0].shape())};
         });
+    // a fused replay lays the operand out over the output's elements (broadcasting it) itself
+    if (diagnostic_active()) mark_fusable<T>(out, NodeBase::Fusion::elementwise, copy_block<T>());
+    return out;
+}
+
+template <class T>
+TensorT<T> stop_gradient(const TensorT<T>& a) {
+    check_usable("stop_gradient", a, 0);
+    return derived_elementwise<T>("stop_gradient", a, [](T v) { return v; });
 }
 
 template <class T>
@@ -289,6 +313,7 @@ TensorT<T> pick(const TensorT<T>& a, const IndexArray& indices) {
 #define XTGRAD_INSTANTIATE(T)                                                                                     \
     template TensorT<T> reshape(const TensorT<T>&, const Shape&);                                                 \
     template TensorT<T> broadcast_to(const TensorT<T>&, const Shape&);                                            \
+    template TensorT<T> stop_gradient(const TensorT<T>&);                                            \
     template TensorT<T> sum_to(const TensorT<T>&, const Shape&);                                                  \
     template TensorT<T> permute(const TensorT<T>&, const std::vector<std::size_t>&);                              \
     template TensorT<T> transpose(const TensorT<T>&);                                                             \

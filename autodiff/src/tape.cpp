@@ -294,6 +294,7 @@ void Node<T>::free_graph() noexcept {
     Access::var(output).graph_freed = true;
     rule = BackwardFn<T>();
     forward = ForwardFn<T>();
+    block = BlockFn<T>();
     inputs.clear();
     inputs.shrink_to_fit();
     freed = true;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,6 +88,11 @@ struct NodeBase {
     /// Recomputes this op's output from its inputs' current values (compile.hpp's replay);
     /// nothing for a leaf. TapeError when the forward function was not kept.
     virtual void replay() = 0;
+    /// How a compiled replay may evaluate this node (replay_plan.cpp): elementwise nodes are
+    /// fused into one blocked pass with their neighbours, a sum over every element can end such
+    /// a pass. Set on diagnostic tapes only, beside the forward function.
+    enum class Fusion : std::uint8_t { none, elementwise, sum_all };
+    Fusion fusion = Fusion::none;
     bool freed = false;
     bool leaf = false;
     // Set by a pruned sweep (grad with explicit inputs): `needed` when a path leads from this
@@ -133,6 +139,12 @@ private:
     bool previous_;
 };
 
+/// An elementwise op over a block of n elements: out[i] = f(in_0[i * stride_0], in_1[i *
+/// stride_1], ...), each stride 0 (the operand is one value) or 1. Built from the op's own
+/// definition (binary.hpp, unary.hpp), so a fused replay computes what the op computes.
+template <class T>
+using BlockFn = std::function<void(const T* const* in, const std::size_t* stride, T* out, std::size_t n)>;
+
 template <class T>
 struct Node final : NodeBase {
     std::string name;
@@ -140,6 +152,7 @@ struct Node final : NodeBase {
     BasicTensor<T> output;
     BackwardFn<T> rule;      // empty for leaves
     ForwardFn<T> forward;    // kept in diagnostic mode only
+    BlockFn<T> block;        // diagnostic mode, elementwise ops only
     BasicTensor<T> adjoint;  // d(root)/d(output), set during a sweep
 
     void propagate(TapeState& tape) override;

@@ -20,6 +20,8 @@ public:
     /// J^T H_L J v + H_penalty v (fisher), or H v (hessian).
     Vec<T> product(const Vec<T>& v);
     OutputHessian output_hessian() const { return output_kind_; }
+    /// The multiple of the closed form that H_L is (the reduction's 1/N, a weight).
+    double output_scale() const { return output_scale_; }
 
 private:
     Vec<T> output_product(const Array<T>& u);  // H_L u, generic: a reverse sweep of dL/dz

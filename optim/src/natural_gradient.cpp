@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 
+#include "curvature_compiled.hpp"
 #include "curvature_recording.hpp"
 #include "optimizer_state.hpp"
 
@@ -61,11 +63,20 @@ void NaturalGradient<T>::step() {
     }
     report_ = {};
     report_.damping = damping_;
-    detail::CurvatureRecording<T> recording(model_, params, o.curvature);
+    // the curvature source: a fresh recording, or the compiled one replayed at these parameters
+    std::optional<detail::CurvatureRecording<T>> recording;
+    if (o.compile) {
+        if (!compiled_ || compiled_->kind() != o.curvature)
+            compiled_ = std::make_shared<detail::CompiledCurvature<T>>(model_, params, o.curvature);
+        compiled_->evaluate();
+    } else {
+        recording.emplace(model_, params, o.curvature);
+    }
+    auto product = [&](const Vec<T>& v) { return recording ? recording->product(v) : compiled_->product(v); };
     ++evaluations_;
-    const double f0 = recording.loss();
+    const double f0 = recording ? recording->loss() : compiled_->loss();
     detail::check_finite_loss("NaturalGradient.step", f0);
-    const Vec<T>& g = recording.gradient();
+    const Vec<T>& g = recording ? recording->gradient() : compiled_->gradient();
     detail::check_finite("NaturalGradient.step", "gradient", g, names);
     report_.loss_before = report_.loss_after = f0;
     if (this->gradient_small(o.stop, detail::max_abs(g)) || this->budget_spent(o.stop)) {
@@ -75,7 +86,7 @@ void NaturalGradient<T>::step() {
     }
 
     LinearOperator<T> damped = [&](const ParamVector<T>& v) {
-        Vec<T> bv = recording.product(v);
+        Vec<T> bv = product(v);
         detail::axpy(damping_, v, bv);
         return bv;
     };
@@ -84,7 +95,7 @@ void NaturalGradient<T>::step() {
     if (detail::norm(d) == 0) d = g;  // negative curvature at once: fall back to the gradient
     Vec<T> delta = detail::scaled(-o.lr, d);
     double slope = detail::dot(g, delta);  // g^T delta < 0 for a descent direction
-    double curv = detail::dot(delta, recording.product(delta));
+    double curv = detail::dot(delta, product(delta));
     const Vec<T>& x0 = snapshot.saved();
     double scale = 1.0, f_new = f0;
     bool accepted = false;
@@ -93,7 +104,7 @@ void NaturalGradient<T>::step() {
             Vec<T> x = x0;
             detail::axpy(scale, delta, x);
             detail::assign(params, x);
-            f_new = loss_at(model_);
+            f_new = recording ? loss_at(model_) : compiled_->loss_at();
             ++evaluations_;
             if (std::isfinite(f_new) && f_new <= f0 + 1e-4 * scale * slope) {
                 accepted = true;

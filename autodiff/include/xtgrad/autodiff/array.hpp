@@ -58,8 +58,12 @@ std::string to_string(const Shape& shape);
 struct PoolStats {
     std::size_t bytes_in_use = 0;  ///< bytes handed out and not yet returned
     std::size_t bytes_cached = 0;  ///< bytes held in the caches for reuse
+    std::size_t peak_bytes_in_use = 0;  ///< the most in use since pool_reset_peak()
+    std::size_t system_allocations = 0;  ///< blocks taken from the system so far (cache misses)
 };
 PoolStats pool_stats();
+/// Starts a new peak_bytes_in_use at what is in use now.
+void pool_reset_peak();
 /// Returns every cached large block, and the calling thread's small ones, to the system.
 void pool_release_cached();
 

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "xtgrad/autodiff/custom_op.hpp"  // TensorList
+#include "xtgrad/autodiff/recording.hpp"
 #include "xtgrad/autodiff/tensor.hpp"
 
 namespace xtgrad {
@@ -52,10 +53,15 @@ public:
     /// A single-element f and its gradient with respect to every input (jax.value_and_grad;
     /// CppAD's Forward(0) then Reverse(1)).
     std::pair<T, std::vector<Array<T>>> value_and_grad(const std::vector<Array<T>>& inputs);
+    /// The same, the gradients written into `grads` (in place when they already have the
+    /// inputs' shapes: a steady-state call allocates nothing).
+    T value_and_grad(const std::vector<Array<T>>& inputs, std::vector<Array<T>>& grads);
     /// The Hessian of a single-element f at `inputs` times `v`, one array per input of its
     /// shape (forward-over-reverse in JAX; CppAD's Reverse(2)); exact, from the recorded
     /// gradient's own graph.
     std::vector<Array<T>> hvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v);
+    /// The same, written into `out` (in place when it already has the shapes).
+    void hvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v, std::vector<Array<T>>& out);
     /// f(inputs) and the vector-Jacobian product J^T u, one array per input (jax.vjp; CppAD's
     /// Reverse(1) with weights u); u has f's shape.
     std::pair<Array<T>, std::vector<Array<T>>> vjp(const std::vector<Array<T>>& inputs, const Array<T>& cotangent);
@@ -64,6 +70,8 @@ public:
     std::pair<Array<T>, Array<T>> jvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& tangents);
     /// Recordings made so far (cache misses).
     std::size_t traces() const;
+    /// How the recordings' replays were planned, summed over the cache.
+    RecordingStats stats() const;
 
 private:
     template <class>

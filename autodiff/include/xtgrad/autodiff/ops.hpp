@@ -188,6 +188,11 @@ BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape);
 /// Numpy broadcasting to `shape`; the gradient is summed back.
 template <class T>
 BasicTensor<T> broadcast_to(const BasicTensor<T>& a, const Shape& shape);
+/// `a`'s value, with a derivative of zero (jax.lax.stop_gradient). Unlike detach(), which
+/// returns a constant cut from the tape, the result stays on the tape: a compiled function
+/// recomputes it at new inputs where a detached value would be frozen at the trace.
+template <class T>
+BasicTensor<T> stop_gradient(const BasicTensor<T>& a);
 /// The inverse of broadcast_to: sums `a` down to `shape` (leading axes and size-1 axes).
 template <class T>
 BasicTensor<T> sum_to(const BasicTensor<T>& a, const Shape& shape);

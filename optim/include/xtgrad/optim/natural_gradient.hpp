@@ -7,11 +7,18 @@
 // (StopCriteria), with a status instead of an exception when the minimum is reached.
 #pragma once
 
+#include <memory>
+
 #include "xtgrad/optim/curvature.hpp"
 #include "xtgrad/optim/grouped.hpp"
 #include "xtgrad/optim/stopping.hpp"
 
 namespace xtgrad::optim {
+
+namespace detail {
+template <class T>
+class CompiledCurvature;
+}
 
 struct NaturalGradientOptions {
     double lr = 1.0;            ///< scale of the step before backtracking
@@ -23,6 +30,12 @@ struct NaturalGradientOptions {
     double cg_rtol = 1e-8;
     Curvature curvature = Curvature::fisher;
     std::size_t max_backtracks = 20;  ///< halvings of the step before it is rejected
+    /// Record the model, its gradient and the curvature product once and replay them at every
+    /// step (autodiff's Recording: fused, no re-recording); each CG iteration then replays
+    /// only what depends on its vector. The model's functions are traced once, so they must
+    /// read the same data at every step (full-batch training): each step checks its replayed
+    /// loss against one eager evaluation and throws TraceError when they differ.
+    bool compile = false;
     StopCriteria stop{};
     void validate() const;
 };
@@ -61,6 +74,7 @@ public:
 
 private:
     CurvatureModel<T> model_;
+    std::shared_ptr<detail::CompiledCurvature<T>> compiled_;  // with options.compile, made at the first step
     double damping_;
     NaturalGradientReport report_;
     ParamVector<T> stopped_at_;  // the parameters when it stopped

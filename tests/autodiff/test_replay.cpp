@@ -1,0 +1,259 @@
+// How compiled functions replay (replay_plan.hpp): elementwise chains fused into blocked
+// passes give eager evaluation's bits (sums over several blocks to rounding); a steady-state
+// replay makes no heap allocation (every operator new of this program is counted, and the
+// value pool's blocks taken from the system); a replay holds no more memory than eager
+// evaluation; a vectors-only replay equals a full one.
+#define BOOST_TEST_MODULE autodiff_replay
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <new>
+#include <optional>
+
+#include "helpers.hpp"
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<std::size_t> news{0};
+
+void* counted(std::size_t n, std::size_t align) {
+    if (counting.load(std::memory_order_relaxed)) news.fetch_add(1, std::memory_order_relaxed);
+    n = n == 0 ? 1 : n;
+    void* p = align <= alignof(std::max_align_t) ? std::malloc(n) : std::aligned_alloc(align, (n + align - 1) / align * align);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+}
+}  // namespace
+
+// Every allocation through operator new in this program (the library's included) comes here.
+void* operator new(std::size_t n) { return counted(n, 0); }
+void* operator new(std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+using namespace xtgrad;
+using namespace xtgrad::testing;
+
+namespace {
+
+// Heap allocations made by `f`: operator new calls plus blocks the value pool took from the system.
+template <class F>
+std::size_t heap_allocations(F&& f) {
+    std::size_t pool_before = pool_stats().system_allocations;
+    news = 0;
+    counting = true;
+    f();
+    counting = false;
+    return news.load() + (pool_stats().system_allocations - pool_before);
+}
+
+// Elementwise work over a [rows, cols] input with a row and a column broadcast, scalars, and
+// ops whose block forms come from xtensor expressions (tanh, exp, log1p), scalar functions
+// (mul, div, maximum, sigmoid's rule) and derived constants (relu's step); then a sum.
+template <class T>
+BasicTensor<T> elementwise(const TensorList<T>& in) {
+    auto y = tanh(in[0] * in[1] + in[2]);
+    auto z = sigmoid(y) * exp(neg(square(in[0]))) / (abs(in[1]) + T(1)) - log1p(square(in[2]));
+    return sum(z * z + maximum(z, in[0] * T(0.5)) + relu(y - T(0.1)));
+}
+
+template <class T>
+std::vector<Array<T>> eager_grad(const std::function<BasicTensor<T>(const TensorList<T>&)>& f,
+                                 const std::vector<Array<T>>& at, T& value) {
+    Tape tape;
+    TensorList<T> p;
+    for (auto& a : at) p.push_back(BasicTensor<T>::parameter(a));
+    auto out = f(p);
+    value = out.item();
+    std::vector<Array<T>> g;
+    for (auto& t : grad(out, p)) g.push_back(t.value());
+    return g;
+}
+
+template <class T>
+std::vector<Array<T>> eager_hvp(const std::function<BasicTensor<T>(const TensorList<T>&)>& f,
+                                const std::vector<Array<T>>& at, const std::vector<Array<T>>& v) {
+    Tape tape;
+    TensorList<T> p, vs;
+    for (auto& a : at) p.push_back(BasicTensor<T>::parameter(a));
+    for (auto& a : v) vs.push_back(BasicTensor<T>::constant(a));
+    std::vector<Array<T>> out;
+    for (auto& t : hvp([&] { return f(p); }, p, vs)) out.push_back(t.value());
+    return out;
+}
+
+template <class T>
+bool same_bits(const Array<T>& a, const Array<T>& b) {
+    if (a.shape() != b.shape()) return false;
+    for (std::size_t k = 0; k < a.size(); ++k)
+        if (!(a.data()[k] == b.data()[k])) return false;
+    return true;
+}
+
+template <class T>
+void check_fused_replays(const Shape& shape) {
+    const std::size_t rows = shape[0], cols = shape[1];
+    std::function<BasicTensor<T>(const TensorList<T>&)> f = elementwise<T>;
+    auto compiled = compile<T>(f);
+    for (std::uint64_t seed = 1; seed < 4; ++seed) {  // the first call traces, the others replay
+        std::vector<Array<T>> at{uniform<T>({rows, cols}, seed), uniform<T>({cols}, seed + 10),
+                                 uniform<T>({rows, 1}, seed + 20)};
+        std::vector<Array<T>> v{uniform<T>({rows, cols}, seed + 30), uniform<T>({cols}, seed + 40),
+                                uniform<T>({rows, 1}, seed + 50)};
+        T value = 0;
+        auto g = eager_grad<T>(f, at, value);
+        auto [cv, cg] = compiled.value_and_grad(at);
+        // the sum is accumulated block by block: n eps |terms| bounds the reordering
+        const double n = double(rows * cols), eps = std::numeric_limits<T>::epsilon();
+        BOOST_TEST(std::abs(double(cv) - double(value)) <= n * eps * 4 * (std::abs(double(value)) + n));
+        for (std::size_t i = 0; i < g.size(); ++i) BOOST_TEST(same_bits(cg[i], g[i]), "gradient " << i);
+        auto h = eager_hvp<T>(f, at, v);
+        auto ch = compiled.hvp(at, v);
+        for (std::size_t i = 0; i < h.size(); ++i) BOOST_TEST(same_bits(ch[i], h[i]), "hvp " << i);
+    }
+    BOOST_TEST(compiled.traces() == 2u);
+    auto stats = compiled.stats();
+    BOOST_TEST(stats.groups >= 2u);
+    BOOST_TEST(stats.fused_nodes >= stats.nodes / 2);  // most of the work is elementwise here
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(fused_replays_equal_eager_evaluation) {
+    check_fused_replays<double>({37, 301});  // 11137 elements: blocks of 1024 and a ragged last one
+    check_fused_replays<float>({53, 97});
+    check_fused_replays<double>({1, 3});  // shorter than one SIMD batch: element by element
+}
+
+BOOST_AUTO_TEST_CASE(a_chain_of_scalar_ops_is_one_group) {
+    std::function<Tensor(const TensorList<double>&)> chain = [](const TensorList<double>& in) {
+        Tensor y = in[0];
+        for (int i = 0; i < 100; ++i) y = sin(y * 0.999 + 0.001);
+        return sum(y);
+    };
+    auto compiled = compile<double>(chain);
+    compiled.value_and_grad({Array<double>{0.5}});
+    double value = 0;
+    auto g = eager_grad<double>(chain, {Array<double>{0.25}}, value);
+    auto [cv, cg] = compiled.value_and_grad({Array<double>{0.25}});
+    BOOST_TEST(cv == value);
+    BOOST_TEST(same_bits(cg[0], g[0]));
+    BOOST_TEST(compiled.stats().groups == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(the_check_mode_accepts_sums_over_many_blocks) {
+    std::function<Tensor(const TensorList<double>&)> f = elementwise<double>;
+    auto compiled = compile<double>(f, CompileOptions{true});
+    std::vector<Array<double>> at{uniform({100, 257}, 1), uniform({257}, 2), uniform({100, 1}, 3)};
+    compiled.value_and_grad(at);
+    at[0] = uniform({100, 257}, 4);
+    BOOST_CHECK_NO_THROW(compiled.value_and_grad(at));
+}
+
+namespace {
+// A two-layer network's mean cross entropy with one-hot targets as data.
+struct Mlp {
+    Tensor w1 = param({16, 32}, 1), b1 = param({32}, 2), w2 = param({32, 5}, 3), b2 = param({5}, 4);
+    TensorList<double> params() const { return {w1, b1, w2, b2}; }
+    Tensor loss(const Tensor& x, const Tensor& y) const {
+        auto z = matmul(relu(matmul(x, w1) + b1), w2) + b2;
+        return neg(sum(log_softmax(z, 1) * y)) * (1.0 / double(x.shape()[0]));
+    }
+};
+
+Array<double> one_hot(std::size_t rows, std::size_t classes) {
+    Array<double> y = xt::zeros<double>({rows, classes});
+    for (std::size_t r = 0; r < rows; ++r) y(r, (r * 7) % classes) = 1;
+    return y;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_steady_state_replay_allocates_nothing) {
+    Mlp mlp;
+    CompiledLoss<double> loss(mlp.params(), [&](const TensorList<double>& d) { return mlp.loss(d[0], d[1]); });
+    std::vector<Array<double>> batch{uniform({64, 16}, 5), one_hot(64, 5)};
+    for (int i = 0; i < 3; ++i) loss(batch);  // trace, then fill the pool's caches
+    BOOST_TEST(heap_allocations([&] {  // the count sees allocations: recording the loss makes many
+                   Tape tape;
+                   grad(mlp.loss(Tensor::constant(batch[0]), Tensor::constant(batch[1])), mlp.params());
+               }) > 10u);
+    BOOST_TEST(heap_allocations([&] {
+                   for (int i = 0; i < 5; ++i) loss(batch);
+               }) == 0u);
+
+    std::function<Tensor(const TensorList<double>&)> f = elementwise<double>;
+    auto compiled = compile<double>(f);
+    std::vector<Array<double>> at{uniform({40, 300}, 1), uniform({300}, 2), uniform({40, 1}, 3)};
+    std::vector<Array<double>> v{uniform({40, 300}, 4), uniform({300}, 5), uniform({40, 1}, 6)};
+    std::vector<Array<double>> grads, hv;
+    for (int i = 0; i < 3; ++i) compiled.value_and_grad(at, grads), compiled.hvp(at, v, hv);
+    BOOST_TEST(heap_allocations([&] {
+                   for (int i = 0; i < 5; ++i) compiled.value_and_grad(at, grads), compiled.hvp(at, v, hv);
+               }) == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_replay_holds_no_more_memory_than_eager_evaluation) {
+    std::function<Tensor(const TensorList<double>&)> f = elementwise<double>;
+    std::vector<Array<double>> at{uniform({400, 500}, 1), uniform({500}, 2), uniform({400, 1}, 3)};
+    auto peak_of = [](auto&& run) {
+        std::size_t before = pool_stats().bytes_in_use;
+        pool_reset_peak();
+        run();
+        return pool_stats().peak_bytes_in_use - before;
+    };
+    std::size_t eager = peak_of([&] {
+        double value = 0;
+        eager_grad<double>(f, at, value);
+    });
+    std::optional<CompiledFunction<double>> compiled;
+    compiled.emplace(f);
+    compiled->value_and_grad(at);  // the trace, as eager as eager evaluation
+    std::vector<Array<double>> grads;
+    compiled->value_and_grad(at, grads);
+    // what the recording keeps between calls (its leaves, outputs and scratch) and what a replay adds
+    std::size_t kept = pool_stats().bytes_in_use;
+    compiled.reset();
+    kept -= pool_stats().bytes_in_use;
+    compiled.emplace(f);
+    compiled->value_and_grad(at, grads);
+    std::size_t replay = kept + peak_of([&] { compiled->value_and_grad(at, grads); });
+    BOOST_TEST_MESSAGE("peak bytes: eager " << eager << ", replay (with what the recording keeps) " << replay);
+    BOOST_TEST(replay <= eager);
+}
+
+BOOST_AUTO_TEST_CASE(a_vectors_only_replay_equals_a_full_one) {
+    // outputs: f, its gradient and H v; replay_vectors recomputes only H v
+    Recording<double> r(
+        [](const TensorList<double>& in, const TensorList<double>& v) {
+            auto f = elementwise<double>(in);
+            auto g = grad(TensorList<double>{f}, in, {}, true, true);
+            BasicTensor<double> inner;
+            for (std::size_t i = 0; i < g.size(); ++i) {
+                auto term = sum(g[i] * v[i]);
+                inner = inner.defined() ? inner + term : term;
+            }
+            auto h = grad(TensorList<double>{inner}, in, {}, true, true);
+            TensorList<double> out{f};
+            out.insert(out.end(), g.begin(), g.end());
+            out.insert(out.end(), h.begin(), h.end());
+            return out;
+        },
+        {uniform({30, 50}, 1), uniform({50}, 2), uniform({30, 1}, 3)},
+        {uniform({30, 50}, 4), uniform({50}, 5), uniform({30, 1}, 6)});
+    r.set_input(0, uniform({30, 50}, 7));
+    r.replay();
+    for (std::uint64_t seed = 8; seed < 11; ++seed) {
+        r.set_vector(0, uniform({30, 50}, seed));
+        r.set_vector(2, uniform({30, 1}, seed + 10));
+        r.replay_vectors();
+        std::vector<Array<double>> partial;
+        for (std::size_t i = 0; i < r.outputs(); ++i) partial.push_back(r.output(i));
+        r.replay();
+        for (std::size_t i = 0; i < r.outputs(); ++i) BOOST_TEST(same_bits(partial[i], r.output(i)), "output " << i);
+    }
+    BOOST_CHECK_THROW(r.set_vector(1, uniform({49}, 1)), ShapeError);
+}

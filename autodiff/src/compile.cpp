@@ -123,7 +123,21 @@ struct CompiledFunction<T>::Impl {
         for (std::size_t i = 0; i < v.size(); ++i) p->recording.set_vector(i, v[i]);  // (jvp's seed stays)
         p->recording.replay(inputs);
         if (options.check) compare(kind, p->recording, inputs, v);
+        if (p->recording.produced_nan() && !has_nan(inputs) && !has_nan(v)) {
+            // An op may have left its domain (log of a negative number): eager evaluation would
+            // have said which. A replay does not run the ops' checks, so trace afresh, as eager
+            // evaluation does, to raise that error; a NaN no op objects to stays, as eagerly.
+            trace(kind, inputs, v);
+            --traces;
+        }
         return p->recording;
+    }
+
+    static bool has_nan(const std::vector<Array<T>>& arrays) {
+        for (auto& a : arrays)
+            for (std::size_t k = 0; k < a.size(); ++k)
+                if (std::isnan(a.data()[k])) return true;
+        return false;
     }
 
     // A linear search that allocates nothing: a function has few recordings.

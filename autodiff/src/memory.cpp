@@ -158,6 +158,17 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept {
         large_in_use.fetch_sub(size, std::memory_order_relaxed);
         auto& c = cache();
         std::lock_guard lock(c.mutex);
+        // Full: blocks of other sizes make room, the largest first. The block just freed is
+        // the likeliest to be asked for again (a loop allocates the same sizes every
+        // iteration); refusing it would send every later allocation of its size to the system.
+        for (auto it = c.free_blocks.rbegin(); c.cached + size > kCacheLimit && it != c.free_blocks.rend(); ++it) {
+            if (it->first == size) continue;
+            while (!it->second.empty() && c.cached + size > kCacheLimit) {
+                std::free(it->second.back());
+                it->second.pop_back();
+                c.cached -= it->first;
+            }
+        }
         if (c.cached + size <= kCacheLimit) {
             try {
                 c.free_blocks[size].push_back(p);

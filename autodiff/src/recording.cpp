@@ -142,6 +142,11 @@ const Array<T>& Recording<T>::output(std::size_t i) const {
 }
 
 template <class T>
+bool Recording<T>::produced_nan() const {
+    return impl_->plan->produced_nan();
+}
+
+template <class T>
 RecordingStats Recording<T>::stats() const {
     const auto& s = impl_->plan->stats();
     return {s.nodes, s.steps, s.groups, s.fused_nodes, s.scratch_bytes};

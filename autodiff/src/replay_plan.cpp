@@ -2,6 +2,11 @@
 #include "replay_plan.hpp"
 
 #include <algorithm>
+#include <type_traits>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 #include <unordered_map>
 
 #include "kernels.hpp"
@@ -22,6 +27,32 @@ Var<T>& var_of(NodeBase* node) {
 template <class T>
 void ensure_storage(Array<T>& value, const Shape& shape) {
     if (value.shape() != shape) value = Array<T>::from_shape(shape);
+}
+
+// A member larger than this (bytes) is written to memory with streaming stores: it would not
+// stay in cache, and ordinary stores first read every line they write.
+constexpr std::size_t kStreamBytes = std::size_t(4) << 20;
+
+// Copies a block to memory without reading the destination's lines first (non-temporal
+// stores; dst is 32-byte aligned, as every block is). Plain copy without AVX.
+template <class T>
+void stream_copy(const T* src, T* dst, std::size_t n) {
+    std::size_t i = 0;
+#if defined(__AVX__)
+    if constexpr (std::is_same_v<T, double>)
+        for (; i + 4 <= n; i += 4) _mm256_stream_pd(dst + i, _mm256_load_pd(src + i));
+    else
+        for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_load_ps(src + i));
+#endif
+    for (; i < n; ++i) dst[i] = src[i];
+}
+
+template <class T>
+bool has_nan(const T* p, std::size_t n) {
+    unsigned nan = 0;  // (an integer reduction vectorises; a bool one did not)
+#pragma omp simd reduction(| : nan)
+    for (std::size_t i = 0; i < n; ++i) nan |= unsigned(p[i] != p[i]);
+    return nan != 0;
 }
 
 // Releases a value's storage to the pool (a one-element array: xarray has no empty state).
@@ -116,6 +147,7 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
             member.node = node;
             member.shape = node->output.shape();
             member.sum = node->fusion == NodeBase::Fusion::sum_all;
+            member.output = is_output[i];
             member.materialize = member.sum || is_output[i] ||
                                  std::any_of(consumers[i].begin(), consumers[i].end(),
                                              [&](std::size_t c) { return live[c] && !member_of.count(c); });
@@ -152,23 +184,25 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
                 }
                 operands_.push_back(std::move(op));
             }
-            if (!member.materialize && !member.sum) {
+            member.stream = member.materialize && !member.sum && group_n * sizeof(T) >= kStreamBytes;
+            if ((!member.materialize && !member.sum) || member.stream) {
                 if (free_slots.empty()) free_slots.push_back(used++);
                 member.slot = free_slots.back();
                 free_slots.pop_back();
-                release(var_of<T>(node).value);  // it lives in scratch only
+                if (!member.stream) release(var_of<T>(node).value);  // it lives in scratch only
             }
             // a member read for the last time here frees its block (after this one took its own)
             for (std::size_t k : inputs[i])
                 if (auto it = member_of.find(k); it != member_of.end() && last_use[it->second] == m) {
                     const Member& done = members_[step.first_member + it->second];
-                    if (!done.materialize && !done.sum) free_slots.push_back(done.slot);
+                    if ((!done.materialize && !done.sum) || done.stream) free_slots.push_back(done.slot);
                 }
             members_.push_back(member);
             step_of[i] = steps_.size();
         }
         for (std::size_t o = members_[step.first_member].first_operand; o < operands_.size(); ++o)
-            if (operands_[o].kind == Operand::member && !members_[operands_[o].index].materialize) {
+            if (operands_[o].kind == Operand::member &&
+                (!members_[operands_[o].index].materialize || members_[operands_[o].index].stream)) {
                 operands_[o].kind = Operand::scratch;
                 operands_[o].index = members_[operands_[o].index].slot;
             }
@@ -212,6 +246,7 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
         // evaluated on its own, before the group being built (it does not depend on it)
         Step step;
         step.node = node;
+        step.output = is_output[i];
         step.varying = varying[i];
         step_of[i] = steps_.size();
         steps_.push_back(std::move(step));
@@ -257,12 +292,15 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
 
 template <class T>
 void ReplayPlan<T>::run(Part part) {
+    nan_ = false;
     for (const Step& step : steps_) {
         if ((part == Part::vectors && !step.varying) || (part == Part::rest && step.varying)) continue;
-        if (step.group)
+        if (step.group) {
             run_group(step);
-        else
+        } else {
             step.node->replay();
+            if (step.output) nan_ = nan_ || has_nan(var_of<T>(step.node).value.data(), var_of<T>(step.node).value.size());
+        }
         for (Array<T>* value : step.release) release(*value);
     }
 }
@@ -341,12 +379,22 @@ void ReplayPlan<T>::run_group(const Step& step) {
                 sums_[step.first_member + m] += sum_all(in[0], len);
                 continue;
             }
-            T* out = member.materialize ? Access::var(member.node->output).value.data() + start : slot(member.slot);
+            const bool direct = member.materialize && !member.stream;
+            T* out = direct ? Access::var(member.node->output).value.data() + start : slot(member.slot);
             member.node->block(in, stride, out, len);
+            if (member.output) nan_ = nan_ || has_nan(out, len);  // while the block is in cache
+            if (member.stream) stream_copy(out, Access::var(member.node->output).value.data() + start, len);
         }
     }
+#if defined(__AVX__)
+    _mm_sfence();  // the streaming stores are visible before anything reads them
+#endif
     for (std::size_t m = 0; m < step.members; ++m)
-        if (members[m].sum) Access::var(members[m].node->output).value.data()[0] = sums_[step.first_member + m];
+        if (members[m].sum) {
+            T s = sums_[step.first_member + m];
+            Access::var(members[m].node->output).value.data()[0] = s;
+            nan_ = nan_ || (members[m].output && s != s);
+        }
 }
 
 template <class T>

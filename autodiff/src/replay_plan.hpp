@@ -47,6 +47,8 @@ public:
     /// Recomputes `part` of the outputs from the leaves' current values.
     void run(Part part);
     const ReplayStats& stats() const { return stats_; }
+    /// Whether the last run() wrote a NaN into an output (checked as it is written).
+    bool produced_nan() const { return nan_; }
     /// Whether only fused groups read `leaf` (a leaf's value): bind() can then point them to
     /// another array of its shape, so that a replay reads the caller's array without a copy.
     bool bindable(const Array<T>* leaf) const;
@@ -66,6 +68,8 @@ private:
         Shape shape;               // of its output (a released value has lost it)
         bool sum = false;          // a sum of every element of its operand
         bool materialize = false;  // written to the node's value (read outside the group)
+        bool output = false;       // an output of the recording: checked for NaN
+        bool stream = false;       // materialized from its scratch block by streaming stores
         std::size_t slot = 0;      // otherwise: its block of scratch
         std::size_t first_operand = 0, operands = 0;
     };
@@ -73,6 +77,7 @@ private:
         bool group = false;
         bool varying = false;
         NodeBase* node = nullptr;       // a single node
+        bool output = false;            // a single node whose value is an output
         std::size_t n = 0;              // group: elements of every member
         std::size_t first_member = 0, members = 0;
         std::vector<Array<T>*> release;  // values whose last reader this step is
@@ -95,6 +100,7 @@ private:
     std::vector<std::pair<const Array<T>*, std::vector<std::size_t>>> leaf_operands_;
     std::vector<const Array<T>*> read_directly_;
     bool bound_ = false;
+    bool nan_ = false;
     ReplayStats stats_;
 };
 

@@ -205,3 +205,31 @@ BOOST_AUTO_TEST_CASE(hessian_vector_products_replayed_op_by_op) {
         }
     }
 }
+
+BOOST_AUTO_TEST_CASE(stop_gradient_passes_no_gradient_and_is_replayed) {
+    // d/dx [stop(x) * x] = stop(x): the value of x, with no second-order term
+    Tape tape;
+    auto x = param({3}, 1);
+    auto g = grad(sum(stop_gradient(x) * x), {x}, true)[0];
+    BOOST_TEST((g.value() == x.value()));
+    BOOST_TEST((grad(sum(g), {x}, false, true)[0].value() == Array<double>(xt::zeros<double>({3}))));
+    // a compiled function recomputes it at new inputs (detach() would freeze the traced value)
+    auto f = compile<double>([](const TensorList<double>& in) { return sum(stop_gradient(in[0]) * in[0]); });
+    f.value_and_grad({uniform({3}, 2)});
+    Array<double> at = uniform({3}, 3);
+    BOOST_TEST((f.value_and_grad({at}).second[0] == at));
+    auto frozen = compile<double>([](const TensorList<double>& in) { return sum(in[0].detach() * in[0]); });
+    frozen.value_and_grad({uniform({3}, 2)});
+    BOOST_TEST(!(frozen.value_and_grad({at}).second[0] == at));
+}
+
+BOOST_AUTO_TEST_CASE(a_replay_that_leaves_an_ops_domain_raises_the_ops_error) {
+    // a replay does not run the ops' domain checks; a NaN in an output makes it evaluate afresh
+    auto f = compile<double>([](const TensorList<double>& in) { return sum(log(in[0]) * in[0]); });
+    f.value_and_grad({Array<double>{1.0, 2.0}});
+    expect_error<DomainError>([&] { f.value_and_grad({Array<double>{1.0, -2.0}}); }, "log: input has -2");
+    BOOST_TEST(f.traces() == 1u);
+    // NaN in, NaN out, as eagerly
+    auto [value, g] = f.value_and_grad({Array<double>{1.0, std::nan("")}});
+    BOOST_TEST(std::isnan(value));
+}

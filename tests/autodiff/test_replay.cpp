@@ -127,6 +127,8 @@ BOOST_AUTO_TEST_CASE(fused_replays_equal_eager_evaluation) {
     check_fused_replays<double>({37, 301});  // 11137 elements: blocks of 1024 and a ragged last one
     check_fused_replays<float>({53, 97});
     check_fused_replays<double>({1, 3});  // shorter than one SIMD batch: element by element
+    check_fused_replays<double>({600, 1001});  // outputs over 4 MiB: written by streaming stores
+    check_fused_replays<float>({1000, 1100});
 }
 
 BOOST_AUTO_TEST_CASE(a_chain_of_scalar_ops_is_one_group) {

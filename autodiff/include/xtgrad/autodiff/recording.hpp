@@ -64,6 +64,8 @@ public:
     /// the next replay writes into `into`'s old storage when it has the shape), others are copied.
     void take_output(std::size_t i, Array<T>& into);
     RecordingStats stats() const;
+    /// Whether the last replay wrote a NaN into an output (found as outputs are written).
+    bool produced_nan() const;
 
 private:
     struct Impl;

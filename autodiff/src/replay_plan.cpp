@@ -191,12 +191,16 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
                 free_slots.pop_back();
                 if (!member.stream) release(var_of<T>(node).value);  // it lives in scratch only
             }
-            // a member read for the last time here frees its block (after this one took its own)
-            for (std::size_t k : inputs[i])
+            // a member read for the last time here frees its block (after this one took its own),
+            // once: x * x reads x twice
+            for (std::size_t a = 0; a < inputs[i].size(); ++a) {
+                const std::size_t k = inputs[i][a];
+                if (std::find(inputs[i].begin(), inputs[i].begin() + a, k) != inputs[i].begin() + a) continue;
                 if (auto it = member_of.find(k); it != member_of.end() && last_use[it->second] == m) {
                     const Member& done = members_[step.first_member + it->second];
                     if ((!done.materialize && !done.sum) || done.stream) free_slots.push_back(done.slot);
                 }
+            }
             members_.push_back(member);
             step_of[i] = steps_.size();
         }

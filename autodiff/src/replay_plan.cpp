@@ -10,6 +10,8 @@
 #include <unordered_map>
 
 #include "kernels.hpp"
+#include "parallel.hpp"
+#include "xtgrad/autodiff/threads.hpp"
 
 namespace xtgrad::detail {
 
@@ -46,6 +48,10 @@ void stream_copy(const T* src, T* dst, std::size_t n) {
 #endif
     for (; i < n; ++i) dst[i] = src[i];
 }
+
+// A group is split between threads only into runs of at least this many blocks (128 KiB of
+// each member): below it, waking a worker costs about what the run would save.
+constexpr std::size_t kMinBlocksPerPart = 16;
 
 template <class T>
 bool has_nan(const T* p, std::size_t n) {
@@ -118,7 +124,7 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
     std::vector<std::size_t> step_of(count, std::size_t(-1));
     std::unordered_map<std::size_t, std::size_t> member_of;  // node -> member index, current group
     std::vector<std::size_t> group;                          // node indices of the current group
-    std::size_t group_n = 0, slots = 0, operand_positions = 0;
+    std::size_t group_n = 0, slots = 0, operand_positions = 0, partials_size = 0;
     bool group_varying = false;
     auto node_size = [&](std::size_t i) { return var_of<T>(tape.nodes[i]).value.size(); };
     auto elementwise = [&](std::size_t i) {  // (expand's odometer holds 16 axes)
@@ -147,6 +153,7 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
             member.node = node;
             member.shape = node->output.shape();
             member.sum = node->fusion == NodeBase::Fusion::sum_all;
+            if (member.sum) member.sum_index = step.sums++;
             member.output = is_output[i];
             member.materialize = member.sum || is_output[i] ||
                                  std::any_of(consumers[i].begin(), consumers[i].end(),
@@ -211,6 +218,7 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
                 operands_[o].index = members_[operands_[o].index].slot;
             }
         slots = std::max(slots, used);
+        partials_size = std::max(partials_size, step.sums * ((group_n + block_ - 1) / block_));
         stats_.groups += 1;
         stats_.fused_nodes += group.size();
         steps_.push_back(std::move(step));
@@ -287,9 +295,11 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
         if (direct) read_directly_.push_back(value);
     }
 
-    scratch_ = Array<T>::from_shape({std::max<std::size_t>(1, (slots + operand_positions) * block_)});
+    region_ = (slots + operand_positions) * block_;
+    scratch_ = Array<T>::from_shape({std::max<std::size_t>(1, region_)});
     broadcast_ = slots;
-    sums_.assign(members_.size(), T(0));
+    partials_.assign(partials_size, T(0));
+    part_nan_.assign(1, 0);
     stats_.steps = steps_.size();
     stats_.scratch_bytes = scratch_.size() * sizeof(T);
 }
@@ -344,17 +354,50 @@ void ReplayPlan<T>::expand(const Operand& op, const Shape& out_shape, std::size_
 template <class T>
 void ReplayPlan<T>::run_group(const Step& step) {
     const Member* members = members_.data() + step.first_member;
-    for (std::size_t m = 0; m < step.members; ++m) {
+    for (std::size_t m = 0; m < step.members; ++m)
         if (members[m].materialize) {
             auto& out = Access::var(members[m].node->output);
             ensure_storage(out.value, members[m].shape);
         }
-        sums_[step.first_member + m] = T(0);
+    const std::size_t blocks = (step.n + block_ - 1) / block_;
+    const std::size_t parts =
+        std::max<std::size_t>(1, std::min<std::size_t>(xtgrad::num_threads(), blocks / kMinBlocksPerPart));
+    if (parts * region_ > scratch_.size()) {  // more threads than before: once, not per replay
+        scratch_ = Array<T>::from_shape({parts * region_});
+        stats_.scratch_bytes = scratch_.size() * sizeof(T);
     }
+    if (part_nan_.size() < parts) part_nan_.resize(parts);
+    std::fill(part_nan_.begin(), part_nan_.begin() + parts, 0);
+    struct Loop {
+        ReplayPlan* plan;
+        const Step* step;
+        std::size_t parts, blocks;
+    } loop{this, &step, parts, blocks};
+    run_parts(
+        parts,
+        [](void* context, std::size_t part) {
+            const Loop& l = *static_cast<const Loop*>(context);
+            l.plan->run_blocks(*l.step, part, part * l.blocks / l.parts, (part + 1) * l.blocks / l.parts);
+        },
+        &loop);
+    for (std::size_t p = 0; p < parts; ++p) nan_ = nan_ || part_nan_[p];
+    for (std::size_t m = 0; m < step.members; ++m)
+        if (members[m].sum) {
+            T s = T(0);  // block by block, in order: as one thread would have added them
+            for (std::size_t b = 0; b < blocks; ++b) s += partials_[b * step.sums + members[m].sum_index];
+            Access::var(members[m].node->output).value.data()[0] = s;
+            nan_ = nan_ || (members[m].output && s != s);
+        }
+}
+
+template <class T>
+void ReplayPlan<T>::run_blocks(const Step& step, std::size_t part, std::size_t first, std::size_t last) {
+    const Member* members = members_.data() + step.first_member;
     const T* in[kMaxOperands];
     std::size_t stride[kMaxOperands];
-    for (std::size_t start = 0; start < step.n; start += block_) {
-        const std::size_t len = std::min(block_, step.n - start);
+    bool nan = false;
+    for (std::size_t b = first; b < last; ++b) {
+        const std::size_t start = b * block_, len = std::min(block_, step.n - start);
         for (std::size_t m = 0; m < step.members; ++m) {
             const Member& member = members[m];
             const Operand* ops = operands_.data() + member.first_operand;
@@ -362,7 +405,7 @@ void ReplayPlan<T>::run_group(const Step& step) {
                 const Operand& op = ops[k];
                 stride[k] = 1;
                 switch (op.kind) {
-                    case Operand::scratch: in[k] = slot(op.index); break;
+                    case Operand::scratch: in[k] = slot(part, op.index); break;
                     case Operand::member:
                         in[k] = Access::var(members_[op.index].node->output).value.data() + start;
                         break;
@@ -372,7 +415,7 @@ void ReplayPlan<T>::run_group(const Step& step) {
                         stride[k] = 0;
                         break;
                     case Operand::broadcast: {
-                        T* dst = slot(broadcast_ + k);
+                        T* dst = slot(part, broadcast_ + k);
                         expand(op, member.shape, start, len, dst);
                         in[k] = dst;
                         break;
@@ -380,25 +423,20 @@ void ReplayPlan<T>::run_group(const Step& step) {
                 }
             }
             if (member.sum) {
-                sums_[step.first_member + m] += sum_all(in[0], len);
+                partials_[b * step.sums + member.sum_index] = sum_all(in[0], len);
                 continue;
             }
             const bool direct = member.materialize && !member.stream;
-            T* out = direct ? Access::var(member.node->output).value.data() + start : slot(member.slot);
+            T* out = direct ? Access::var(member.node->output).value.data() + start : slot(part, member.slot);
             member.node->block(in, stride, out, len);
-            if (member.output) nan_ = nan_ || has_nan(out, len);  // while the block is in cache
+            if (member.output) nan = nan || has_nan(out, len);  // while the block is in cache
             if (member.stream) stream_copy(out, Access::var(member.node->output).value.data() + start, len);
         }
     }
 #if defined(__AVX__)
-    _mm_sfence();  // the streaming stores are visible before anything reads them
+    _mm_sfence();  // this thread's streaming stores are visible before anything reads them
 #endif
-    for (std::size_t m = 0; m < step.members; ++m)
-        if (members[m].sum) {
-            T s = sums_[step.first_member + m];
-            Access::var(members[m].node->output).value.data()[0] = s;
-            nan_ = nan_ || (members[m].output && s != s);
-        }
+    part_nan_[part] = nan;
 }
 
 template <class T>

@@ -2,7 +2,8 @@
 // passes give eager evaluation's bits (sums over several blocks to rounding); a steady-state
 // replay makes no heap allocation (every operator new of this program is counted, and the
 // value pool's blocks taken from the system); a replay holds no more memory than eager
-// evaluation; a vectors-only replay equals a full one.
+// evaluation; a vectors-only replay equals a full one; a group split between threads gives
+// the bits of one thread.
 #define BOOST_TEST_MODULE autodiff_replay
 #include <boost/test/unit_test.hpp>
 
@@ -196,6 +197,45 @@ BOOST_AUTO_TEST_CASE(a_steady_state_replay_allocates_nothing) {
     BOOST_TEST(heap_allocations([&] {
                    for (int i = 0; i < 5; ++i) compiled.value_and_grad(at, grads), compiled.hvp(at, v, hv);
                }) == 0u);
+
+    // groups of many blocks, split between two threads: waking the workers allocates nothing
+    const int threads = num_threads();
+    set_num_threads(2);
+    std::vector<Array<double>> big{uniform({300, 400}, 1), uniform({400}, 2), uniform({300, 1}, 3)};
+    for (int i = 0; i < 3; ++i) compiled.value_and_grad(big, grads);
+    BOOST_TEST(heap_allocations([&] {
+                   for (int i = 0; i < 5; ++i) compiled.value_and_grad(big, grads);
+               }) == 0u);
+    set_num_threads(threads);
+}
+
+BOOST_AUTO_TEST_CASE(a_replay_gives_the_same_bits_on_any_number_of_threads) {
+    // 600 x 1001: groups of 587 blocks, split into 1, 2 and 3 runs of blocks; the sum's block
+    // partials are added in block order whatever the split
+    std::function<Tensor(const TensorList<double>&)> f = elementwise<double>;
+    auto compiled = compile<double>(f);
+    std::vector<Array<double>> at{uniform({600, 1001}, 1), uniform({1001}, 2), uniform({600, 1}, 3)};
+    std::vector<Array<double>> v{uniform({600, 1001}, 4), uniform({1001}, 5), uniform({600, 1}, 6)};
+    compiled.value_and_grad(at), compiled.hvp(at, v);  // the traces: replays follow
+    const int threads = num_threads();
+    std::vector<double> values;
+    std::vector<std::vector<Array<double>>> grads, hvps;
+    for (int n : {1, 2, 3}) {
+        set_num_threads(n);
+        auto [value, g] = compiled.value_and_grad(at);
+        values.push_back(value);
+        grads.push_back(g);
+        hvps.push_back(compiled.hvp(at, v));
+    }
+    set_num_threads(threads);
+    for (std::size_t run = 1; run < values.size(); ++run) {
+        BOOST_TEST(values[run] == values[0], "value, " << run + 1 << " threads");
+        for (std::size_t i = 0; i < at.size(); ++i) {
+            BOOST_TEST(same_bits(grads[run][i], grads[0][i]), "gradient " << i << ", " << run + 1 << " threads");
+            BOOST_TEST(same_bits(hvps[run][i], hvps[0][i]), "hvp " << i << ", " << run + 1 << " threads");
+        }
+    }
+    BOOST_TEST(compiled.traces() == 2u);  // the gradient's and the hvp's
 }
 
 BOOST_AUTO_TEST_CASE(a_replay_holds_no_more_memory_than_eager_evaluation) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -96,14 +97,23 @@ Vec<T> zeros_like(const Vec<T>& x) {
 /// NonFiniteError naming `who`, the parameter and the first bad element.
 template <class T>
 void check_finite(const char* who, const char* what, const Vec<T>& v, const std::vector<std::string>& names) {
-    for (std::size_t i = 0; i < v.size(); ++i)
-        for (std::size_t k = 0; k < v[i].size(); ++k)
-            if (!std::isfinite(v[i].data()[k]))
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        // A vectorised scan first (|x| <= max is false for infinities and NaN; an integer
+        // reduction vectorises where an early exit does not): the search below runs only on error.
+        const T* data = v[i].data();
+        const std::size_t n = v[i].size();
+        unsigned bad = 0;
+#pragma omp simd reduction(| : bad)
+        for (std::size_t k = 0; k < n; ++k) bad |= unsigned(!(std::abs(data[k]) <= std::numeric_limits<T>::max()));
+        if (bad == 0) continue;
+        for (std::size_t k = 0; k < n; ++k)
+            if (!std::isfinite(data[k]))
                 throw NonFiniteError(
                     fmt::format("{}: {} of parameter '{}' (shape {}) is {} at flat index {}; the "
                                 "parameters were not changed",
                                 who, what, i < names.size() ? names[i] : std::to_string(i), to_string(v[i].shape()),
-                                v[i].data()[k], k));
+                                data[k], k));
+    }
 }
 
 inline void check_finite_loss(const char* who, double loss) {

@@ -127,6 +127,24 @@ BOOST_AUTO_TEST_CASE(non_finite_gradients_and_losses_are_reported) {
     expect_error<NonFiniteError>([&] { opt.step([] { return std::numeric_limits<double>::infinity(); }); },
                                  "the loss is inf");
     BOOST_TEST(p.value() == kP0);
+    // past the first SIMD batches (the scan is vectorised), float, and infinities of either sign
+    for (std::size_t bad : {0u, 17u, 36u})
+        for (auto [value, text] : {std::pair{std::numeric_limits<float>::infinity(), "inf"},
+                                   std::pair{-std::numeric_limits<float>::infinity(), "-inf"},
+                                   std::pair{std::numeric_limits<float>::quiet_NaN(), "nan"}}) {
+            auto q = BasicTensor<float>::parameter(Array<float>(xt::ones<float>({37})));
+            SGD<float> sgd(nn::NamedTensors<float>{{"w", q}}, {});
+            Array<float> g = xt::zeros<float>({37});
+            g(bad) = value;
+            {
+                Tape tape;
+                sum(BasicTensor<float>::constant(g) * q).backward();  // the gradient is g
+            }
+            expect_error<NonFiniteError>([&] { sgd.step(); }, "SGD.step: gradient of parameter 'w' (shape [37]) is " +
+                                                                  std::string(text) + " at flat index " +
+                                                                  std::to_string(bad));
+            BOOST_TEST(q.value() == Array<float>(xt::ones<float>({37})));
+        }
     // a closure that throws (after moving the parameters) leaves them as they were
     expect_error<std::runtime_error>(
         [&] {

@@ -218,6 +218,14 @@ Array<T> reduce_axis(const Array<T>& x, std::size_t axis, T init, Op op) {
     Array<T> out = Array<T>::from_shape(out_shape);
     T* o = out.data();
     const T* p = x.data();
+    if (inner == 1) {  // the last axis (rows of a matrix): one running value per row, in order
+        for (std::size_t a = 0; a < outer; ++a) {
+            T acc = init;
+            for (std::size_t r = 0; r < extent; ++r) acc = op(acc, p[a * extent + r]);
+            o[a] = acc;
+        }
+        return out;
+    }
     for (std::size_t a = 0; a < outer; ++a) {
         T* acc = o + a * inner;
         for (std::size_t i = 0; i < inner; ++i) acc[i] = init;
@@ -262,6 +270,18 @@ struct Plus {
     template <class T>
     T operator()(T a, T b) const {
         return a + b;
+    }
+};
+struct Minus {
+    template <class T>
+    T operator()(T a, T b) const {
+        return a - b;
+    }
+};
+struct Divides {
+    template <class T>
+    T operator()(T a, T b) const {
+        return a / b;
     }
 };
 // max and min propagate NaN, as numpy's and PyTorch's do: once a NaN is met it stays.

@@ -110,8 +110,7 @@ Array<T> lse_keepdims(std::string_view name, const Array<T>& x, std::size_t axis
         if (m.data()[i] == -std::numeric_limits<T>::infinity())
             throw DomainError(fmt::format("{}: every entry along axis {} is -inf (slice {} of the reduced shape {})",
                                           name, axis, index_string(m.shape(), i), to_string(m.shape())));
-    Array<T> shifted = x - m;
-    Array<T> e = xt::exp(shifted);
+    Array<T> e = xt::exp(binary_kernel(x, m, x.shape(), Minus{}));
     Array<T> s = reduce_axis(e, axis, T(0), Plus{});
     return evaluate<T>(m + xt::log(s));
 }
@@ -157,8 +156,9 @@ TensorT<T> softmax(const TensorT<T>& a, std::ptrdiff_t axis) {
         [ax](const TensorList<T>& in) {
             const auto& x = in[0].value();
             lse_keepdims("softmax", x, ax);  // validates: no NaN, +inf or all -inf slice
-            Array<T> e = xt::exp(x - reduce_axis(x, ax, -std::numeric_limits<T>::infinity(), Max{}));
-            return evaluate<T>(e / reduce_axis(e, ax, T(0), Plus{}));
+            Array<T> m = reduce_axis(x, ax, -std::numeric_limits<T>::infinity(), Max{});
+            Array<T> e = xt::exp(binary_kernel(x, m, x.shape(), Minus{}));
+            return binary_kernel(e, reduce_axis(e, ax, T(0), Plus{}), x.shape(), Divides{});
         },
         // dp_k/da_i = p_k (delta_ik - p_i)
         [ax](const TensorList<T>&, const TensorT<T>& p, const TensorT<T>& g) -> TensorList<T> {
@@ -175,7 +175,7 @@ TensorT<T> log_softmax(const TensorT<T>& a, std::ptrdiff_t axis) {
         "log_softmax", {a},
         [ax](const TensorList<T>& in) {
             const auto& x = in[0].value();
-            return evaluate<T>(x - lse_keepdims("log_softmax", x, ax));
+            return binary_kernel(x, lse_keepdims("log_softmax", x, ax), x.shape(), Minus{});
         },
         // d out_k / d a_i = delta_ik - p_i, with p = exp(out)
         [ax](const TensorList<T>&, const TensorT<T>& out, const TensorT<T>& g) -> TensorList<T> {

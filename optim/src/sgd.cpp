@@ -1,6 +1,8 @@
 // SGD with momentum, Nesterov, dampening and weight decay.
 #include "xtgrad/optim/sgd.hpp"
 
+#include <xtensor/xnoalias.hpp>
+
 #include "optimizer_state.hpp"
 #include "vector.hpp"
 
@@ -19,28 +21,41 @@ void SGDOptions::validate() const {
 template <class T>
 void SGD<T>::step() {
     auto params = this->parameters();
-    auto grads = detail::grads_of(params);
-    detail::check_finite("SGD.step", "gradient", grads, this->parameter_names());
+    auto names = this->parameter_names();
+    for (std::size_t k = 0; k < params.size(); ++k)  // all checked before any parameter moves
+        if (params[k].has_grad()) detail::check_finite("SGD.step", "gradient", params[k].grad(), k, names);
     momentum_.resize(params.size());
     std::size_t i = 0;
+    Array<T> owned;  // the update, where it is not the gradient as backward left it
     for (auto& group : this->groups()) {
         const SGDOptions& o = group.options;
         for (auto& p : group.params) {
-            Array<T>& g = grads[i];
             Array<T>& value = BasicTensor<T>(p).mutable_value();
-            if (o.weight_decay != 0) g += T(o.weight_decay) * value;
+            // The gradient is read in place (plain SGD copies nothing); a parameter without one
+            // has a gradient of zeros (weight decay and momentum still apply, as they would).
+            const Array<T>* g = &owned;
+            if (p.has_grad())
+                g = &p.grad();
+            else
+                owned = xt::zeros<T>(value.shape());
+            if (o.weight_decay != 0) {
+                xt::noalias(owned) = *g + T(o.weight_decay) * value;  // (elementwise: safe when g is owned)
+                g = &owned;
+            }
             if (o.momentum != 0) {
                 if (!momentum_[i])
-                    momentum_[i] = g;
+                    momentum_[i] = *g;
                 else
-                    *momentum_[i] = T(o.momentum) * *momentum_[i] + T(1 - o.dampening) * g;
+                    xt::noalias(*momentum_[i]) = T(o.momentum) * *momentum_[i] + T(1 - o.dampening) * *g;
                 const Array<T>& buf = *momentum_[i];
-                if (o.nesterov)
-                    g += T(o.momentum) * buf;
-                else
-                    g = buf;
+                if (o.nesterov) {
+                    xt::noalias(owned) = *g + T(o.momentum) * buf;
+                    g = &owned;
+                } else {
+                    g = &buf;
+                }
             }
-            value -= T(o.lr) * g;
+            value -= T(o.lr) * *g;
             ++i;
         }
     }

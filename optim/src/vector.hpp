@@ -94,26 +94,30 @@ Vec<T> zeros_like(const Vec<T>& x) {
     return out;
 }
 
+/// NonFiniteError naming `who`, parameter `i` and its first bad element.
+template <class T>
+void check_finite(const char* who, const char* what, const Array<T>& a, std::size_t i,
+                  const std::vector<std::string>& names) {
+    // A vectorised scan first (|x| <= max is false for infinities and NaN; an integer
+    // reduction vectorises where an early exit does not): the search below runs only on error.
+    const T* data = a.data();
+    const std::size_t n = a.size();
+    unsigned bad = 0;
+#pragma omp simd reduction(| : bad)
+    for (std::size_t k = 0; k < n; ++k) bad |= unsigned(!(std::abs(data[k]) <= std::numeric_limits<T>::max()));
+    if (bad == 0) return;
+    for (std::size_t k = 0; k < n; ++k)
+        if (!std::isfinite(data[k]))
+            throw NonFiniteError(fmt::format("{}: {} of parameter '{}' (shape {}) is {} at flat index {}; the "
+                                             "parameters were not changed",
+                                             who, what, i < names.size() ? names[i] : std::to_string(i),
+                                             to_string(a.shape()), data[k], k));
+}
+
 /// NonFiniteError naming `who`, the parameter and the first bad element.
 template <class T>
 void check_finite(const char* who, const char* what, const Vec<T>& v, const std::vector<std::string>& names) {
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        // A vectorised scan first (|x| <= max is false for infinities and NaN; an integer
-        // reduction vectorises where an early exit does not): the search below runs only on error.
-        const T* data = v[i].data();
-        const std::size_t n = v[i].size();
-        unsigned bad = 0;
-#pragma omp simd reduction(| : bad)
-        for (std::size_t k = 0; k < n; ++k) bad |= unsigned(!(std::abs(data[k]) <= std::numeric_limits<T>::max()));
-        if (bad == 0) continue;
-        for (std::size_t k = 0; k < n; ++k)
-            if (!std::isfinite(data[k]))
-                throw NonFiniteError(
-                    fmt::format("{}: {} of parameter '{}' (shape {}) is {} at flat index {}; the "
-                                "parameters were not changed",
-                                who, what, i < names.size() ? names[i] : std::to_string(i), to_string(v[i].shape()),
-                                data[k], k));
-    }
+    for (std::size_t i = 0; i < v.size(); ++i) check_finite(who, what, v[i], i, names);
 }
 
 inline void check_finite_loss(const char* who, double loss) {

@@ -192,7 +192,7 @@ void sgd_workload(int reps) {
     double torch = torch_side::available() ? torch_side::mlp_step(sizeof(T) == 4, int(batch), reps) : 0;
     row(sizeof(T) == 4 ? "SGD step, MLP 64-128-10, batch 128, f32" : "SGD step, MLP 64-128-10, batch 128, f64", eager,
         replay, torch, "us", 1e6, allocations_of(eager_call), allocations_of(call));
-    std::printf("    %-44s allocations %zu (the rest are the SGD update's)\n", "the compiled loss's replay alone",
+    std::printf("    %-44s allocations %zu\n", "the compiled loss's replay alone",
                 allocations_of([&] { loss(data); }));
 }
 

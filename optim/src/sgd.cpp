@@ -20,11 +20,14 @@ void SGDOptions::validate() const {
 
 template <class T>
 void SGD<T>::step() {
-    auto params = this->parameters();
-    auto names = this->parameter_names();
-    for (std::size_t k = 0; k < params.size(); ++k)  // all checked before any parameter moves
-        if (params[k].has_grad()) detail::check_finite("SGD.step", "gradient", params[k].grad(), k, names);
-    momentum_.resize(params.size());
+    std::size_t count = 0;  // all checked before any parameter moves (the names only on error)
+    for (auto& group : this->groups())
+        for (auto& p : group.params) {
+            if (p.has_grad() && !detail::all_finite(p.grad()))
+                detail::check_finite("SGD.step", "gradient", p.grad(), count, this->parameter_names());
+            ++count;
+        }
+    momentum_.resize(count);
     std::size_t i = 0;
     Array<T> owned;  // the update, where it is not the gradient as backward left it
     for (auto& group : this->groups()) {

@@ -94,19 +94,25 @@ Vec<T> zeros_like(const Vec<T>& x) {
     return out;
 }
 
-/// NonFiniteError naming `who`, parameter `i` and its first bad element.
+/// Whether every element is finite: a vectorised scan (|x| <= max is false for infinities
+/// and NaN; an integer reduction vectorises where an early exit does not).
 template <class T>
-void check_finite(const char* who, const char* what, const Array<T>& a, std::size_t i,
-                  const std::vector<std::string>& names) {
-    // A vectorised scan first (|x| <= max is false for infinities and NaN; an integer
-    // reduction vectorises where an early exit does not): the search below runs only on error.
+bool all_finite(const Array<T>& a) {
     const T* data = a.data();
     const std::size_t n = a.size();
     unsigned bad = 0;
 #pragma omp simd reduction(| : bad)
     for (std::size_t k = 0; k < n; ++k) bad |= unsigned(!(std::abs(data[k]) <= std::numeric_limits<T>::max()));
-    if (bad == 0) return;
-    for (std::size_t k = 0; k < n; ++k)
+    return bad == 0;
+}
+
+/// NonFiniteError naming `who`, parameter `i` and its first bad element.
+template <class T>
+void check_finite(const char* who, const char* what, const Array<T>& a, std::size_t i,
+                  const std::vector<std::string>& names) {
+    if (all_finite(a)) return;  // the search below runs only on error
+    const T* data = a.data();
+    for (std::size_t k = 0, n = a.size(); k < n; ++k)
         if (!std::isfinite(data[k]))
             throw NonFiniteError(fmt::format("{}: {} of parameter '{}' (shape {}) is {} at flat index {}; the "
                                              "parameters were not changed",

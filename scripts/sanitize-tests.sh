@@ -3,6 +3,7 @@
 # UndefinedBehaviorSanitizer (gcc; leaks detected too) in ./build-sanitize, and runs the
 # loaders' fuzz regressions and seed corpora, the error-path tests and the compiled replays
 # (the replay plan's pointer arithmetic over blocks and operands) under them.
+# Then the compiled replays under ThreadSanitizer, in ./build-tsan.
 # Run by scripts/run-tests.sh after the ordinary tests.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,3 +19,14 @@ cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 cd "$build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 ctest --output-on-failure -j "$(nproc)" -R 'fuzz|autodiff_errors|hostile|nn_data|nn_checkpoint|optim_stopping|autodiff_compile|autodiff_replay'
+
+# ThreadSanitizer (it cannot be combined with AddressSanitizer): the compiled replays split
+# large fused groups between worker threads (autodiff/src/parallel.cpp); their tests run
+# with 1, 2 and 3 threads and with two threads replaying at once.
+tsan="$root/build-tsan"
+cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DXTGRAD_NATIVE=OFF \
+    -DXTGRAD_TSAN=ON > "$tsan.configure.log" 2>&1 ||
+    { cat "$tsan.configure.log"; exit 1; }
+cmake --build "$tsan" -j "$(nproc)" --target test_autodiff_replay
+cd "$tsan"
+TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'autodiff_replay'

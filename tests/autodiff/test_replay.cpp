@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <new>
 #include <optional>
+#include <thread>
 
 #include "helpers.hpp"
 
@@ -236,6 +237,39 @@ BOOST_AUTO_TEST_CASE(a_replay_gives_the_same_bits_on_any_number_of_threads) {
         }
     }
     BOOST_TEST(compiled.traces() == 2u);  // the gradient's and the hvp's
+}
+
+BOOST_AUTO_TEST_CASE(replays_on_two_threads_at_once_give_their_own_results) {
+    // Each thread compiles and replays its own function (a recording belongs to the thread that
+    // made it); their large groups ask for the workers at the same time: one replay gets them,
+    // the other runs its runs of blocks itself. Both equal what one thread computes alone.
+    std::function<Tensor(const TensorList<double>&)> f = elementwise<double>;
+    auto inputs = [](std::uint64_t seed) {
+        return std::vector<Array<double>>{uniform({300, 700}, seed), uniform({700}, seed + 1),
+                                          uniform({300, 1}, seed + 2)};
+    };
+    auto run = [&](std::uint64_t seed, std::vector<std::pair<double, std::vector<Array<double>>>>& out) {
+        auto compiled = compile<double>(f);
+        auto at = inputs(seed);
+        for (int i = 0; i < 20; ++i) out.push_back(compiled.value_and_grad(at));
+    };
+    const int threads = num_threads();
+    set_num_threads(2);
+    std::vector<std::pair<double, std::vector<Array<double>>>> alone_a, alone_b, a, b;
+    run(1, alone_a);
+    run(7, alone_b);
+    std::thread other([&] { run(1, a); });
+    run(7, b);
+    other.join();
+    set_num_threads(threads);
+    for (std::size_t i = 1; i < a.size(); ++i) {  // (call 0 is the trace)
+        BOOST_TEST(a[i].first == alone_a[1].first);
+        BOOST_TEST(b[i].first == alone_b[1].first);
+        for (std::size_t k = 0; k < 3; ++k) {
+            BOOST_TEST(same_bits(a[i].second[k], alone_a[1].second[k]));
+            BOOST_TEST(same_bits(b[i].second[k], alone_b[1].second[k]));
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_replay_holds_no_more_memory_than_eager_evaluation) {

@@ -49,9 +49,14 @@ void stream_copy(const T* src, T* dst, std::size_t n) {
     for (; i < n; ++i) dst[i] = src[i];
 }
 
-// A group is split between threads only into runs of at least this many blocks (128 KiB of
-// each member): below it, waking a worker costs about what the run would save.
-constexpr std::size_t kMinBlocksPerPart = 16;
+// A group is split into parts of at least 4 blocks (32 KiB of each member), at most 64, taken
+// in turn by the threads as they come (parallel.hpp), so that a worker that wakes late still
+// takes a share; a group of fewer than 4 parts runs on the calling thread alone. Measured on
+// sum(sigmoid(x) * x), 2 threads against 1: 8 blocks 0.82x (waking the worker costs more than
+// it saves), 16 blocks 1.08x, 32 1.3x, 64 1.56x, 1024 1.96x.
+constexpr std::size_t kMinBlocksPerPart = 4;
+constexpr std::size_t kMinPartsToShare = 4;
+constexpr std::size_t kMaxParts = 64;
 
 template <class T>
 bool has_nan(const T* p, std::size_t n) {
@@ -360,10 +365,11 @@ void ReplayPlan<T>::run_group(const Step& step) {
             ensure_storage(out.value, members[m].shape);
         }
     const std::size_t blocks = (step.n + block_ - 1) / block_;
-    const std::size_t parts =
-        std::max<std::size_t>(1, std::min<std::size_t>(xtgrad::num_threads(), blocks / kMinBlocksPerPart));
-    if (parts * region_ > scratch_.size()) {  // more threads than before: once, not per replay
-        scratch_ = Array<T>::from_shape({parts * region_});
+    const std::size_t parts = std::clamp<std::size_t>(blocks / kMinBlocksPerPart, 1, kMaxParts);
+    const std::size_t threads =
+        parts < kMinPartsToShare ? 1 : std::min<std::size_t>(std::max(1, xtgrad::num_threads()), parts);
+    if (threads * region_ > scratch_.size()) {  // more threads than before: once, not per replay
+        scratch_ = Array<T>::from_shape({threads * region_});
         stats_.scratch_bytes = scratch_.size() * sizeof(T);
     }
     if (part_nan_.size() < parts) part_nan_.resize(parts);
@@ -374,10 +380,10 @@ void ReplayPlan<T>::run_group(const Step& step) {
         std::size_t parts, blocks;
     } loop{this, &step, parts, blocks};
     run_parts(
-        parts,
-        [](void* context, std::size_t part) {
+        parts, threads,
+        [](void* context, std::size_t part, std::size_t thread) {
             const Loop& l = *static_cast<const Loop*>(context);
-            l.plan->run_blocks(*l.step, part, part * l.blocks / l.parts, (part + 1) * l.blocks / l.parts);
+            l.plan->run_blocks(*l.step, part, thread, part * l.blocks / l.parts, (part + 1) * l.blocks / l.parts);
         },
         &loop);
     for (std::size_t p = 0; p < parts; ++p) nan_ = nan_ || part_nan_[p];
@@ -391,7 +397,8 @@ void ReplayPlan<T>::run_group(const Step& step) {
 }
 
 template <class T>
-void ReplayPlan<T>::run_blocks(const Step& step, std::size_t part, std::size_t first, std::size_t last) {
+void ReplayPlan<T>::run_blocks(const Step& step, std::size_t part, std::size_t thread, std::size_t first,
+                                std::size_t last) {
     const Member* members = members_.data() + step.first_member;
     const T* in[kMaxOperands];
     std::size_t stride[kMaxOperands];
@@ -405,7 +412,7 @@ void ReplayPlan<T>::run_blocks(const Step& step, std::size_t part, std::size_t f
                 const Operand& op = ops[k];
                 stride[k] = 1;
                 switch (op.kind) {
-                    case Operand::scratch: in[k] = slot(part, op.index); break;
+                    case Operand::scratch: in[k] = slot(thread, op.index); break;
                     case Operand::member:
                         in[k] = Access::var(members_[op.index].node->output).value.data() + start;
                         break;
@@ -415,7 +422,7 @@ void ReplayPlan<T>::run_blocks(const Step& step, std::size_t part, std::size_t f
                         stride[k] = 0;
                         break;
                     case Operand::broadcast: {
-                        T* dst = slot(part, broadcast_ + k);
+                        T* dst = slot(thread, broadcast_ + k);
                         expand(op, member.shape, start, len, dst);
                         in[k] = dst;
                         break;
@@ -427,7 +434,7 @@ void ReplayPlan<T>::run_blocks(const Step& step, std::size_t part, std::size_t f
                 continue;
             }
             const bool direct = member.materialize && !member.stream;
-            T* out = direct ? Access::var(member.node->output).value.data() + start : slot(part, member.slot);
+            T* out = direct ? Access::var(member.node->output).value.data() + start : slot(thread, member.slot);
             member.node->block(in, stride, out, len);
             if (member.output) nan = nan || has_nan(out, len);  // while the block is in cache
             if (member.stream) stream_copy(out, Access::var(member.node->output).value.data() + start, len);

@@ -14,10 +14,10 @@
 //   other intermediate is released right after its last reader (liveness from the trace),
 //   so its storage goes back to the value pool (memory.cpp) for the next node of its size:
 //   a steady-state replay makes no heap allocation, and holds no more than eager evaluation.
-// - Threads. A group of many blocks is split into as many runs of consecutive blocks as
-//   set_num_threads allows (parallel.hpp), each with its own scratch. A reduction keeps one
-//   partial sum per block and adds them in block order afterwards, so the result is the same,
-//   bit for bit, whatever the number of threads.
+// - Threads. A group of many blocks is split into parts, runs of consecutive blocks, taken by
+//   as many threads as set_num_threads allows (parallel.hpp), each with its own scratch. A
+//   reduction keeps one partial sum per block and adds them in block order afterwards, so the
+//   result is the same, bit for bit, whatever the number of threads and whoever ran a part.
 //   Nodes no output depends on are not planned at all.
 // - Partial replay. A node is `varying` when it depends on the recording's vectors (hvp's
 //   v): run(Part::vectors) recomputes only those, reusing the rest from the last run (the
@@ -90,19 +90,19 @@ private:
     };
 
     void run_group(const Step& step);
-    /// Evaluates blocks [first, last) of a group with the scratch of `part`.
-    void run_blocks(const Step& step, std::size_t part, std::size_t first, std::size_t last);
+    /// Evaluates blocks [first, last) of a group (part `part`) with the scratch of `thread`.
+    void run_blocks(const Step& step, std::size_t part, std::size_t thread, std::size_t first, std::size_t last);
     void expand(const Operand& op, const Shape& out_shape, std::size_t start, std::size_t len, T* dst) const;
-    T* slot(std::size_t part, std::size_t s) { return scratch_.data() + part * region_ + s * block_; }
+    T* slot(std::size_t thread, std::size_t s) { return scratch_.data() + thread * region_ + s * block_; }
     static constexpr std::size_t kMaxOperands = 4;
 
     std::vector<Step> steps_;
     std::vector<Member> members_;
     std::vector<Operand> operands_;
-    Array<T> scratch_;            // per part: slots, then one block per operand position for
+    Array<T> scratch_;            // per thread: slots, then one block per operand position for
                                   // broadcasts (pool storage: 64-byte aligned, as every block must be)
     std::size_t block_ = 0;       // elements per block
-    std::size_t region_ = 0;      // elements of scratch per part
+    std::size_t region_ = 0;      // elements of scratch per thread
     std::size_t broadcast_ = 0;   // first broadcast block
     std::vector<T> partials_;     // a group's sums of each block: [block * step.sums + sum_index]
     std::vector<char> part_nan_;  // whether a part wrote a NaN into an output

@@ -53,7 +53,7 @@ void stream_copy(const T* src, T* dst, std::size_t n) {
 // in turn by the threads as they come (parallel.hpp), so that a worker that wakes late still
 // takes a share; a group of fewer than 4 parts runs on the calling thread alone. Measured on
 // sum(sigmoid(x) * x), 2 threads against 1: 8 blocks 0.82x (waking the worker costs more than
-// it saves), 16 blocks 1.08x, 32 1.3x, 64 1.56x, 1024 1.96x.
+// it saves), 16 blocks 1.06-1.09x, 32 1.3-1.4x, 64 1.55x, 1024 1.96x.
 constexpr std::size_t kMinBlocksPerPart = 4;
 constexpr std::size_t kMinPartsToShare = 4;
 constexpr std::size_t kMaxParts = 64;

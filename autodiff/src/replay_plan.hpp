@@ -14,11 +14,11 @@
 //   other intermediate is released right after its last reader (liveness from the trace),
 //   so its storage goes back to the value pool (memory.cpp) for the next node of its size:
 //   a steady-state replay makes no heap allocation, and holds no more than eager evaluation.
+//   Nodes no output depends on are not planned at all.
 // - Threads. A group of many blocks is split into parts, runs of consecutive blocks, taken by
 //   as many threads as set_num_threads allows (parallel.hpp), each with its own scratch. A
 //   reduction keeps one partial sum per block and adds them in block order afterwards, so the
 //   result is the same, bit for bit, whatever the number of threads and whoever ran a part.
-//   Nodes no output depends on are not planned at all.
 // - Partial replay. A node is `varying` when it depends on the recording's vectors (hvp's
 //   v): run(Part::vectors) recomputes only those, reusing the rest from the last run (the
 //   split jax.linearize makes between a linearisation and its application).

@@ -24,7 +24,7 @@ void SGD<T>::step() {
     for (auto& group : this->groups())
         for (auto& p : group.params) {
             if (p.has_grad() && !detail::all_finite(p.grad()))
-                detail::check_finite("SGD.step", "gradient", p.grad(), count, this->parameter_names());
+                detail::throw_non_finite("SGD.step", "gradient", p.grad(), count, this->parameter_names());
             ++count;
         }
     momentum_.resize(count);

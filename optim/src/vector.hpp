@@ -106,24 +106,25 @@ bool all_finite(const Array<T>& a) {
     return bad == 0;
 }
 
-/// NonFiniteError naming `who`, parameter `i` and its first bad element.
+/// NonFiniteError naming `who`, parameter `i` and the first element of `a` that is not finite
+/// (called once all_finite(a) has said there is one).
 template <class T>
-void check_finite(const char* who, const char* what, const Array<T>& a, std::size_t i,
-                  const std::vector<std::string>& names) {
-    if (all_finite(a)) return;  // the search below runs only on error
+[[noreturn]] void throw_non_finite(const char* who, const char* what, const Array<T>& a, std::size_t i,
+                                   const std::vector<std::string>& names) {
     const T* data = a.data();
-    for (std::size_t k = 0, n = a.size(); k < n; ++k)
-        if (!std::isfinite(data[k]))
-            throw NonFiniteError(fmt::format("{}: {} of parameter '{}' (shape {}) is {} at flat index {}; the "
-                                             "parameters were not changed",
-                                             who, what, i < names.size() ? names[i] : std::to_string(i),
-                                             to_string(a.shape()), data[k], k));
+    std::size_t k = 0;
+    while (k + 1 < a.size() && std::isfinite(data[k])) ++k;
+    throw NonFiniteError(fmt::format("{}: {} of parameter '{}' (shape {}) is {} at flat index {}; the parameters "
+                                     "were not changed",
+                                     who, what, i < names.size() ? names[i] : std::to_string(i), to_string(a.shape()),
+                                     data[k], k));
 }
 
 /// NonFiniteError naming `who`, the parameter and the first bad element.
 template <class T>
 void check_finite(const char* who, const char* what, const Vec<T>& v, const std::vector<std::string>& names) {
-    for (std::size_t i = 0; i < v.size(); ++i) check_finite(who, what, v[i], i, names);
+    for (std::size_t i = 0; i < v.size(); ++i)
+        if (!all_finite(v[i])) throw_non_finite(who, what, v[i], i, names);
 }
 
 inline void check_finite_loss(const char* who, double loss) {

@@ -211,8 +211,8 @@ BOOST_AUTO_TEST_CASE(a_steady_state_replay_allocates_nothing) {
 }
 
 BOOST_AUTO_TEST_CASE(a_replay_gives_the_same_bits_on_any_number_of_threads) {
-    // 600 x 1001: groups of 587 blocks, split into 1, 2 and 3 runs of blocks; the sum's block
-    // partials are added in block order whatever the split
+    // 600 x 1001: groups of 587 blocks, in 64 parts taken by 1, 2 and 3 threads; the sum's
+    // block partials are added in block order whoever computed them
     std::function<Tensor(const TensorList<double>&)> f = elementwise<double>;
     auto compiled = compile<double>(f);
     std::vector<Array<double>> at{uniform({600, 1001}, 1), uniform({1001}, 2), uniform({600, 1}, 3)};
@@ -242,7 +242,7 @@ BOOST_AUTO_TEST_CASE(a_replay_gives_the_same_bits_on_any_number_of_threads) {
 BOOST_AUTO_TEST_CASE(replays_on_two_threads_at_once_give_their_own_results) {
     // Each thread compiles and replays its own function (a recording belongs to the thread that
     // made it); their large groups ask for the workers at the same time: one replay gets them,
-    // the other runs its runs of blocks itself. Both equal what one thread computes alone.
+    // the other runs its parts itself. Both equal what one thread computes alone.
     std::function<Tensor(const TensorList<double>&)> f = elementwise<double>;
     auto inputs = [](std::uint64_t seed) {
         return std::vector<Array<double>>{uniform({300, 700}, seed), uniform({700}, seed + 1),

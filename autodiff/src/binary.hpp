@@ -21,4 +21,14 @@ BasicTensor<T> binary(std::string_view name, const BasicTensor<T>& a, const Basi
     return out;
 }
 
+/// A mask (ones and zeros) from a binary test, recorded like any binary op with a rule that
+/// passes nothing back: comparisons, and the decisions rules make from values (a compiled
+/// function recomputes them at every replay instead of freezing them).
+template <class T, class Test>
+BasicTensor<T> binary_flags(std::string_view name, const BasicTensor<T>& a, const BasicTensor<T>& b, Test test) {
+    return binary<T>(
+        name, a, b, [test](T x, T y) { return test(x, y) ? T(1) : T(0); },
+        [](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>&) { return TensorList<T>(2); });
+}
+
 }  // namespace xtgrad::detail

@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <random>
 #include <string>
 
@@ -100,6 +101,9 @@ struct CompiledFunction<T>::Impl {
     TensorList<T> wrt;  // CompiledLoss: the captured parameters its gradient is taken in
     std::vector<Program> cache;
     std::size_t traces = 0;
+    // One call at a time: a recording's values and scratch are the call's. Uncontended, a lock
+    // costs tens of nanoseconds against replays of microseconds at least (bench_compile).
+    std::mutex mutex;
 
     // The recording of `kind` at these shapes, replayed at `inputs` and `v` (traced on a miss).
     Recording<T>& evaluate(Kind kind, const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v) {
@@ -113,6 +117,12 @@ struct CompiledFunction<T>::Impl {
                                                  to_string(v[i].shape()), to_string(inputs[i].shape())));
         }
         Program* p = find(kind, inputs);
+        if (p != nullptr && !p->recording.captured_unchanged()) {
+            // a captured parameter changed shape: the plan is for the old one (jax.jit retraces
+            // on a new shape too)
+            cache.erase(cache.begin() + (p - cache.data()));
+            p = nullptr;
+        }
         if (p == nullptr) {
             cache.push_back(Program{kind, shapes_of(inputs), trace(kind, inputs, v)});
             return cache.back().recording;  // the trace computed the outputs
@@ -122,7 +132,14 @@ struct CompiledFunction<T>::Impl {
                                          to_string(v[0].shape()), to_string(p->recording.output(0).shape())));
         for (std::size_t i = 0; i < v.size(); ++i) p->recording.set_vector(i, v[i]);  // (jvp's seed stays)
         p->recording.replay(inputs);
-        if (options.check) compare(kind, p->recording, inputs, v);
+        if (options.check) {
+            try {
+                compare(kind, p->recording, inputs, v);
+            } catch (const TraceError&) {
+                cache.erase(cache.begin() + (p - cache.data()));  // (compare evaluated it node by node)
+                throw;
+            }
+        }
         if (p->recording.produced_nan() && !has_nan(inputs) && !has_nan(v)) {
             // An op may have left its domain (log of a negative number): eager evaluation would
             // have said which. A replay does not run the ops' checks, so trace afresh, as eager
@@ -169,8 +186,9 @@ struct CompiledFunction<T>::Impl {
     }
 
     // A fresh trace at the same inputs, replayed (so that its sums are accumulated in the same
-    // order as the replay's), element by element against the replay.
-    void compare(Kind kind, const Recording<T>& replayed, const std::vector<Array<T>>& inputs,
+    // order as the replay's), element by element against the replay. On a difference, both are
+    // evaluated node by node to name the first node that differs.
+    void compare(Kind kind, Recording<T>& replayed, const std::vector<Array<T>>& inputs,
                  const std::vector<Array<T>>& v) {
         Recording<T> fresh = trace(kind, inputs, v);
         --traces;  // a check, not a recording kept
@@ -178,18 +196,25 @@ struct CompiledFunction<T>::Impl {
         for (std::size_t o = 0; o < fresh.outputs(); ++o) {
             const Array<T>& eager = fresh.output(o);
             const Array<T>& replay = replayed.output(o);
+            std::string differs;
             if (eager.shape() != replay.shape())
-                throw TraceError(fmt::format("compile ({}): output {} of the replay has shape {}, a fresh trace {}",
-                                             kind_name(kind), o, to_string(replay.shape()), to_string(eager.shape())));
-            for (std::size_t k = 0; k < eager.size(); ++k) {
+                differs = fmt::format("output {} has shape {}, a fresh trace {}", o, to_string(replay.shape()),
+                                      to_string(eager.shape()));
+            for (std::size_t k = 0; k < eager.size() && differs.empty(); ++k) {
                 T a = replay.data()[k], b = eager.data()[k];
-                if (a == b || (std::isnan(a) && std::isnan(b))) continue;
-                throw TraceError(fmt::format(
-                    "compile ({}): output {} of the replay differs from a fresh trace at element {} ({} vs {}): "
-                    "the function's control flow, or a value it computes outside xtgrad's ops, depends on its "
-                    "inputs, and a recording replays the path it traced",
-                    kind_name(kind), o, k, a, b));
+                if (!(a == b || (std::isnan(a) && std::isnan(b))))
+                    differs = fmt::format("output {} differs from a fresh trace at {} ({} vs {})", o,
+                                          detail::index_string(eager.shape(), k), a, b);
             }
+            if (differs.empty()) continue;
+            for (std::size_t i = 0; i < inputs.size(); ++i) replayed.set_input(i, inputs[i]);
+            for (std::size_t i = 0; i < v.size(); ++i) replayed.set_vector(i, v[i]);
+            std::string node = replayed.first_difference(fresh);
+            throw TraceError(fmt::format(
+                "compile ({}): {}{}{}. The replay followed the path and the constants of the trace; something "
+                "in the function decides or computes from values outside xtgrad's ops (host control flow on "
+                "a value, a constant made from one, state changed outside the function)",
+                kind_name(kind), differs, node.empty() ? "" : "; ", node));
         }
     }
 };
@@ -209,6 +234,7 @@ CompiledFunction<T>& CompiledFunction<T>::operator=(CompiledFunction&&) noexcept
 
 template <class T>
 Array<T> CompiledFunction<T>::operator()(const std::vector<Array<T>>& inputs) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
     return impl_->evaluate(Kind::value, inputs, {}).output(0);
 }
 
@@ -221,6 +247,7 @@ std::pair<T, std::vector<Array<T>>> CompiledFunction<T>::value_and_grad(const st
 
 template <class T>
 T CompiledFunction<T>::value_and_grad(const std::vector<Array<T>>& inputs, std::vector<Array<T>>& grads) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
     Recording<T>& r = impl_->evaluate(Kind::grad, inputs, {});
     grads.resize(r.outputs() - 1);
     for (std::size_t i = 1; i < r.outputs(); ++i) r.take_output(i, grads[i - 1]);
@@ -237,6 +264,7 @@ std::vector<Array<T>> CompiledFunction<T>::hvp(const std::vector<Array<T>>& inpu
 template <class T>
 void CompiledFunction<T>::hvp(const std::vector<Array<T>>& inputs, const std::vector<Array<T>>& v,
                               std::vector<Array<T>>& out) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
     Recording<T>& r = impl_->evaluate(Kind::hvp, inputs, v);
     out.resize(r.outputs());
     for (std::size_t i = 0; i < r.outputs(); ++i) r.take_output(i, out[i]);
@@ -245,6 +273,7 @@ void CompiledFunction<T>::hvp(const std::vector<Array<T>>& inputs, const std::ve
 template <class T>
 std::pair<Array<T>, std::vector<Array<T>>> CompiledFunction<T>::vjp(const std::vector<Array<T>>& inputs,
                                                                     const Array<T>& cotangent) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
     const Recording<T>& r = impl_->evaluate(Kind::vjp, inputs, {cotangent});
     std::vector<Array<T>> grads;
     for (std::size_t i = 1; i < r.outputs(); ++i) grads.push_back(r.output(i));
@@ -254,12 +283,14 @@ std::pair<Array<T>, std::vector<Array<T>>> CompiledFunction<T>::vjp(const std::v
 template <class T>
 std::pair<Array<T>, Array<T>> CompiledFunction<T>::jvp(const std::vector<Array<T>>& inputs,
                                                        const std::vector<Array<T>>& tangents) {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
     const Recording<T>& r = impl_->evaluate(Kind::jvp, inputs, tangents);
     return {r.output(0), r.output(1)};
 }
 
 template <class T>
 RecordingStats CompiledFunction<T>::stats() const {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
     RecordingStats total;
     for (auto& p : impl_->cache) {
         auto s = p.recording.stats();
@@ -364,6 +395,7 @@ CompiledLoss<T>::CompiledLoss(TensorList<T> parameters, Function f, CompileOptio
 
 template <class T>
 double CompiledLoss<T>::operator()(const std::vector<Array<T>>& data) {
+    std::lock_guard<std::mutex> lock(function_.impl_->mutex);
     Recording<T>& r = function_.impl_->evaluate(Kind::grad, data, {});
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
         auto& grad = Access::var(parameters_[i]).grad;  // replaced without a copy or an allocation

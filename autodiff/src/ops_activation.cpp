@@ -87,8 +87,9 @@ TensorT<T> clamp(const TensorT<T>& a, Scalar<T> lo, Scalar<T> hi) {
     return unary<T>(
         "clamp", a, [lo, hi](const auto& x) { return xt::clip(x, lo, hi); },
         [lo, hi](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
-            const auto& x = in[0].value();
-            return {xtgrad::where(Array<bool>(x >= lo && x <= hi), g, TensorT<T>::scalar(0))};
+            auto inside = binary_flags<T>("clamp.inside", in[0], TensorT<T>::scalar(0),
+                                          [lo, hi](T x, T) { return x >= lo && x <= hi; });
+            return {select(inside, g, TensorT<T>::scalar(0))};
         });
 }
 

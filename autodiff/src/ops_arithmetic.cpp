@@ -48,10 +48,10 @@ BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) {
             return {wants(in, 0) ? sum_to(g / in[1], in[0].shape()) : BasicTensor<T>(),
                     wants(in, 1) ? sum_to(neg(g * out / in[1]), in[1].shape()) : BasicTensor<T>()};
         });
-    const T* o = out.value().data();
+    const T* o = unchecked_value(out).data();
     for (std::size_t i = 0; i < out.size(); ++i)
         if (o[i] != o[i]) {
-            Array<T> num = xt::broadcast(a.value(), out.shape()), den = xt::broadcast(b.value(), out.shape());
+            Array<T> num = xt::broadcast(unchecked_value(a), out.shape()), den = xt::broadcast(unchecked_value(b), out.shape());
             if (num.data()[i] == num.data()[i] && den.data()[i] == den.data()[i])
                 throw DomainError(fmt::format("div: {} / {} at index {} of shape {} is undefined", num.data()[i],
                                               den.data()[i], index_string(out.shape(), i), to_string(out.shape())));
@@ -68,24 +68,30 @@ BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) {
             BasicTensor<T> ga, gb;
             if (wants(in, 0)) ga = sum_to(g * in[1] * pow(in[0], in[1] - T(1)), in[0].shape());
             if (wants(in, 1)) {
-                const Array<T>& base = in[0].value();
-                for (std::size_t i = 0; i < base.size(); ++i)
-                    if (base.data()[i] < 0)
-                        throw DomainError(
-                            fmt::format("pow: the gradient w.r.t. the exponent needs a base >= 0; "
-                                        "base has {} at index {} of shape {}",
-                                        base.data()[i], index_string(base.shape(), i), to_string(base.shape())));
-                Array<bool> positive = base > T(0);
-                auto safe_base = xtgrad::where(positive, in[0], BasicTensor<T>::scalar(1));
-                gb =
-                    sum_to(xtgrad::where(positive, g * out * log(safe_base), BasicTensor<T>::scalar(0)), in[1].shape());
+                // where the base is positive; a negative base is a DomainError, checked by the
+                // mask's own op so that a replay checks it again
+                auto positive = derived_constant<T>("pow.positive_base", {in[0]}, [](const TensorList<T>& x) {
+                    const Array<T>& base = x[0].value();
+                    Array<T> r = Array<T>::from_shape(base.shape());
+                    for (std::size_t i = 0; i < base.size(); ++i) {
+                        if (base.data()[i] < 0)
+                            throw DomainError(fmt::format("pow: the gradient w.r.t. the exponent needs a base >= 0; "
+                                                          "base has {} at index {} of shape {}",
+                                                          base.data()[i], index_string(base.shape(), i),
+                                                          to_string(base.shape())));
+                        r.data()[i] = base.data()[i] > 0 ? T(1) : T(0);
+                    }
+                    return r;
+                });
+                auto safe_base = select(positive, in[0], BasicTensor<T>::scalar(1));
+                gb = sum_to(select(positive, g * out * log(safe_base), BasicTensor<T>::scalar(0)), in[1].shape());
             }
             return {ga, gb};
         });
-    const T* o = out.value().data();
+    const T* o = unchecked_value(out).data();
     for (std::size_t i = 0; i < out.size(); ++i)
         if (o[i] != o[i]) {
-            Array<T> base = xt::broadcast(a.value(), out.shape()), ex = xt::broadcast(b.value(), out.shape());
+            Array<T> base = xt::broadcast(unchecked_value(a), out.shape()), ex = xt::broadcast(unchecked_value(b), out.shape());
             if (base.data()[i] == base.data()[i] && ex.data()[i] == ex.data()[i])
                 throw DomainError(
                     fmt::format("pow: {} ^ {} at index {} of shape {} is undefined (negative base, "
@@ -135,41 +141,6 @@ BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b) {
 }
 
 template <class T>
-BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b) {
-    check_usable("where", a, 0);
-    check_usable("where", b, 1);
-    Shape shape = broadcast_shapes("where", mask.shape(), broadcast_shapes("where", a.shape(), b.shape()));
-    Array<bool> m = xt::broadcast(mask, shape);
-    return make_op<T>(
-        "where", {a, b},
-        [m](const TensorList<T>& in) {
-            // An operand that is neither full-size nor a scalar is broadcast first. (xt::where on
-            // a bool mask picked wrong elements with xsimd's SSE2 kernels, a build without
-            // -march=native: tests/autodiff/test_ops_elementwise.cpp, maximum_minimum_where.)
-            std::size_t n = m.size();
-            auto full = [&](const Array<T>& v, Array<T>& storage) -> const Array<T>& {
-                if (v.size() == n || v.size() == 1) return v;
-                storage = xt::broadcast(v, m.shape());
-                return storage;
-            };
-            Array<T> xb, yb;
-            const Array<T>& x = full(in[0].value(), xb);
-            const Array<T>& y = full(in[1].value(), yb);
-            Array<T> out = Array<T>::from_shape(m.shape());
-            const bool* c = m.data();
-            std::size_t sx = x.size() == n, sy = y.size() == n;  // stride 1, or 0 for a scalar
-#pragma omp simd
-            for (std::size_t i = 0; i < n; ++i) out.data()[i] = c[i] ? x.data()[i * sx] : y.data()[i * sy];
-            return out;
-        },
-        [m](const TensorList<T>& in, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> {
-            auto zero = BasicTensor<T>::scalar(0);
-            return {wants(in, 0) ? sum_to(xtgrad::where(m, g, zero), in[0].shape()) : BasicTensor<T>(),
-                    wants(in, 1) ? sum_to(xtgrad::where(m, zero, g), in[1].shape()) : BasicTensor<T>()};
-        });
-}
-
-template <class T>
 BasicTensor<T> logaddexp(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     return binary<T>(
         "logaddexp", a, b,
@@ -182,16 +153,15 @@ BasicTensor<T> logaddexp(const BasicTensor<T>& a, const BasicTensor<T>& b) {
         // is NaN: both operands are replaced by 0 there (through `where`, so no gradient leaks
         // into the replaced branch) and the share is 1/2.
         [](const TensorList<T>& in, const BasicTensor<T>&, const BasicTensor<T>& g) -> TensorList<T> {
-            Shape shape = g.shape();
-            Array<T> same_inf =
-                binary_kernel(in[0].value(), in[1].value(), shape, [](T x, T y) { return T(x == y && std::isinf(x)); });
+            auto same_infinity = [](T x, T y) { return x == y && std::isinf(x); };
+            const Array<T>&x = unchecked_value(in[0]), &y = unchecked_value(in[1]);
             BasicTensor<T> d;
-            if (xt::any(same_inf > T(0))) {
-                Array<bool> mask = same_inf > T(0);
-                auto zero = BasicTensor<T>::scalar(0);
-                d = xtgrad::where(mask, zero, in[0]) - xtgrad::where(mask, zero, in[1]);
+            if (!tracing_active() && !xt::any(binary_kernel(x, y, g.shape(), [&](T a, T b) { return T(same_infinity(a, b)); }))) {
+                d = in[0] - in[1];  // (a trace takes the general path: a replay may meet the infinities)
             } else {
-                d = in[0] - in[1];
+                auto mask = binary_flags<T>("logaddexp.same_infinity", in[0], in[1], same_infinity);
+                auto zero = BasicTensor<T>::scalar(0);
+                d = select(mask, zero, in[0]) - select(mask, zero, in[1]);
             }
             return {wants(in, 0) ? sum_to(g * sigmoid(d), in[0].shape()) : BasicTensor<T>(),
                     wants(in, 1) ? sum_to(g * sigmoid(neg(d)), in[1].shape()) : BasicTensor<T>()};
@@ -214,7 +184,6 @@ BasicTensor<T> neg(const BasicTensor<T>& a) {
     template BasicTensor<T> pow(const BasicTensor<T>&, Scalar<T>);                                   \
     template BasicTensor<T> maximum(const BasicTensor<T>&, const BasicTensor<T>&);                   \
     template BasicTensor<T> minimum(const BasicTensor<T>&, const BasicTensor<T>&);                   \
-    template BasicTensor<T> where(const Array<bool>&, const BasicTensor<T>&, const BasicTensor<T>&); \
     template BasicTensor<T> logaddexp(const BasicTensor<T>&, const BasicTensor<T>&);                 \
     template BasicTensor<T> neg(const BasicTensor<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)

@@ -41,7 +41,7 @@ int right_hand_sides(std::string_view op, const TensorT<T>& a, const TensorT<T>&
 // LAPACK's behaviour on NaN or inf is unspecified: refuse them.
 template <class T>
 void check_finite(std::string_view op, std::string_view what, const TensorT<T>& t) {
-    const Array<T>& v = t.value();
+    const Array<T>& v = unchecked_value(t);
     for (std::size_t i = 0; i < v.size(); ++i)
         if (!std::isfinite(v.data()[i]))
             throw ValueError(fmt::format("{}: {} has {} at {} (shape {}); LAPACK needs finite entries", op, what,
@@ -135,7 +135,7 @@ TensorT<T> triangular_solve(const TensorT<T>& a, const TensorT<T>& b, bool upper
     const std::pair<int, int> nk = check_system("triangular_solve", a, b);
     const int n = nk.first, k = nk.second;
     for (int i = 0; i < n; ++i)
-        if (a.value()(i, i) == T(0))
+        if (unchecked_value(a)(i, i) == T(0))
             throw DomainError(
                 fmt::format("triangular_solve: the matrix of shape {} is singular (diagonal entry [{},{}] "
                             "is 0)",
@@ -163,7 +163,7 @@ TensorT<T> cholesky(const TensorT<T>& a) {
     check_usable("cholesky", a, 0);
     int n = square_matrix("cholesky", a);
     check_finite("cholesky", "A", a);
-    check_symmetric("cholesky", a.value());
+    check_symmetric("cholesky", unchecked_value(a));
     return make_op<T>(
         "cholesky", {a},
         [n](const TensorList<T>& in) {

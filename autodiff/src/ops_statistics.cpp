@@ -5,7 +5,7 @@
 #include <limits>
 #include <numeric>
 
-#include "kernels.hpp"
+#include "binary.hpp"
 
 namespace xtgrad {
 
@@ -26,11 +26,12 @@ std::size_t count_over(const Shape& shape, const std::vector<std::size_t>& axes)
 template <class T>
 TensorT<T> root_zero_safe(const TensorT<T>& v, double p) {
     auto root = [p](const TensorT<T>& x) { return p == 2 ? sqrt(x) : pow(x, T(1.0 / p)); };
-    const Array<T>& x = v.value();
-    if (std::all_of(x.begin(), x.end(), [](T e) { return e > T(0); })) return root(v);
-    Array<bool> positive = x > T(0);
-    auto safe = xtgrad::where(positive, v, TensorT<T>::scalar(1));
-    return xtgrad::where(positive, root(safe), TensorT<T>::scalar(0));
+    const Array<T>& x = unchecked_value(v);
+    if (!tracing_active() && std::all_of(x.begin(), x.end(), [](T e) { return e > T(0); })) return root(v);
+    // (a trace takes this path whatever the values: a replay may meet a zero)
+    auto positive = binary_flags<T>("root.positive", v, TensorT<T>::scalar(0), [](T e, T) { return e > T(0); });
+    auto safe = select(positive, v, TensorT<T>::scalar(1));
+    return select(positive, root(safe), TensorT<T>::scalar(0));
 }
 }  // namespace
 

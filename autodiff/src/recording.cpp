@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <xtensor/xbuilder.hpp>
 
+#include "kernels.hpp"  // index_string
 #include "replay_plan.hpp"
 #include "xtgrad/autodiff/derivatives.hpp"
 #include "xtgrad/autodiff/ops.hpp"
@@ -19,6 +20,16 @@ struct Recording<T>::Impl {
     TensorList<T> inputs, vectors, outputs;
     std::unique_ptr<detail::ReplayPlan<T>> plan;
     std::vector<char> swappable;  // per output: recomputed by every replay, and listed once
+    std::vector<std::pair<BasicTensor<T>, Shape>> captured;  // leaves other than inputs and vectors
+
+    void check_captured() const {
+        for (auto& [t, shape] : captured)
+            if (Access::var(t).value.shape() != shape)
+                throw TraceError(fmt::format(
+                    "Recording: a parameter the function captures has shape {} now, {} when it was traced; "
+                    "the recording was planned for the old shape (compile traces again)",
+                    to_string(Access::var(t).value.shape()), to_string(shape)));
+    }
 
     static void set(const char* what, TensorList<T>& leaves, std::size_t i, const Array<T>& value) {
         if (i >= leaves.size())
@@ -41,10 +52,17 @@ Recording<T>::Recording(Body body, const std::vector<Array<T>>& inputs, const st
     {
         detail::ActivateTape active(p.tape.get());
         detail::GradMode on(true);
+        struct Tracing {  // host reads of traced values are refused while the body runs
+            detail::TapeState& tape;
+            explicit Tracing(detail::TapeState& t) : tape(t) { tape.tracing = true; }
+            ~Tracing() { tape.tracing = false; }
+        } tracing(*p.tape);
         // parameters, not constants: an op on constants alone is not recorded (its result is a
         // constant), so what is computed from an input would be frozen at the trace
         for (auto& x : inputs) p.inputs.push_back(BasicTensor<T>::parameter(x));
         for (auto& x : vectors) p.vectors.push_back(BasicTensor<T>::parameter(x));
+        for (auto& x : p.inputs) detail::register_leaf(*p.tape, x);
+        for (auto& x : p.vectors) detail::register_leaf(*p.tape, x);
         p.outputs = body(p.inputs, p.vectors);
     }
     for (std::size_t i = 0; i < p.outputs.size(); ++i) {
@@ -53,6 +71,14 @@ Recording<T>::Recording(Body body, const std::vector<Array<T>>& inputs, const st
         if (out.requires_grad() && !out.is_leaf() && Access::var(out).tape != p.tape.get())
             throw TapeError("compile: the function recorded its ops on a Tape of its own; a compiled function "
                             "must record on the tape compile provides (do not create a Tape inside it)");
+    }
+    for (auto* node : p.tape->nodes) {
+        if (!node->leaf) continue;
+        const auto& leaf = static_cast<detail::Node<T>*>(node)->output;
+        bool mine = false;
+        for (auto* list : {&p.inputs, &p.vectors})
+            for (auto& x : *list) mine = mine || Access::id(x) == Access::id(leaf);
+        if (!mine) p.captured.emplace_back(leaf, leaf.shape());
     }
     p.plan = std::make_unique<detail::ReplayPlan<T>>(*p.tape, p.outputs, p.vectors);
     for (std::size_t i = 0; i < p.outputs.size(); ++i) {
@@ -83,6 +109,7 @@ void Recording<T>::set_vector(std::size_t i, const Array<T>& value) {
 
 template <class T>
 void Recording<T>::replay() {
+    impl_->check_captured();
     detail::ActivateTape active(impl_->tape.get());
     impl_->plan->run(detail::ReplayPlan<T>::Part::all);
 }
@@ -119,12 +146,14 @@ void Recording<T>::take_output(std::size_t i, Array<T>& into) {
 
 template <class T>
 void Recording<T>::replay_vectors() {
+    impl_->check_captured();
     detail::ActivateTape active(impl_->tape.get());
     impl_->plan->run(detail::ReplayPlan<T>::Part::vectors);
 }
 
 template <class T>
 void Recording<T>::replay_except_vectors() {
+    impl_->check_captured();
     detail::ActivateTape active(impl_->tape.get());
     impl_->plan->run(detail::ReplayPlan<T>::Part::rest);
 }
@@ -144,6 +173,50 @@ const Array<T>& Recording<T>::output(std::size_t i) const {
 template <class T>
 bool Recording<T>::produced_nan() const {
     return impl_->plan->produced_nan();
+}
+
+template <class T>
+bool Recording<T>::captured_unchanged() const {
+    for (auto& [t, shape] : impl_->captured)
+        if (Access::var(t).value.shape() != shape) return false;
+    return true;
+}
+
+template <class T>
+std::string Recording<T>::first_difference(Recording& fresh) {
+    auto& a = *impl_->tape;
+    auto& b = *fresh.impl_->tape;
+    for (auto* tape : {&a, &b}) {
+        detail::ActivateTape active(tape);
+        for (auto* node : tape->nodes) node->replay();
+    }
+    auto where = [](const detail::Node<T>* n) {
+        return n->scope.empty() ? std::string() : fmt::format(" in {}", n->scope);
+    };
+    const std::size_t count = std::min(a.nodes.size(), b.nodes.size());
+    for (std::size_t i = 0; i < count; ++i) {
+        const auto* x = static_cast<const detail::Node<T>*>(a.nodes[i]);
+        const auto* y = static_cast<const detail::Node<T>*>(b.nodes[i]);
+        if (x->leaf != y->leaf || x->name != y->name)
+            return fmt::format("the function took another path: node {} is '{}'{} in the recording, '{}'{} in a "
+                               "fresh trace",
+                               i, x->name, where(x), y->name, where(y));
+        const Array<T>& u = Access::var(x->output).value;
+        const Array<T>& v = Access::var(y->output).value;
+        if (u.shape() != v.shape())
+            return fmt::format("node {} ('{}'{}) has shape {} in the replay, {} in a fresh trace", i, x->name,
+                               where(x), to_string(u.shape()), to_string(v.shape()));
+        for (std::size_t k = 0; k < u.size(); ++k) {
+            T r = u.data()[k], e = v.data()[k];
+            if (r == e || (r != r && e != e)) continue;
+            return fmt::format("node {} ('{}'{}) is the first to differ, at {} ({} replayed, {} traced afresh)", i,
+                               x->name, where(x), detail::index_string(u.shape(), k), r, e);
+        }
+    }
+    if (a.nodes.size() != b.nodes.size())
+        return fmt::format("the function took another path: {} nodes in the recording, {} in a fresh trace",
+                           a.nodes.size(), b.nodes.size());
+    return {};
 }
 
 template <class T>

@@ -20,6 +20,21 @@ thread_local std::vector<TapeState*> tape_stack;  // live tapes of this thread, 
 thread_local bool grad_mode = true;
 thread_local bool anomaly_mode = false;
 thread_local const std::string* backward_of = nullptr;  // the node whose rule is running, for messages
+thread_local int forward_depth = 0;   // EvaluatingForward scopes open
+thread_local int frozen_reads = 0;    // FrozenReads scopes open
+thread_local std::string scope_path;  // NamedScope: "features.2 (BatchNorm2d)"
+thread_local std::vector<std::pair<std::string, std::string>> scope_stack;  // name, kind
+
+// The names joined by dots, then the innermost kind: "features.2 (BatchNorm2d)".
+void rebuild_scope_path() {
+    scope_path.clear();
+    std::string kind;
+    for (auto& [name, k] : scope_stack) {
+        if (!name.empty()) scope_path += (scope_path.empty() ? "" : ".") + name;
+        if (!k.empty()) kind = k;
+    }
+    if (!kind.empty()) scope_path += (scope_path.empty() ? "(" : " (") + kind + ")";
+}
 
 // First NaN in `a`, or npos.
 template <class T>
@@ -90,6 +105,34 @@ void TapeState::release() noexcept {
 
 bool diagnostic_active() noexcept {
     return !tape_stack.empty() && tape_stack.back()->diagnostic;
+}
+
+bool tracing_active() noexcept {
+    return !tape_stack.empty() && tape_stack.back()->tracing;
+}
+
+EvaluatingForward::EvaluatingForward() noexcept {
+    ++forward_depth;
+}
+EvaluatingForward::~EvaluatingForward() {
+    --forward_depth;
+}
+
+template <class T>
+void check_read(const char* what, const Var<T>& v) {
+    if (tape_stack.empty() || forward_depth > 0 || frozen_reads > 0) return;
+    TapeState* tape = tape_stack.back();
+    if (!tape->tracing || !v.requires_grad || v.tape != tape || v.epoch != tape->epoch) return;
+    const auto* node = static_cast<const Node<T>*>(tape->nodes[v.node]);
+    std::string origin = node->leaf ? std::string("an input of the compiled function or a parameter it captures")
+                                    : fmt::format("op '{}'", node->name);
+    if (!node->scope.empty()) origin += fmt::format(" in {}", node->scope);
+    throw TraceError(fmt::format(
+        "{}: read the value of a tensor of shape {} computed by {} while compile traces the function; a "
+        "recording replays ops, not host code, so a decision or a constant made from this value would be "
+        "replayed as it is now. Keep the computation in ops (comparisons, where, clamp, maximum, ...), pass "
+        "data that changes as an input, or read inside FrozenReads to freeze the value on purpose",
+        what, to_string(v.value.shape()), origin));
 }
 
 TapeState* active_tape() noexcept {
@@ -181,13 +224,18 @@ Node<T>* leaf_node(TapeState& tape, const BasicTensor<T>& t) {
 }  // namespace
 
 template <class T>
+void register_leaf(TapeState& tape, const BasicTensor<T>& t) {
+    leaf_node(tape, t);
+}
+
+template <class T>
 BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& value, BackwardFn<T>&& rule,
                       ForwardFn<T>&& forward) {
     check_not_empty(name, value.shape());  // every op, built-in or custom: no tensor is empty
     if (anomaly_mode) {
         std::size_t bad = first_nan(value);
         bool inputs_clean = true;
-        for (auto& in : inputs) inputs_clean = inputs_clean && first_nan(in.value()) == std::size_t(-1);
+        for (auto& in : inputs) inputs_clean = inputs_clean && first_nan(Access::var(in).value) == std::size_t(-1);
         if (bad != std::size_t(-1) && inputs_clean) {
             std::string shapes;
             for (auto& in : inputs) shapes += (shapes.empty() ? "" : " ") + to_string(in.shape());
@@ -199,8 +247,17 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
         }
     }
     bool needs_grad = false;
-    if (grad_mode)
-        for (auto& in : inputs) needs_grad = needs_grad || Access::var(in).requires_grad;
+    for (auto& in : inputs) needs_grad = needs_grad || Access::var(in).requires_grad;
+    if (!grad_mode && needs_grad) {
+        // Under NoGrad the result is a constant, except in a trace: there a constant computed
+        // from traced values would be frozen, so the op is recorded with a rule that passes
+        // nothing back (the result is still cut from the gradient, as NoGrad means).
+        needs_grad = tracing_active();
+        if (needs_grad) {
+            const std::size_t n = inputs.size();
+            rule = [n](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>&) { return TensorList<T>(n); };
+        }
+    }
     auto var = new_var<T>(std::move(value));
     var->leaf = false;
     if (!needs_grad) return Access::make(std::move(var));
@@ -230,7 +287,10 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
     node->inputs = std::move(inputs);
     node->output = out;
     node->rule = std::move(rule);
-    if (tape->diagnostic) node->forward = std::move(forward);
+    if (tape->diagnostic) {
+        node->forward = std::move(forward);
+        node->scope = scope_path;
+    }
     Access::var(out).node = static_cast<std::uint32_t>(tape->nodes.size() - 1);
     ++tape->live_ops;
     return out;
@@ -255,12 +315,12 @@ void Node<T>::propagate(TapeState& tape) {
         if (grads[i].shape() != inputs[i].shape())
             throw GradError(fmt::format("{}: backward rule returned a gradient of shape {} for input {} of shape {}",
                                         name, to_string(grads[i].shape()), i, to_string(inputs[i].shape())));
-        if (anomaly_mode && first_nan(grads[i].value()) != std::size_t(-1) &&
-            first_nan(adjoint.value()) == std::size_t(-1))
+        if (anomaly_mode && first_nan(Access::var(grads[i]).value) != std::size_t(-1) &&
+            first_nan(Access::var(adjoint).value) == std::size_t(-1))
             throw GradError(
                 fmt::format("{} (anomaly detection): backward rule produced nan in the gradient for input "
                             "{} (shape {}) at flat index {}",
-                            name, i, to_string(inputs[i].shape()), first_nan(grads[i].value())));
+                            name, i, to_string(inputs[i].shape()), first_nan(Access::var(grads[i]).value)));
         target->adjoint = target->adjoint.defined() ? add(target->adjoint, grads[i]) : grads[i];
     }
 }
@@ -272,6 +332,7 @@ void Node<T>::replay() {
         throw TapeError(fmt::format("replay: op '{}' was recorded without its forward function (not on a "
                                     "diagnostic tape, or its graph was freed)",
                                     name));
+    EvaluatingForward evaluating;
     Access::var(output).value = forward(inputs);
 }
 
@@ -280,11 +341,11 @@ void Node<T>::deposit_leaf_grad() {
     if (!leaf || !adjoint.defined()) return;
     auto& v = Access::var(output);
     if (v.grad) {
-        *v.grad += adjoint.value();
+        *v.grad += Access::var(adjoint).value;
     } else if (Access::use_count(adjoint) == 1) {
         v.grad = std::move(Access::var(adjoint).value);  // a temporary of the sweep: take its storage
     } else {
-        v.grad = adjoint.value();
+        v.grad = Access::var(adjoint).value;
     }
 }
 
@@ -355,7 +416,9 @@ void clear_adjoints(TapeState& tape) noexcept {
     template std::optional<std::size_t> node_index(TapeState&, const BasicTensor<T>&);                              \
     template void check_usable(std::string_view, const BasicTensor<T>&, std::size_t);                               \
     template BasicTensor<T> record(std::string_view, TensorList<T>&&, Array<T>&&, BackwardFn<T>&&, ForwardFn<T>&&); \
-    template void sweep(TapeState&, const TensorList<T>&, const TensorList<T>&, bool, const TensorList<T>*);
+    template void sweep(TapeState&, const TensorList<T>&, const TensorList<T>&, bool, const TensorList<T>*); \
+    template void check_read(const char*, const Var<T>&);                                                         \
+    template void register_leaf(TapeState&, const BasicTensor<T>&);
 XTGRAD_INSTANTIATE(float)
 XTGRAD_INSTANTIATE(double)
 #undef XTGRAD_INSTANTIATE
@@ -423,6 +486,34 @@ DetectAnomaly::~DetectAnomaly() {
 }
 bool anomaly_detection_enabled() noexcept {
     return detail::anomaly_mode;
+}
+
+bool compiling() noexcept {
+    return detail::tracing_active();
+}
+
+FrozenReads::FrozenReads() {
+    ++detail::frozen_reads;
+}
+FrozenReads::~FrozenReads() {
+    --detail::frozen_reads;
+}
+
+NamedScope::NamedScope(std::string_view name, std::string_view kind) {
+    if (!detail::tracing_active()) return;  // only traces keep scopes
+    active_ = true;
+    detail::scope_stack.emplace_back(std::string(name), std::string(kind));
+    detail::rebuild_scope_path();
+}
+
+NamedScope::~NamedScope() {
+    if (!active_) return;
+    detail::scope_stack.pop_back();
+    detail::rebuild_scope_path();
+}
+
+const std::string& detail::current_scope() noexcept {
+    return detail::scope_path;
 }
 
 template <class T>

@@ -13,6 +13,7 @@
 
 #include "xtgrad/autodiff/custom_op.hpp"
 #include "xtgrad/autodiff/errors.hpp"
+#include "xtgrad/autodiff/trace.hpp"
 
 namespace xtgrad::detail {
 
@@ -107,6 +108,9 @@ struct TapeState {
     std::unordered_map<const void*, std::uint32_t> leaf_nodes;  // leaf var -> its node
     Arena arena;
     bool diagnostic = false;
+    // A compiled function's trace (Recording) is running on this tape: host reads of the values
+    // it records are refused (check_read), and ops under NoGrad are still recorded.
+    bool tracing = false;
     bool pruning = false;      // a pruned sweep is running: rules skip inputs that are not needed
     std::size_t live_ops = 0;  // op nodes not freed by backward(): at 0 the tape releases itself
 
@@ -148,6 +152,7 @@ using BlockFn = std::function<void(const T* const* in, const std::size_t* stride
 template <class T>
 struct Node final : NodeBase {
     std::string name;
+    std::string scope;       // the NamedScope it was recorded in (diagnostic tapes only)
     TensorList<T> inputs;
     BasicTensor<T> output;
     BackwardFn<T> rule;      // empty for leaves
@@ -172,6 +177,11 @@ Node<T>* node_of(TapeState& tape, const BasicTensor<T>& t);
 template <class T>
 std::optional<std::size_t> node_index(TapeState& tape, const BasicTensor<T>& t);
 
+/// Gives leaf `t` its node on `tape` now (a recording's inputs: so that reading one while tracing
+/// is caught before any op uses it).
+template <class T>
+void register_leaf(TapeState& tape, const BasicTensor<T>& t);
+
 /// ValueError for tensors with no elements (xtgrad does not support empty tensors).
 void check_not_empty(std::string_view op, const Shape& shape);
 
@@ -188,13 +198,34 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
 
 /// Whether the active tape keeps forward functions (diagnostic mode).
 bool diagnostic_active() noexcept;
+/// Whether the active tape is a compiled function's trace.
+bool tracing_active() noexcept;
+
+/// While alive, the thread runs an op's forward function: reads of its inputs' values are
+/// part of the op, which a replay calls again, so the trace's read check lets them through.
+class EvaluatingForward {
+public:
+    EvaluatingForward() noexcept;
+    ~EvaluatingForward();
+    EvaluatingForward(const EvaluatingForward&) = delete;
+    EvaluatingForward& operator=(const EvaluatingForward&) = delete;
+};
+
+/// TraceError when host code reads (`what`: value, item, ...) the value of a tensor the active
+/// trace records, outside an op's forward function and outside FrozenReads.
+template <class T>
+void check_read(const char* what, const Var<T>& v);
 
 /// `record(name, inputs, forward(inputs), ...)`: how every op is defined. The inputs
 /// must have been checked with check_usable. `forward` is wrapped in a std::function only
 /// on a diagnostic tape, so the hot path pays for no type erasure.
 template <class T, class F>
 BasicTensor<T> make_op(std::string_view name, TensorList<T>&& inputs, F&& forward, BackwardFn<T>&& backward) {
-    Array<T> value = forward(inputs);
+    Array<T> value;
+    {
+        EvaluatingForward evaluating;
+        value = forward(inputs);
+    }
     ForwardFn<T> kept;
     if (diagnostic_active()) kept = std::forward<F>(forward);
     return record(name, std::move(inputs), std::move(value), std::move(backward), std::move(kept));

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "tape.hpp"
+#include "xtgrad/autodiff/ops.hpp"
 
 namespace xtgrad {
 
@@ -94,7 +95,14 @@ bool BasicTensor<T>::is_leaf() const {
 }
 template <class T>
 const Array<T>& BasicTensor<T>::value() const {
-    return checked("value", *this).value;
+    const auto& v = checked("value", *this);
+    detail::check_read("value", v);
+    return v.value;
+}
+
+template <class T>
+const Array<T>& detail::unchecked_value(const BasicTensor<T>& t) {
+    return checked("value", t).value;
 }
 template <class T>
 const Shape& BasicTensor<T>::shape() const {
@@ -110,7 +118,9 @@ std::size_t BasicTensor<T>::dim() const {
 }
 template <class T>
 T BasicTensor<T>::item() const {
-    auto& v = checked("item", *this).value;
+    const auto& var = checked("item", *this);
+    detail::check_read("item", var);
+    auto& v = var.value;
     if (v.size() != 1)
         throw ValueError(
             fmt::format("item: tensor of shape {} has {} elements, not 1", to_string(v.shape()), v.size()));
@@ -214,6 +224,9 @@ void BasicTensor<T>::backward(const BasicTensor& seed, bool retain_graph) const 
 
 template <class T>
 BasicTensor<T> BasicTensor<T>::detach() const {
+    // In a trace, a copy would freeze the value: the recording keeps the op instead, cut from
+    // the gradient as a copy would be.
+    if (detail::tracing_active() && checked("detach", *this).requires_grad) return stop_gradient(*this);
     return make_leaf(Array<T>(checked("detach", *this).value), false);
 }
 
@@ -238,5 +251,7 @@ Array<T>& BasicTensor<T>::mutable_value() {
 
 template class BasicTensor<float>;
 template class BasicTensor<double>;
+template const Array<float>& detail::unchecked_value(const BasicTensor<float>&);
+template const Array<double>& detail::unchecked_value(const BasicTensor<double>&);
 
 }  // namespace xtgrad

@@ -1,8 +1,9 @@
 // Compiled functions: a recording replayed at new inputs gives what eager evaluation gives,
 // bit for bit (the same ops in the same order), for the value, the gradient and
 // Hessian-vector products, also through rules that derive masks and signs from values
-// (relu, abs, maximum, max); the cache traces once per input shapes; the check mode catches
-// control flow that depends on the inputs.
+// (relu, abs, maximum, max) and through masks (comparisons, where, clamp); the cache traces
+// once per input shapes; host reads of traced values are refused at trace time, and the check
+// mode names the node where a value frozen on purpose makes the replay differ.
 #define BOOST_TEST_MODULE autodiff_compile
 #include <boost/test/unit_test.hpp>
 
@@ -155,8 +156,36 @@ BOOST_AUTO_TEST_CASE(a_captured_parameter_stays_usable_eagerly_between_replays) 
     BOOST_TEST((w.grad() == Array<double>{4.0, -2.0}));  // a replay does not touch w's gradient
 }
 
-BOOST_AUTO_TEST_CASE(control_flow_on_values_is_replayed_as_traced_and_the_check_says_so) {
+BOOST_AUTO_TEST_CASE(control_flow_on_a_traced_value_is_refused_at_trace_time) {
     auto f = [](const TensorList<double>& in) { return in[0].value()(0) > 0 ? sum(square(in[0])) : sum(-in[0]); };
+    auto refused = compile<double>(f);
+    expect_error<TraceError>([&] { refused({Array<double>{2.0}}); },
+                             "value: read the value of a tensor of shape [1] computed by an input of the compiled "
+                             "function");
+    // an intermediate names its op; item() and a mask's array() are reads too
+    auto g = compile<double>([](const TensorList<double>& in) {
+        auto s = sum(square(in[0]));
+        return s.item() > 1 ? s : -s;
+    });
+    expect_error<TraceError>([&] { g({Array<double>{2.0}}); }, "item: read the value of a tensor of shape [] "
+                                                               "computed by op 'sum'");
+    auto h = compile<double>([](const TensorList<double>& in) {
+        Mask positive = in[0] > 0.0;
+        return xt::any(positive.array()) ? sum(in[0]) : sum(-in[0]);
+    });
+    expect_error<TraceError>([&] { h({Array<double>{2.0}}); }, "computed by op 'greater'");
+}
+
+BOOST_AUTO_TEST_CASE(a_value_frozen_on_purpose_is_replayed_as_traced_and_the_check_names_the_node) {
+    auto f = [](const TensorList<double>& in) {
+        bool positive;
+        {
+            FrozenReads frozen;  // the branch is decided at the trace, on purpose
+            positive = in[0].value()(0) > 0;
+        }
+        NamedScope scope("head", "Branch");
+        return positive ? sum(square(in[0])) : sum(-in[0]);
+    };
     auto unchecked = compile<double>(f);
     BOOST_TEST(unchecked({Array<double>{2.0}})(0) == 4.0);
     BOOST_TEST(unchecked({Array<double>{-3.0}})(0) == 9.0);  // the traced branch, not -(-3)
@@ -164,7 +193,35 @@ BOOST_AUTO_TEST_CASE(control_flow_on_values_is_replayed_as_traced_and_the_check_
     BOOST_TEST(checked({Array<double>{2.0}})(0) == 4.0);
     BOOST_TEST(checked({Array<double>{1.5}})(0) == 2.25);  // same branch: the check passes
     expect_error<TraceError>([&] { checked({Array<double>{-3.0}}); },
-                             "compile (value): output 0 of the replay differs from a fresh trace at element 0 (9 vs 3)");
+                             "compile (value): output 0 differs from a fresh trace at [] (9 vs 3); the function "
+                             "took another path: node 1 is 'square' in head (Branch) in the recording, 'neg' in "
+                             "head (Branch) in a fresh trace");
+}
+
+BOOST_AUTO_TEST_CASE(where_and_clamp_replay_on_the_other_side_of_their_decisions) {
+    // traced at [-1, 2], replayed at [3, -0.5]: eager gives 9.5 and [6, -1]
+    auto f = [](const TensorList<double>& in) { return sum(where(in[0] > 0.0, in[0] * in[0], -in[0])); };
+    auto c = compile<double>(f, {.check = true});
+    c.value_and_grad({Array<double>{-1.0, 2.0}});
+    auto [value, g] = c.value_and_grad({Array<double>{3.0, -0.5}});
+    BOOST_TEST(value == 9.5);
+    BOOST_TEST((g[0] == Array<double>{6.0, -1.0}));
+    // masks combined with && and !, a number in a branch, and clamp's bounds
+    auto h = [](const TensorList<double>& in) {
+        Mask inside = (in[0] > -1.0) && !(in[0] > 1.0);
+        return sum(square(where(inside, in[0], 0.5)) + clamp(in[0], -0.5, 0.5) * in[0]);
+    };
+    auto ch = compile<double>(h, {.check = true});
+    for (auto at : {Array<double>{-2.0, 0.2, 3.0}, Array<double>{0.0, -0.7, 0.9}, Array<double>{4.0, 0.3, -0.1}}) {
+        auto [v, gr] = ch.value_and_grad({at});
+        double ev = 0;
+        auto eg = eager_grad(h, {at}, ev);
+        BOOST_TEST(v == ev);
+        BOOST_TEST((gr[0] == eg[0]));
+        auto hv = ch.hvp({at}, {Array<double>{1.0, -1.0, 0.5}});
+        BOOST_TEST((hv[0] == eager_hvp(h, {at}, {Array<double>{1.0, -1.0, 0.5}})[0]));
+    }
+    BOOST_TEST(ch.traces() == 2u);  // value_and_grad and hvp: one trace each, replayed since
 }
 
 BOOST_AUTO_TEST_CASE(misuse_is_a_clear_error) {
@@ -218,9 +275,10 @@ BOOST_AUTO_TEST_CASE(stop_gradient_passes_no_gradient_and_is_replayed) {
     f.value_and_grad({uniform({3}, 2)});
     Array<double> at = uniform({3}, 3);
     BOOST_TEST((f.value_and_grad({at}).second[0] == at));
-    auto frozen = compile<double>([](const TensorList<double>& in) { return sum(in[0].detach() * in[0]); });
-    frozen.value_and_grad({uniform({3}, 2)});
-    BOOST_TEST(!(frozen.value_and_grad({at}).second[0] == at));
+    // detach() in a trace is recorded as stop_gradient (a copy would freeze the traced value)
+    auto detached = compile<double>([](const TensorList<double>& in) { return sum(in[0].detach() * in[0]); });
+    detached.value_and_grad({uniform({3}, 2)});
+    BOOST_TEST((detached.value_and_grad({at}).second[0] == at));
 }
 
 BOOST_AUTO_TEST_CASE(a_replay_that_leaves_an_ops_domain_raises_the_ops_error) {

@@ -18,3 +18,4 @@
 #include "xtgrad/autodiff/recording.hpp"
 #include "xtgrad/autodiff/tensor.hpp"
 #include "xtgrad/autodiff/threads.hpp"
+#include "xtgrad/autodiff/trace.hpp"

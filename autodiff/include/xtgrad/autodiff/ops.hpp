@@ -42,9 +42,12 @@ template <class T>
 BasicTensor<T> maximum(const BasicTensor<T>& a, const BasicTensor<T>& b);
 template <class T>
 BasicTensor<T> minimum(const BasicTensor<T>& a, const BasicTensor<T>& b);
-/// mask ? a : b, all three broadcast together.
+/// mask ? a : b, all three broadcast together. A mask from host data; a comparison of tensors
+/// gives a Mask (compare.hpp), recorded and replayed as the op it is.
 template <class T>
 BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+class BasicMask;
 /// log(e^a + e^b), stable for any inputs (-inf included); gradients sigmoid(a - b) and
 /// sigmoid(b - a), 1/2 each where a and b are the same infinity.
 template <class T>
@@ -57,6 +60,13 @@ template <class T>
 inline constexpr bool is_tensor<BasicTensor<T>> = true;
 template <class X>
 using bare = std::remove_cvref_t<X>;
+template <class X>
+inline constexpr bool is_mask = false;
+template <class T>
+inline constexpr bool is_mask<BasicMask<T>> = true;
+/// where's op: flags != 0 ? a : b, the flags (a mask's tensor) an input without a gradient.
+template <class T>
+BasicTensor<T> select(const BasicTensor<T>& flags, const BasicTensor<T>& a, const BasicTensor<T>& b);
 // The operands `where` accepts: two tensors of one dtype, or a tensor and a number.
 template <class A, class B>
 concept where_operands = (is_tensor<A> && std::same_as<A, B>) || (is_tensor<A> && std::is_arithmetic_v<B>) ||
@@ -77,8 +87,9 @@ BasicTensor<T> as_tensor(X&& x) {
 /// candidate too (argument-dependent lookup), whose forwarding parameters would win; this
 /// overload is more constrained and so preferred, and `where(mask, a, b)` works unqualified.
 template <class M, class A, class B>
-requires detail::where_operands<detail::bare<A>, detail::bare<B>> && std::convertible_to < M, const Array<bool>
-& > auto where(M&& mask, A&& a, B&& b) {
+requires detail::where_operands<detail::bare<A>, detail::bare<B>> && (!detail::is_mask<detail::bare<M>>) &&
+    std::convertible_to<M, const Array<bool>&>
+auto where(M&& mask, A&& a, B&& b) {
     using T = detail::where_value_t<detail::bare<A>, detail::bare<B>>;
     return xtgrad::where<T>(static_cast<const Array<bool>&>(mask), detail::as_tensor<T>(std::forward<A>(a)),
                             detail::as_tensor<T>(std::forward<B>(b)));

@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "xtgrad/autodiff/custom_op.hpp"  // TensorList
@@ -66,6 +67,16 @@ public:
     RecordingStats stats() const;
     /// Whether the last replay wrote a NaN into an output (found as outputs are written).
     bool produced_nan() const;
+    /// Whether every parameter the body captured still has the shape it was traced at. A
+    /// replay after one changed (`mutable_value()` given another shape) is a TraceError: the
+    /// plan was made for the old shapes; compile() traces again instead.
+    bool captured_unchanged() const;
+    /// For CompileOptions::check: evaluates every node of this recording and of `fresh` (the
+    /// same function traced afresh at this recording's current inputs) one by one, in recording
+    /// order, and describes the first that differs: its index, its op and the scope it was
+    /// recorded in (NamedScope: the module). Empty when none differs. The replay plan is not
+    /// used; this recording's intermediate values are left as the nodes computed them.
+    std::string first_difference(Recording& fresh);
 
 private:
     struct Impl;

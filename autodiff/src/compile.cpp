@@ -144,6 +144,8 @@ struct CompiledFunction<T>::Impl {
             // An op may have left its domain (log of a negative number): eager evaluation would
             // have said which. A replay does not run the ops' checks, so trace afresh, as eager
             // evaluation does, to raise that error; a NaN no op objects to stays, as eagerly.
+            // (From where the replay's draws began, so that the generators end where they did.)
+            p->recording.rewind_generators();
             trace(kind, inputs, v);
             --traces;
         }
@@ -157,10 +159,11 @@ struct CompiledFunction<T>::Impl {
         return false;
     }
 
-    // A linear search that allocates nothing: a function has few recordings.
+    // A linear search that allocates nothing: a function has few recordings. A recording whose
+    // guards (a module's training mode) have other values now is another function.
     Program* find(Kind kind, const std::vector<Array<T>>& inputs) {
         for (auto& p : cache) {
-            if (p.kind != kind || p.shapes.size() != inputs.size()) continue;
+            if (p.kind != kind || p.shapes.size() != inputs.size() || !p.recording.guards_hold()) continue;
             bool same = true;
             for (std::size_t i = 0; i < inputs.size() && same; ++i) same = p.shapes[i] == inputs[i].shape();
             if (same) return &p;
@@ -190,8 +193,10 @@ struct CompiledFunction<T>::Impl {
     // evaluated node by node to name the first node that differs.
     void compare(Kind kind, Recording<T>& replayed, const std::vector<Array<T>>& inputs,
                  const std::vector<Array<T>>& v) {
+        replayed.rewind_generators();  // a fresh trace draws what the replay drew
         Recording<T> fresh = trace(kind, inputs, v);
         --traces;  // a check, not a recording kept
+        fresh.rewind_generators();
         fresh.replay();
         for (std::size_t o = 0; o < fresh.outputs(); ++o) {
             const Array<T>& eager = fresh.output(o);

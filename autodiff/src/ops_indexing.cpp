@@ -1,6 +1,8 @@
 // Gathering by integer indices and its adjoint, adding at indices. take_along_axis and
 // scatter_add are each other's rules, as are index_select and index_add; all four are
 // linear in their tensor inputs, so second derivatives follow at no cost.
+#include <cmath>
+
 #include "kernels.hpp"
 
 namespace xtgrad {
@@ -164,6 +166,120 @@ std::size_t axis_of(std::string_view op, std::ptrdiff_t axis, const Shape& shape
     if (shape.empty()) throw ShapeError(fmt::format("{}: needs at least one dimension, got a scalar", op));
     return normalize_axis(op, axis, shape.size());
 }
+
+// ---- indices held in a tensor: the ops' forward functions read and check them, every call ----
+
+template <class T>
+std::vector<std::size_t> resolve_values(std::string_view op, const Array<T>& v, std::size_t extent, std::size_t axis,
+                                        const Shape& shape) {
+    std::vector<std::size_t> out(v.size());
+    const double n = double(extent);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        const T x = v.data()[i];
+        if (!std::isfinite(x) || x != std::floor(x) || x < -n || x >= n)
+            throw ValueError(fmt::format(
+                "{}: index {} at {} of the indices (shape {}) is {} for axis {} of extent {} (shape {})", op, x,
+                index_string(v.shape(), i), to_string(v.shape()),
+                std::isfinite(x) && x == std::floor(x) ? "out of range" : "not a whole number", axis, extent,
+                to_string(shape)));
+        out[i] = x < 0 ? std::size_t(x + n) : std::size_t(x);
+    }
+    return out;
+}
+
+template <class T>
+TensorT<T> scatter_by(const TensorT<T>& a, std::size_t axis, const TensorT<T>& indices, const TensorT<T>& src);
+
+template <class T>
+TensorT<T> take_by(const TensorT<T>& a, std::size_t axis, const TensorT<T>& indices) {
+    Shape a_shape = a.shape();
+    return make_op<T>(
+        "take_along_axis", {a, indices},
+        [a_shape, axis](const TensorList<T>& in) {
+            const Array<T>& iv = in[1].value();
+            auto idx = resolve_values("take_along_axis", iv, a_shape[axis], axis, a_shape);
+            Array<T> out = Array<T>::from_shape(iv.shape());
+            const T* x = in[0].value().data();
+            T* o = out.data();
+            along_axis(a_shape, iv.shape(), axis, idx, [&](std::size_t at, std::size_t flat) { o[flat] = x[at]; });
+            return out;
+        },
+        [axis](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {scatter_by(zeros_like(in[0]), axis, in[1], g), TensorT<T>()};
+        });
+}
+
+template <class T>
+TensorT<T> scatter_by(const TensorT<T>& a, std::size_t axis, const TensorT<T>& indices, const TensorT<T>& src) {
+    Shape a_shape = a.shape();
+    return make_op<T>(
+        "scatter_add", {a, indices, src},
+        [a_shape, axis](const TensorList<T>& in) {
+            const Array<T>& iv = in[1].value();
+            auto idx = resolve_values("scatter_add", iv, a_shape[axis], axis, a_shape);
+            Array<T> out = in[0].value();
+            const T* s = in[2].value().data();
+            T* o = out.data();
+            along_axis(a_shape, iv.shape(), axis, idx, [&](std::size_t at, std::size_t flat) { o[at] += s[flat]; });
+            return out;
+        },
+        [axis](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {wants(in, 0) ? g : TensorT<T>(), TensorT<T>(),
+                    wants(in, 2) ? take_by(g, axis, in[1]) : TensorT<T>()};
+        });
+}
+
+template <class T>
+TensorT<T> index_add_by(const TensorT<T>& a, std::size_t axis, const TensorT<T>& indices, const TensorT<T>& src);
+
+template <class T>
+TensorT<T> select_by(const TensorT<T>& a, std::size_t axis, const TensorT<T>& indices) {
+    Shape a_shape = a.shape();
+    Shape out_shape = a_shape;
+    out_shape[axis] = indices.size();
+    return make_op<T>(
+        "index_select", {a, indices},
+        [a_shape, out_shape, axis](const TensorList<T>& in) {
+            auto idx = resolve_values("index_select", in[1].value(), a_shape[axis], axis, a_shape);
+            Array<T> out = Array<T>::from_shape(out_shape);
+            Blocks b = blocks_of(out_shape, axis);
+            const T* x = in[0].value().data();
+            for (std::size_t o = 0; o < b.outer; ++o)
+                for (std::size_t i = 0; i < idx.size(); ++i) {
+                    const T* from = x + (o * a_shape[axis] + idx[i]) * b.inner;
+                    std::copy(from, from + b.inner, out.data() + (o * idx.size() + i) * b.inner);
+                }
+            return out;
+        },
+        [axis](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {index_add_by(zeros_like(in[0]), axis, in[1], g), TensorT<T>()};
+        });
+}
+
+template <class T>
+TensorT<T> index_add_by(const TensorT<T>& a, std::size_t axis, const TensorT<T>& indices, const TensorT<T>& src) {
+    Shape a_shape = a.shape();
+    return make_op<T>(
+        "index_add", {a, indices, src},
+        [a_shape, axis](const TensorList<T>& in) {
+            auto idx = resolve_values("index_add", in[1].value(), a_shape[axis], axis, a_shape);
+            Array<T> out = in[0].value();
+            Blocks b = blocks_of(a_shape, axis);
+            const T* s = in[2].value().data();
+            for (std::size_t o = 0; o < b.outer; ++o)
+                for (std::size_t i = 0; i < idx.size(); ++i) {
+                    const T* from = s + (o * idx.size() + i) * b.inner;
+                    T* to = out.data() + (o * a_shape[axis] + idx[i]) * b.inner;
+#pragma omp simd
+                    for (std::size_t k = 0; k < b.inner; ++k) to[k] += from[k];
+                }
+            return out;
+        },
+        [axis](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
+            return {wants(in, 0) ? g : TensorT<T>(), TensorT<T>(),
+                    wants(in, 2) ? select_by(g, axis, in[1]) : TensorT<T>()};
+        });
+}
 }  // namespace
 
 template <class T>
@@ -215,7 +331,62 @@ TensorT<T> index_add(const TensorT<T>& a, std::ptrdiff_t axis, const IndexArray&
     return index_add_checked(a, ax, resolve("index_add", indices, a.shape()[ax], ax, a.shape()), src);
 }
 
+template <class T>
+TensorT<T> take_along_axis(const TensorT<T>& a, const TensorT<T>& indices, std::ptrdiff_t axis) {
+    check_usable("take_along_axis", a, 0);
+    check_usable("take_along_axis", indices, 1);
+    std::size_t ax = axis_of("take_along_axis", axis, a.shape());
+    check_index_shape("take_along_axis", a.shape(), indices.shape(), ax);
+    return take_by(a, ax, indices);
+}
+
+template <class T>
+TensorT<T> scatter_add(const TensorT<T>& a, std::ptrdiff_t axis, const TensorT<T>& indices, const TensorT<T>& src) {
+    check_usable("scatter_add", a, 0);
+    check_usable("scatter_add", indices, 1);
+    check_usable("scatter_add", src, 2);
+    std::size_t ax = axis_of("scatter_add", axis, a.shape());
+    check_index_shape("scatter_add", a.shape(), indices.shape(), ax);
+    if (src.shape() != indices.shape())
+        throw ShapeError(fmt::format("scatter_add: src of shape {} for indices of shape {} (they must agree)",
+                                     to_string(src.shape()), to_string(indices.shape())));
+    return scatter_by(a, ax, indices, src);
+}
+
+template <class T>
+TensorT<T> index_select(const TensorT<T>& a, std::ptrdiff_t axis, const TensorT<T>& indices) {
+    check_usable("index_select", a, 0);
+    check_usable("index_select", indices, 1);
+    std::size_t ax = axis_of("index_select", axis, a.shape());
+    if (indices.dim() != 1)
+        throw ShapeError(
+            fmt::format("index_select: indices must be one-dimensional, got shape {}", to_string(indices.shape())));
+    return select_by(a, ax, indices);
+}
+
+template <class T>
+TensorT<T> index_add(const TensorT<T>& a, std::ptrdiff_t axis, const TensorT<T>& indices, const TensorT<T>& src) {
+    check_usable("index_add", a, 0);
+    check_usable("index_add", indices, 1);
+    check_usable("index_add", src, 2);
+    std::size_t ax = axis_of("index_add", axis, a.shape());
+    if (indices.dim() != 1)
+        throw ShapeError(
+            fmt::format("index_add: indices must be one-dimensional, got shape {}", to_string(indices.shape())));
+    Shape expected = a.shape();
+    expected[ax] = indices.size();
+    if (src.shape() != expected)
+        throw ShapeError(fmt::format("index_add: src of shape {} for {} indices into shape {} along axis {} (expected {})",
+                                     to_string(src.shape()), indices.size(), to_string(a.shape()), ax,
+                                     to_string(expected)));
+    return index_add_by(a, ax, indices, src);
+}
+
 #define XTGRAD_INSTANTIATE(T)                                                                                 \
+    template TensorT<T> take_along_axis(const TensorT<T>&, const TensorT<T>&, std::ptrdiff_t);                \
+    template TensorT<T> scatter_add(const TensorT<T>&, std::ptrdiff_t, const TensorT<T>&, const TensorT<T>&); \
+    template TensorT<T> index_select(const TensorT<T>&, std::ptrdiff_t, const TensorT<T>&);                   \
+    template TensorT<T> index_add(const TensorT<T>&, std::ptrdiff_t, const TensorT<T>&, const TensorT<T>&);   \
     template TensorT<T> take_along_axis(const TensorT<T>&, const IndexArray&, std::ptrdiff_t);                \
     template TensorT<T> scatter_add(const TensorT<T>&, std::ptrdiff_t, const IndexArray&, const TensorT<T>&); \
     template TensorT<T> index_select(const TensorT<T>&, std::ptrdiff_t, const IndexArray&);                   \

@@ -251,7 +251,13 @@ SignLogDet<T> slogdet(const TensorT<T>& a) {
                                 to_string(in[0].shape())));
             return {g * transpose(inverse(in[0]))};
         });
-    return {*sign, value};
+    // the sign as a node after the op that finds it: a replay recomputes both
+    auto sign_tensor = derived_constant<T>("slogdet.sign", {value}, [sign](const TensorList<T>&) {
+        Array<T> s = Array<T>::from_shape({});
+        s() = *sign;
+        return s;
+    });
+    return {sign_tensor, value};
 }
 
 #define XTGRAD_INSTANTIATE(T)                                                         \

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <xtensor/xbuilder.hpp>
 
+#include "generator.hpp"
 #include "kernels.hpp"  // index_string
 #include "replay_plan.hpp"
 #include "xtgrad/autodiff/derivatives.hpp"
@@ -21,6 +22,7 @@ struct Recording<T>::Impl {
     std::unique_ptr<detail::ReplayPlan<T>> plan;
     std::vector<char> swappable;  // per output: recomputed by every replay, and listed once
     std::vector<std::pair<BasicTensor<T>, Shape>> captured;  // leaves other than inputs and vectors
+    std::vector<std::pair<std::shared_ptr<detail::GeneratorState>, std::uint64_t>> draws;  // words per evaluation
 
     void check_captured() const {
         for (auto& [t, shape] : captured)
@@ -73,6 +75,11 @@ Recording<T>::Recording(Body body, const std::vector<Array<T>>& inputs, const st
                             "must record on the tape compile provides (do not create a Tape inside it)");
     }
     for (auto* node : p.tape->nodes) {
+        if (node->generator) {
+            auto it = std::find_if(p.draws.begin(), p.draws.end(), [&](auto& d) { return d.first == node->generator; });
+            if (it == p.draws.end()) p.draws.emplace_back(node->generator, node->draw_words);
+            else it->second += node->draw_words;
+        }
         if (!node->leaf) continue;
         const auto& leaf = static_cast<detail::Node<T>*>(node)->output;
         bool mine = false;
@@ -176,6 +183,21 @@ bool Recording<T>::produced_nan() const {
 }
 
 template <class T>
+void Recording<T>::rewind_generators() {
+    for (auto& [state, words] : impl_->draws) {
+        std::lock_guard<std::mutex> lock(state->mutex);
+        state->offset -= words;
+    }
+}
+
+template <class T>
+bool Recording<T>::guards_hold() const {
+    for (auto& [flag, value] : impl_->tape->guards)
+        if (*flag != value) return false;
+    return true;
+}
+
+template <class T>
 bool Recording<T>::captured_unchanged() const {
     for (auto& [t, shape] : impl_->captured)
         if (Access::var(t).value.shape() != shape) return false;
@@ -186,9 +208,10 @@ template <class T>
 std::string Recording<T>::first_difference(Recording& fresh) {
     auto& a = *impl_->tape;
     auto& b = *fresh.impl_->tape;
-    for (auto* tape : {&a, &b}) {
-        detail::ActivateTape active(tape);
-        for (auto* node : tape->nodes) node->replay();
+    for (auto* r : {this, &fresh}) {  // each from the same position of its generators
+        r->rewind_generators();
+        detail::ActivateTape active(r->impl_->tape.get());
+        for (auto* node : r->impl_->tape->nodes) node->replay();
     }
     auto where = [](const detail::Node<T>* n) {
         return n->scope.empty() ? std::string() : fmt::format(" in {}", n->scope);

@@ -117,6 +117,8 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
     std::vector<char> is_output(count, 0), live(count, 0), varying(count, 0);
     for (auto& out : outputs)
         if (auto k = node_index(tape, out)) is_output[*k] = live[*k] = 1;
+    for (std::size_t i = 0; i < count; ++i)  // a node with an effect (a draw, an assignment) always runs
+        if (tape.nodes[i]->effect) live[i] = 1;
     for (std::size_t i = count; i-- > 0;)  // live: some output depends on it
         for (std::size_t c : consumers[i]) live[i] = live[i] || live[c];
     for (auto& v : vectors)
@@ -251,7 +253,7 @@ ReplayPlan<T>::ReplayPlan(TapeState& tape, const TensorList<T>& outputs, const T
             group.push_back(i);
             continue;
         }
-        if (depends) flush();  // it needs the group's values
+        if (depends || node->effect) flush();  // it needs the group's values; an effect keeps its place
         if (elementwise(i)) {
             flush();  // (a group it does not depend on, of another size: it is complete)
             group_n = node_size(i);

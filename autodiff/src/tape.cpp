@@ -162,7 +162,7 @@ GradMode::~GradMode() {
 template <class T>
 std::optional<std::size_t> node_index(TapeState& tape, const BasicTensor<T>& t) {
     auto& v = Access::var(t);
-    if (!v.requires_grad) return std::nullopt;
+    if (!v.requires_grad && !v.buffer) return std::nullopt;
     if (v.tape == &tape && v.epoch == tape.epoch) return v.node;
     if (!v.leaf) return std::nullopt;
     auto it = tape.leaf_nodes.find(Access::id(t));
@@ -247,7 +247,13 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
         }
     }
     bool needs_grad = false;
-    for (auto& in : inputs) needs_grad = needs_grad || Access::var(in).requires_grad;
+    const bool tracing = tracing_active();
+    for (auto& in : inputs) {
+        auto& v = Access::var(in);
+        needs_grad = needs_grad || v.requires_grad || (tracing && v.buffer);  // a trace reads buffers live
+    }
+    // A source (a draw) in a trace is recorded, or a replay would repeat the traced value.
+    if (inputs.empty() && tracing) needs_grad = true;
     if (!grad_mode && needs_grad) {
         // Under NoGrad the result is a constant, except in a trace: there a constant computed
         // from traced values would be frozen, so the op is recorded with a rule that passes
@@ -270,7 +276,7 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
                         name));
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         auto& in = Access::var(inputs[i]);
-        if (!in.requires_grad) continue;
+        if (!in.requires_grad && !(tracing && in.buffer)) continue;
         if (in.leaf) {
             leaf_node(*tape, inputs[i]);
         } else if (in.tape != tape) {
@@ -490,6 +496,14 @@ bool anomaly_detection_enabled() noexcept {
 
 bool compiling() noexcept {
     return detail::tracing_active();
+}
+
+void trace_guard(const bool& flag) {
+    if (!detail::tracing_active()) return;
+    auto& guards = detail::active_tape()->guards;
+    for (auto& [f, value] : guards)
+        if (f == &flag) return;
+    guards.emplace_back(&flag, flag);
 }
 
 FrozenReads::FrozenReads() {

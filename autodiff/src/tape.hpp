@@ -17,6 +17,8 @@
 
 namespace xtgrad::detail {
 
+struct GeneratorState;
+
 /// What a tensor handle points to.
 template <class T>
 struct Var {
@@ -24,6 +26,9 @@ struct Var {
     Array<T> value;
     bool requires_grad = false;
     bool leaf = true;
+    // Module state (BasicTensor::buffer): a constant that a trace records as a leaf, so that
+    // replays read its current value instead of freezing the traced one.
+    bool buffer = false;
     // Where this tensor has its node: the node that computed it (op results) or its
     // registration on the tape that last used it (leaves). Valid while `epoch` matches.
     TapeState* tape = nullptr;
@@ -94,6 +99,11 @@ struct NodeBase {
     /// a pass. Set on diagnostic tapes only, beside the forward function.
     enum class Fusion : std::uint8_t { none, elementwise, sum_all };
     Fusion fusion = Fusion::none;
+    // Set on traces: the node has an effect besides its value (a draw advances its generator, an
+    // assignment writes a buffer), so a replay runs it even when no output depends on it.
+    bool effect = false;
+    std::shared_ptr<GeneratorState> generator;  // a draw's, so that a check can rewind it
+    std::uint64_t draw_words = 0;               // and how far each evaluation advances it
     bool freed = false;
     bool leaf = false;
     // Set by a pruned sweep (grad with explicit inputs): `needed` when a path leads from this
@@ -111,6 +121,7 @@ struct TapeState {
     // A compiled function's trace (Recording) is running on this tape: host reads of the values
     // it records are refused (check_read), and ops under NoGrad are still recorded.
     bool tracing = false;
+    std::vector<std::pair<const bool*, bool>> guards;  // trace_guard's flags and their traced values
     bool pruning = false;      // a pruned sweep is running: rules skip inputs that are not needed
     std::size_t live_ops = 0;  // op nodes not freed by backward(): at 0 the tape releases itself
 

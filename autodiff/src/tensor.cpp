@@ -38,6 +38,13 @@ BasicTensor<T> BasicTensor<T>::constant(Array<T> value) {
     return make_leaf(std::move(value), false);
 }
 
+template <class T>
+BasicTensor<T> BasicTensor<T>::buffer(Array<T> value) {
+    auto t = make_leaf(std::move(value), false);
+    Access::var(t).buffer = true;
+    return t;
+}
+
 namespace {
 template <class T>
 Array<T> from_values(const char* what, std::span<const T> values, const Shape& shape) {
@@ -247,6 +254,34 @@ Array<T>& BasicTensor<T>::mutable_value() {
         throw ValueError(fmt::format("set_value: tensor of shape {} is an op result; only leaves can be changed",
                                      to_string(v.value.shape())));
     return v.value;
+}
+
+template <class T>
+void BasicTensor<T>::assign(const BasicTensor& value) {
+    auto& target = Access::var(*this);
+    checked("assign", *this);
+    checked("assign", value);
+    if (!target.leaf)
+        throw ValueError(fmt::format("assign: the target of shape {} is an op result; only leaves can be changed",
+                                     to_string(target.value.shape())));
+    if (value.shape() != target.value.shape())
+        throw ShapeError(fmt::format("assign: a value of shape {} for a tensor of shape {}", to_string(value.shape()),
+                                     to_string(target.value.shape())));
+    const auto& source = Access::var(value);
+    if (detail::tracing_active() && (source.requires_grad || source.buffer)) {
+        std::shared_ptr<Var<T>> written = var_;  // kept alive by the recording
+        auto out = detail::make_op<T>(
+            "assign", {value},
+            [written](const TensorList<T>& in) {
+                const Array<T>& v = in[0].value();
+                std::copy(v.data(), v.data() + v.size(), written->value.data());
+                return Array<T>(v);
+            },
+            [](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>&) { return TensorList<T>(1); });
+        detail::node_of(*detail::active_tape(), out)->effect = true;  // replayed though nothing reads it
+        return;
+    }
+    std::copy(source.value.data(), source.value.data() + source.value.size(), target.value.data());
 }
 
 template class BasicTensor<float>;

@@ -121,7 +121,22 @@ BasicTensor<T> MaxPool2d<T>::forward(const BasicTensor<T>& input) {
     Patches2d p = pool_patches(options_);
     const Shape& s = input.shape();
     auto [oh, ow] = unfold2d_grid(s, p);
-    IndexArray maxima = window_maxima(input.value(), p, oh, ow);
+    if (double(s[2]) * double(s[3]) > (std::is_same_v<T, float> ? 0x1.0p24 : 0x1.0p53))
+        throw ValueError(fmt::format("MaxPool2d: images of {}x{} pixels: positions would not be exact in the dtype",
+                                     s[2], s[3]));
+    // The window maxima's positions are an op of their own (a rule that passes nothing back), so
+    // that a compiled function finds them again at every replay; the gather by them is
+    // take_along_axis with the positions as a tensor.
+    auto maxima = custom_op<T>(
+        "max_pool2d.argmax", {input},
+        [p, oh, ow](const TensorList<T>& in) {
+            IndexArray where = window_maxima(in[0].value(), p, oh, ow);
+            const Shape& is = in[0].shape();
+            Array<T> positions = Array<T>::from_shape({is[0], is[1], oh * ow});
+            for (std::size_t i = 0; i < where.size(); ++i) positions.data()[i] = T(where[i]);
+            return positions;
+        },
+        [](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>&) { return TensorList<T>(1); });
     auto pixels = reshape(input, {s[0], s[1], s[2] * s[3]});
     return reshape(take_along_axis(pixels, maxima, 2), {s[0], s[1], oh, ow});
 }

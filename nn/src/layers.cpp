@@ -8,19 +8,17 @@
 namespace xtgrad::nn {
 
 template <class T>
-Dropout<T>::Dropout(double p, std::uint64_t seed) : p_(p), rng_(seed) {
+Dropout<T>::Dropout(double p, std::uint64_t seed) : Dropout(p, Generator(seed)) {}
+
+template <class T>
+Dropout<T>::Dropout(double p, Generator generator) : p_(p), gen_(std::move(generator)) {
     if (!(p >= 0 && p < 1)) throw ValueError(fmt::format("Dropout: p must be in [0, 1), got {}", p));
 }
 
 template <class T>
 BasicTensor<T> Dropout<T>::forward(const BasicTensor<T>& input) {
     if (!input.defined()) throw ValueError("Dropout: the input is undefined");
-    if (!this->is_training() || p_ == 0) return input;
-    std::bernoulli_distribution keep(1 - p_);
-    Array<T> mask = Array<T>::from_shape(input.shape());
-    T scale = T(1 / (1 - p_));
-    for (auto& m : mask) m = keep(rng_) ? scale : T(0);
-    return input * BasicTensor<T>::constant(std::move(mask));
+    return dropout(input, p_, this->is_training(), gen_);
 }
 
 template <class T>
@@ -48,14 +46,10 @@ BasicTensor<T> Embedding<T>::forward(const IndexArray& indices) {
 template <class T>
 BasicTensor<T> Embedding<T>::forward(const BasicTensor<T>& indices) {
     if (!indices.defined()) throw ValueError("Embedding: the indices are undefined");
-    Array<std::int64_t> whole = Array<std::int64_t>::from_shape(indices.shape());
-    const Array<T>& v = indices.value();
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        if (v.data()[i] != std::floor(v.data()[i]) || !std::isfinite(v.data()[i]))
-            throw ValueError(fmt::format("Embedding: index {} at position {} is not a whole number", v.data()[i], i));
-        whole.data()[i] = std::int64_t(v.data()[i]);
-    }
-    return forward(IndexArray(whole));
+    // index_select reads and checks the indices on every evaluation (a compiled replay too)
+    Shape shape = indices.shape();
+    shape.push_back(dim_);
+    return reshape(index_select(weight_, 0, reshape(indices, {indices.size()})), shape);
 }
 
 template class Dropout<float>;

@@ -54,7 +54,7 @@ BasicTensor<T> Module<T>::register_buffer(std::string name, Array<T> value) {
         if (existing == name) throw ValueError(fmt::format("register_buffer: '{}' is already a parameter", name));
     for (auto& [existing, b] : buffers_)
         if (existing == name) throw ValueError(fmt::format("register_buffer: '{}' is already registered", name));
-    auto b = BasicTensor<T>::constant(std::move(value));
+    auto b = BasicTensor<T>::buffer(std::move(value));  // read at its current value by every replay
     buffers_.emplace_back(std::move(name), b);
     return b;
 }

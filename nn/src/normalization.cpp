@@ -64,13 +64,13 @@ BasicTensor<T> BatchNorm<T>::forward(const BasicTensor<T>& x) {
         centred = x - m;
         auto v = mean(square(centred), axes, true);  // the biased variance
         scale = sqrt(v + T(eps_));
-        // the running statistics move outside the graph (PyTorch's unbiased running variance)
-        Array<T> bm = m.value(), bv = v.value();
-        bm.reshape({channels_});
-        bv.reshape({channels_});
+        // the running statistics move outside the graph (PyTorch's unbiased running variance), by
+        // ops: a compiled function's replays move them as eager calls do
+        NoGrad outside;
         T unbiased = T(double(count) / double(count - 1)), mo = T(momentum_);
-        running_mean_.set_value(Array<T>((T(1) - mo) * running_mean_.value() + mo * bm));
-        running_var_.set_value(Array<T>((T(1) - mo) * running_var_.value() + mo * unbiased * bv));
+        Shape channels{channels_};
+        running_mean_.assign((T(1) - mo) * running_mean_ + mo * reshape(m, channels));
+        running_var_.assign((T(1) - mo) * running_var_ + (mo * unbiased) * reshape(v, channels));
     } else {
         centred = x - reshape(running_mean_, per_channel);
         scale = sqrt(reshape(running_var_, per_channel) + T(eps_));

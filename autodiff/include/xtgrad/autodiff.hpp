@@ -15,6 +15,7 @@
 #include "xtgrad/autodiff/errors.hpp"
 #include "xtgrad/autodiff/linalg.hpp"
 #include "xtgrad/autodiff/ops.hpp"
+#include "xtgrad/autodiff/random.hpp"
 #include "xtgrad/autodiff/recording.hpp"
 #include "xtgrad/autodiff/tensor.hpp"
 #include "xtgrad/autodiff/threads.hpp"

@@ -45,7 +45,7 @@ BasicTensor<T> logdet(const BasicTensor<T>& a);
 /// gives sign 0 and log|det| = -inf, whose gradient is a DomainError. Gradient A^-T.
 template <class T>
 struct SignLogDet {
-    T sign;
+    BasicTensor<T> sign;  ///< 0-dimensional: -1, 0 or 1 (a tensor, as torch.linalg.slogdet's)
     BasicTensor<T> logabsdet;
 };
 template <class T>

@@ -285,6 +285,21 @@ template <class T>
 BasicTensor<T> index_add(const BasicTensor<T>& a, std::ptrdiff_t axis, const IndexArray& indices,
                          const BasicTensor<T>& src);
 
+/// The same four ops with indices held in a tensor of whole numbers (PyTorch's index tensors):
+/// an input of the op, read and checked by it on every evaluation, so a compiled function
+/// recomputes them at each replay (indices from an IndexArray are constants of a recording).
+/// Indices that are not whole numbers or out of range are a ValueError naming the op.
+template <class T>
+BasicTensor<T> take_along_axis(const BasicTensor<T>& a, const BasicTensor<T>& indices, std::ptrdiff_t axis);
+template <class T>
+BasicTensor<T> scatter_add(const BasicTensor<T>& a, std::ptrdiff_t axis, const BasicTensor<T>& indices,
+                           const BasicTensor<T>& src);
+template <class T>
+BasicTensor<T> index_select(const BasicTensor<T>& a, std::ptrdiff_t axis, const BasicTensor<T>& indices);
+template <class T>
+BasicTensor<T> index_add(const BasicTensor<T>& a, std::ptrdiff_t axis, const BasicTensor<T>& indices,
+                         const BasicTensor<T>& src);
+
 // ---- linear algebra (BLAS) ----------------------------------------------------------------
 /// Matrix product with numpy's matmul rules for 1-D, 2-D and batched 3-D operands
 /// ([B,n,k] x [B,k,m], [B,n,k] x [k,m]). Transposes in the backward pass are BLAS flags.

@@ -71,12 +71,18 @@ public:
     /// replay after one changed (`mutable_value()` given another shape) is a TraceError: the
     /// plan was made for the old shapes; compile() traces again instead.
     bool captured_unchanged() const;
+    /// Whether every flag the trace depended on (trace_guard) has its traced value now.
+    bool guards_hold() const;
     /// For CompileOptions::check: evaluates every node of this recording and of `fresh` (the
     /// same function traced afresh at this recording's current inputs) one by one, in recording
     /// order, and describes the first that differs: its index, its op and the scope it was
     /// recorded in (NamedScope: the module). Empty when none differs. The replay plan is not
     /// used; this recording's intermediate values are left as the nodes computed them.
     std::string first_difference(Recording& fresh);
+    /// Moves every generator the recording draws from (random.hpp) back by what one evaluation
+    /// draws: to where the last replay (or the trace) started, so that another evaluation of
+    /// the same function draws the same numbers (what CompileOptions::check needs).
+    void rewind_generators();
 
 private:
     struct Impl;

@@ -42,6 +42,10 @@ public:
     static BasicTensor parameter(Array<T> value);
     /// A leaf that needs no gradient (data, labels, fixed coefficients).
     static BasicTensor constant(Array<T> value);
+    /// A constant that is module state (BatchNorm's running statistics): as `constant`, except
+    /// that a compiled function's trace records it as a leaf, so that every replay reads its
+    /// current value (a plain constant is a constant of the recording).
+    static BasicTensor buffer(Array<T> value);
     /// A 0-dimensional constant.
     static BasicTensor scalar(T value);
     /// Leaves from values in row-major order and a shape, in one call: from a std::vector or
@@ -95,6 +99,11 @@ public:
     void set_value(Array<T> value);
     /// Mutable access to a parameter's value for in-place updates; same rules as `set_value`.
     Array<T>& mutable_value();
+    /// Writes the value of `value` into this leaf, without a gradient (PyTorch's
+    /// `with torch.no_grad(): t.copy_(value)`); the shapes must agree. Inside a compiled
+    /// function's trace it is a recorded node with an effect: every replay writes again, as an
+    /// eager call would (how BatchNorm's running statistics move in compiled training).
+    void assign(const BasicTensor& value);
 
 private:
     friend struct detail::Access;

@@ -21,6 +21,12 @@ class BasicTensor;
 /// Whether this thread is tracing a compiled function (torch.compiler.is_compiling()).
 bool compiling() noexcept;
 
+/// Says that the function being traced depends on `flag` (a module's training mode): a
+/// compiled function keeps one recording per value of every such flag and picks the one made
+/// with the flags' current values, tracing anew on a miss (torch.compile's guards). The flag
+/// must outlive the compiled function. Nothing outside a trace.
+void trace_guard(const bool& flag);
+
 /// While alive, reading the value of a traced tensor is allowed: the value read is the one of
 /// the trace, and whatever host code makes of it is a constant of the recording.
 class FrozenReads {

@@ -9,16 +9,20 @@ namespace xtgrad::nn {
 
 /// In training, zeroes each element with probability p and scales the others by 1 / (1 - p)
 /// (inverted dropout, as PyTorch); in evaluation (`eval()`), the identity. The masks come from
-/// the layer's own generator, seeded: a run is reproducible. p in [0, 1).
+/// a Generator (random.hpp): the layer's own, seeded (a run is reproducible), or one given
+/// (PyTorch's layers share the global one). p in [0, 1). A compiled function draws a fresh
+/// mask on every replay, the same as eager calls would with the same generator.
 template <class T>
 class Dropout : public Module<T> {
 public:
     explicit Dropout(double p, std::uint64_t seed = 0);
+    Dropout(double p, Generator generator);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
+    Generator& generator() { return gen_; }
 
 private:
     double p_;
-    std::mt19937_64 rng_;
+    Generator gen_;
 };
 
 /// A table of `count` vectors of size `dim`, looked up by integer indices: the output has the

@@ -39,7 +39,12 @@ public:
     /// Training or evaluation mode, for this module and its children.
     void train(bool on = true);
     void eval() { train(false); }
-    bool is_training() const { return training_; }
+    /// Training mode; in a compiled function's trace, also a guard (trace_guard): a compiled
+    /// function traces anew, or picks its other recording, when the mode changed.
+    bool is_training() const {
+        trace_guard(training_);
+        return training_;
+    }
     const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
 protected:

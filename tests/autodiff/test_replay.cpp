@@ -359,8 +359,12 @@ BOOST_AUTO_TEST_CASE(a_member_read_twice_by_its_last_reader_frees_its_block_once
 }
 
 namespace {
+// Draws of the random functions' dropout: rewound before every evaluation that is compared.
+Generator draws(7);
+
 // A random function of three inputs ([rows, cols], [cols], [rows, 1]): a chain of elementwise
-// ops that read earlier results again (some twice), reshape and broadcast, and sums.
+// ops that read earlier results again (some twice), reshape and broadcast, and sums; masks
+// from comparisons (where, clamp, &&, !), dropout, and max along an axis.
 Tensor random_function(const TensorList<double>& in, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::vector<Tensor> pool{in[0], tanh(in[0] * in[1] + in[2])};
@@ -368,7 +372,7 @@ Tensor random_function(const TensorList<double>& in, std::uint64_t seed) {
     const Shape full = in[0].shape();
     for (int k = 0; k < 12; ++k) {
         Tensor a = pick(), b = pick(), r;
-        switch (rng() % 12) {
+        switch (rng() % 17) {
             case 0: r = a * b; break;
             case 1: r = a + b * 0.5; break;
             case 2: r = a - b; break;
@@ -381,6 +385,11 @@ Tensor random_function(const TensorList<double>& in, std::uint64_t seed) {
             case 9: r = reshape(reshape(a, {full[0] * full[1]}) * 0.9, full); break;
             case 10: r = a * broadcast_to(in[2], full); break;
             case 11: r = exp(neg(square(a))) * b; break;
+            case 12: r = where(a > b, a * a, b); break;
+            case 13: r = clamp(a, -0.3, 0.4) * b; break;
+            case 14: r = dropout(a, 0.3, true, draws) + b; break;
+            case 15: r = where(!(a < 0.2) && (b > -0.5), a, 0.25); break;
+            case 16: r = a * max(b, {1}, true); break;
         }
         pool.push_back(r);
     }
@@ -405,7 +414,9 @@ BOOST_AUTO_TEST_CASE(random_elementwise_functions_replay_as_eager_evaluation) {
             compiled.hvp(inputs(100), inputs(200));
             auto at = inputs(300), v = inputs(400);
             double value = 0;
+            draws.set_offset(0);
             auto g = eager_grad<double>(f, at, value);
+            draws.set_offset(0);
             auto [cv, cg] = compiled.value_and_grad(at);
             if (shape[0] * shape[1] <= 1024)
                 BOOST_TEST(cv == value, "seed " << seed);
@@ -417,14 +428,18 @@ BOOST_AUTO_TEST_CASE(random_elementwise_functions_replay_as_eager_evaluation) {
             Tensor eager;
             {
                 NoGrad no_grad;
+                draws.set_offset(0);
                 eager = f({Tensor::constant(at[0]), Tensor::constant(at[1]), Tensor::constant(at[2])});
             }
+            draws.set_offset(0);
             double replayed = compiled(at).data()[0];
             if (shape[0] * shape[1] <= 1024)
                 BOOST_TEST(replayed == eager.item(), "seed " << seed << " value alone");
             else
                 BOOST_TEST(std::abs(replayed - eager.item()) <= 1e-12 * (1 + std::abs(value)), "seed " << seed);
+            draws.set_offset(0);
             auto h = eager_hvp<double>(f, at, v);
+            draws.set_offset(0);
             auto ch = compiled.hvp(at, v);
             for (std::size_t i = 0; i < 3; ++i) {
                 BOOST_TEST(same_bits(cg[i], g[i]), "seed " << seed << " gradient " << i);

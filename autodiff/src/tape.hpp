@@ -125,6 +125,9 @@ struct TapeState {
     bool pruning = false;      // a pruned sweep is running: rules skip inputs that are not needed
     std::size_t live_ops = 0;  // op nodes not freed by backward(): at 0 the tape releases itself
 
+    // A new epoch of its own: a leaf registered on an earlier tape that had this address must not
+    // look registered here (a recording's tape, freed, and the next one allocated in its place).
+    TapeState() noexcept { renew_epoch(); }
     ~TapeState() { release(); }
     void release() noexcept;
     void renew_epoch() noexcept;

@@ -1,6 +1,10 @@
 // Module bookkeeping, Sequential, activation layers.
 #include "xtgrad/nn/module.hpp"
 
+#include <cstdlib>
+#include <cxxabi.h>
+#include <typeinfo>
+
 #include <fmt/format.h>
 
 namespace xtgrad::nn {
@@ -65,7 +69,19 @@ void Module<T>::register_module(std::string name, std::shared_ptr<Module> child)
     for (auto& [existing, c] : children_)
         if (existing == name) throw ValueError(fmt::format("register_module: '{}' is already registered", name));
     child->train(training_);
+    child->name_ = name;
     children_.emplace_back(std::move(name), std::move(child));
+}
+
+template <class T>
+std::string Module<T>::type_name() const {
+    int status = 0;
+    std::unique_ptr<char, void (*)(void*)> full(abi::__cxa_demangle(typeid(*this).name(), nullptr, nullptr, &status),
+                                                std::free);
+    std::string name = status == 0 && full ? full.get() : typeid(*this).name();
+    if (auto angle = name.find('<'); angle != std::string::npos) name.resize(angle);  // the dtype
+    if (auto colon = name.rfind("::"); colon != std::string::npos) name = name.substr(colon + 2);
+    return name;
 }
 
 template <class T>
@@ -81,7 +97,7 @@ void Sequential<T>::push_back(std::shared_ptr<Module<T>> layer) {
 template <class T>
 BasicTensor<T> Sequential<T>::forward(const BasicTensor<T>& input) {
     BasicTensor<T> x = input;
-    for (auto& [name, layer] : this->children()) x = layer->forward(x);
+    for (auto& [name, layer] : this->children()) x = (*layer)(x);
     return x;
 }
 

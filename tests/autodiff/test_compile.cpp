@@ -291,3 +291,25 @@ BOOST_AUTO_TEST_CASE(a_replay_that_leaves_an_ops_domain_raises_the_ops_error) {
     auto [value, g] = f.value_and_grad({Array<double>{1.0, std::nan("")}});
     BOOST_TEST(std::isnan(value));
 }
+
+BOOST_AUTO_TEST_CASE(a_recording_made_where_a_freed_one_was_registers_its_captured_parameters_anew) {
+    // A trace that fails frees its tape, and a later trace's tape may be allocated at the same
+    // address. Recording tapes used to start at epoch 0, so a captured parameter could look
+    // registered on the new one already (a node index of the freed tape): another path, no
+    // error. Found by optim_compiled_training's trace_errors_and_the_check_mode_name_the_layer,
+    // which fails without the fix; here the allocator happens not to reuse the address, so this
+    // checks the property only.
+    auto w = Tensor::parameter(Array<double>{1.0, 2.0});
+    bool fail = true;
+    CompiledLoss<double> loss({w}, [&](const TensorList<double>& in) {
+        auto y = w * in[0];
+        if (fail) (void)y.value();  // refused: the trace ends with a TraceError
+        return sum(square(y));
+    }, {.check = true});  // (each check traces afresh: more tapes made and freed)
+    expect_error<TraceError>([&] { loss({Array<double>{1.0, 3.0}}); }, "computed by op 'mul'");
+    fail = false;
+    for (int k = 0; k < 3; ++k) {
+        loss({Array<double>{1.0, 3.0}});
+        BOOST_TEST((w.grad() == Array<double>{2.0, 36.0}), w.grad()(0) << ", " << w.grad()(1));
+    }
+}

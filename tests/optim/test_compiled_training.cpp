@@ -288,3 +288,34 @@ BOOST_AUTO_TEST_CASE(a_captured_parameter_that_changed_shape_is_traced_anew) {
     BOOST_TEST(f({Array<double>{1.0}})() == 10.0);
     BOOST_TEST(f.traces() == 2u);
 }
+
+namespace {
+// A layer that scales by its input's largest value read on the host: refused at trace time
+// unless frozen on purpose, and then caught by the check mode, which names the layer.
+struct HostScale : nn::Module<double> {
+    bool frozen = false;
+    Tensor forward(const Tensor& x) override {
+        double top = 0;
+        if (frozen) {
+            FrozenReads on_purpose;
+            top = xt::amax(x.value())();
+        } else {
+            top = xt::amax(x.value())();
+        }
+        return x * top;
+    }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(trace_errors_and_the_check_mode_name_the_layer) {
+    std::mt19937_64 rng(2);
+    nn::Sequential<double> model;
+    model.push_back(std::make_shared<nn::Linear<double>>(nn::LinearOptions{.in = 3, .out = 2}, rng));
+    auto scale = std::make_shared<HostScale>();
+    model.push_back(scale);
+    auto f = compile<double>([&](const TensorList<double>& in) { return sum(model(in[0])); }, {.check = true});
+    expect_error<TraceError>([&] { f({uniform({4, 3}, 1)}); }, "computed by op 'add' in 0 (Linear)");
+    scale->frozen = true;
+    f({uniform({4, 3}, 1)});
+    expect_error<TraceError>([&] { f({uniform({4, 3}, 2)}); }, "('mul' in 1 (HostScale)) is the first to differ");
+}

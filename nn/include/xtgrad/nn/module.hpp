@@ -26,7 +26,15 @@ public:
     Module& operator=(const Module&) = delete;
 
     virtual BasicTensor<T> forward(const BasicTensor<T>& input) = 0;
-    BasicTensor<T> operator()(const BasicTensor<T>& input) { return forward(input); }
+    /// forward(input); in a compiled function's trace, the ops it records are named after the
+    /// module ("features.2 (BatchNorm)", NamedScope) for the trace's error messages.
+    BasicTensor<T> operator()(const BasicTensor<T>& input) {
+        if (!compiling()) return forward(input);
+        NamedScope scope(name_, type_name());
+        return forward(input);
+    }
+    /// The layer's type without namespace and dtype ("BatchNorm", "Linear").
+    std::string type_name() const;
 
     /// All parameters of this module and its children, with their qualified names.
     NamedTensors<T> named_parameters() const;
@@ -56,6 +64,7 @@ protected:
     void register_module(std::string name, std::shared_ptr<Module> child);
 
 private:
+    std::string name_;  // as its parent registered it (empty for the root)
     NamedTensors<T> params_, buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
     bool training_ = true;

@@ -20,21 +20,6 @@ thread_local std::vector<TapeState*> tape_stack;  // live tapes of this thread, 
 thread_local bool grad_mode = true;
 thread_local bool anomaly_mode = false;
 thread_local const std::string* backward_of = nullptr;  // the node whose rule is running, for messages
-thread_local int forward_depth = 0;   // EvaluatingForward scopes open
-thread_local int frozen_reads = 0;    // FrozenReads scopes open
-thread_local std::string scope_path;  // NamedScope: "features.2 (BatchNorm2d)"
-thread_local std::vector<std::pair<std::string, std::string>> scope_stack;  // name, kind
-
-// The names joined by dots, then the innermost kind: "features.2 (BatchNorm2d)".
-void rebuild_scope_path() {
-    scope_path.clear();
-    std::string kind;
-    for (auto& [name, k] : scope_stack) {
-        if (!name.empty()) scope_path += (scope_path.empty() ? "" : ".") + name;
-        if (!k.empty()) kind = k;
-    }
-    if (!kind.empty()) scope_path += (scope_path.empty() ? "(" : " (") + kind + ")";
-}
 
 // First NaN in `a`, or npos.
 template <class T>
@@ -109,30 +94,6 @@ bool diagnostic_active() noexcept {
 
 bool tracing_active() noexcept {
     return !tape_stack.empty() && tape_stack.back()->tracing;
-}
-
-EvaluatingForward::EvaluatingForward() noexcept {
-    ++forward_depth;
-}
-EvaluatingForward::~EvaluatingForward() {
-    --forward_depth;
-}
-
-template <class T>
-void check_read(const char* what, const Var<T>& v) {
-    if (tape_stack.empty() || forward_depth > 0 || frozen_reads > 0) return;
-    TapeState* tape = tape_stack.back();
-    if (!tape->tracing || !v.requires_grad || v.tape != tape || v.epoch != tape->epoch) return;
-    const auto* node = static_cast<const Node<T>*>(tape->nodes[v.node]);
-    std::string origin = node->leaf ? std::string("an input of the compiled function or a parameter it captures")
-                                    : fmt::format("op '{}'", node->name);
-    if (!node->scope.empty()) origin += fmt::format(" in {}", node->scope);
-    throw TraceError(fmt::format(
-        "{}: read the value of a tensor of shape {} computed by {} while compile traces the function; a "
-        "recording replays ops, not host code, so a decision or a constant made from this value would be "
-        "replayed as it is now. Keep the computation in ops (comparisons, where, clamp, maximum, ...), pass "
-        "data that changes as an input, or read inside FrozenReads to freeze the value on purpose",
-        what, to_string(v.value.shape()), origin));
 }
 
 TapeState* active_tape() noexcept {
@@ -295,7 +256,7 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
     node->rule = std::move(rule);
     if (tape->diagnostic) {
         node->forward = std::move(forward);
-        node->scope = scope_path;
+        node->scope = current_scope();
     }
     Access::var(out).node = static_cast<std::uint32_t>(tape->nodes.size() - 1);
     ++tape->live_ops;
@@ -423,7 +384,6 @@ void clear_adjoints(TapeState& tape) noexcept {
     template void check_usable(std::string_view, const BasicTensor<T>&, std::size_t);                               \
     template BasicTensor<T> record(std::string_view, TensorList<T>&&, Array<T>&&, BackwardFn<T>&&, ForwardFn<T>&&); \
     template void sweep(TapeState&, const TensorList<T>&, const TensorList<T>&, bool, const TensorList<T>*); \
-    template void check_read(const char*, const Var<T>&);                                                         \
     template void register_leaf(TapeState&, const BasicTensor<T>&);
 XTGRAD_INSTANTIATE(float)
 XTGRAD_INSTANTIATE(double)
@@ -492,42 +452,6 @@ DetectAnomaly::~DetectAnomaly() {
 }
 bool anomaly_detection_enabled() noexcept {
     return detail::anomaly_mode;
-}
-
-bool compiling() noexcept {
-    return detail::tracing_active();
-}
-
-void trace_guard(const bool& flag) {
-    if (!detail::tracing_active()) return;
-    auto& guards = detail::active_tape()->guards;
-    for (auto& [f, value] : guards)
-        if (f == &flag) return;
-    guards.emplace_back(&flag, flag);
-}
-
-FrozenReads::FrozenReads() {
-    ++detail::frozen_reads;
-}
-FrozenReads::~FrozenReads() {
-    --detail::frozen_reads;
-}
-
-NamedScope::NamedScope(std::string_view name, std::string_view kind) {
-    if (!detail::tracing_active()) return;  // only traces keep scopes
-    active_ = true;
-    detail::scope_stack.emplace_back(std::string(name), std::string(kind));
-    detail::rebuild_scope_path();
-}
-
-NamedScope::~NamedScope() {
-    if (!active_) return;
-    detail::scope_stack.pop_back();
-    detail::rebuild_scope_path();
-}
-
-const std::string& detail::current_scope() noexcept {
-    return detail::scope_path;
 }
 
 template <class T>

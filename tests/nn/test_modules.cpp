@@ -112,3 +112,16 @@ BOOST_AUTO_TEST_CASE(accuracy_checks_labels_and_reads_one_column_as_binary_logit
     Array<double> nan = {{std::nan(""), 1.0}};
     expect_error<ValueError>([&] { nn::accuracy(nan, {0}); }, "the score at [0,0] is nan");
 }
+
+BOOST_AUTO_TEST_CASE(initial_values_from_a_generator) {
+    Generator gen(11);
+    auto a = nn::initial_values<double>(nn::Init::he_uniform, {200, 100}, 200, 100, gen);
+    const double bound = std::sqrt(6.0 / 200.0);
+    BOOST_TEST(xt::amax(xt::abs(a))() <= bound);
+    BOOST_TEST(xt::amax(xt::abs(a))() > 0.95 * bound);
+    BOOST_TEST(std::abs(xt::mean(a)()) < 0.01 * bound);
+    auto n = nn::initial_values<double>(nn::Init::he_normal, {200, 100}, 200, 100, gen);
+    BOOST_TEST(std::abs(xt::mean(n * n)() - 2.0 / 200.0) < 0.05 * 2.0 / 200.0);
+    Generator again(11);  // the same seed, the same values
+    BOOST_TEST((nn::initial_values<double>(nn::Init::he_uniform, {200, 100}, 200, 100, again) == a));
+}

@@ -5,6 +5,10 @@
 
 #include "xtgrad/autodiff/array.hpp"
 
+namespace xtgrad {
+class Generator;
+}
+
 namespace xtgrad::nn {
 
 enum class Init {
@@ -18,5 +22,8 @@ enum class Init {
 /// An array of `shape` drawn by `init` for a layer with the given fan-in and fan-out.
 template <class T>
 Array<T> initial_values(Init init, const Shape& shape, std::size_t fan_in, std::size_t fan_out, std::mt19937_64& rng);
+/// The same rules drawn from a Generator (random.hpp: counter-based, by seed and position).
+template <class T>
+Array<T> initial_values(Init init, const Shape& shape, std::size_t fan_in, std::size_t fan_out, Generator& gen);
 
 }  // namespace xtgrad::nn

@@ -92,7 +92,9 @@ void simplify(TapeState& tape) {
         if (node->name != "mul" || node->inputs.size() != 2) continue;
         for (std::size_t k = 0; k < 2; ++k) {
             const auto &one = node->inputs[k], &other = node->inputs[1 - k];
-            if (!one.requires_grad() && other.shape() == node->output.shape() && all_ones(one)) {
+            // (a buffer is read live by every replay: ones now need not be ones then)
+            if (!one.requires_grad() && !Access::var(one).buffer && other.shape() == node->output.shape() &&
+                all_ones(one)) {
                 same_as.emplace(Access::id(node->output), other);
                 break;
             }

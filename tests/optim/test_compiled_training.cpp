@@ -319,3 +319,16 @@ BOOST_AUTO_TEST_CASE(trace_errors_and_the_check_mode_name_the_layer) {
     f({uniform({4, 3}, 1)});
     expect_error<TraceError>([&] { f({uniform({4, 3}, 2)}); }, "('mul' in 1 (HostScale)) is the first to differ");
 }
+
+BOOST_AUTO_TEST_CASE(a_buffer_of_ones_is_not_taken_for_a_constant_of_ones) {
+    // The plan removes products by constants of ones; a buffer holds ones at the trace only.
+    struct Scaled : nn::Module<double> {
+        Tensor scale = this->register_buffer("scale", xt::ones<double>({3}));
+        Tensor forward(const Tensor& x) override { return x * scale; }
+    } m;
+    auto f = compile<double>([&](const TensorList<double>& in) { return sum(m(in[0])); });
+    Array<double> x{1.0, 2.0, 3.0};
+    BOOST_TEST(f({x})() == 6.0);
+    m.scale.assign(Tensor::constant(Array<double>{2.0, 2.0, 2.0}));
+    BOOST_TEST(f({x})() == 12.0);
+}

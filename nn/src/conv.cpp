@@ -35,7 +35,9 @@ BasicTensor<T> as_images(const BasicTensor<T>& pooled, const Shape& in, const Pa
 }  // namespace
 
 template <class T>
-Conv2d<T>::Conv2d(const Conv2dOptions& o, std::mt19937_64& rng) : options_(o) {
+template <class Source>
+void Conv2d<T>::initialise(Source& source) {
+    const auto& o = options_;
     if (o.in_channels == 0 || o.out_channels == 0 || o.groups == 0 || o.in_channels % o.groups ||
         o.out_channels % o.groups)
         throw ValueError(fmt::format("Conv2d: channels {} -> {} must be positive and divisible by groups {}",
@@ -43,8 +45,18 @@ Conv2d<T>::Conv2d(const Conv2dOptions& o, std::mt19937_64& rng) : options_(o) {
     std::size_t fan_in = o.in_channels / o.groups * o.kernel[0] * o.kernel[1];
     weight_ = this->register_parameter(
         "weight", initial_values<T>(o.weight_init, {o.out_channels, o.in_channels / o.groups, o.kernel[0], o.kernel[1]},
-                                    fan_in, o.out_channels / o.groups * o.kernel[0] * o.kernel[1], rng));
+                                    fan_in, o.out_channels / o.groups * o.kernel[0] * o.kernel[1], source));
     if (o.bias) bias_ = this->register_parameter("bias", Array<T>(xt::zeros<T>({o.out_channels})));
+}
+
+template <class T>
+Conv2d<T>::Conv2d(const Conv2dOptions& o, std::mt19937_64& rng) : options_(o) {
+    initialise(rng);
+}
+
+template <class T>
+Conv2d<T>::Conv2d(const Conv2dOptions& o, Generator& gen) : options_(o) {
+    initialise(gen);
 }
 
 template <class T>

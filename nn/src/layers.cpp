@@ -22,13 +22,29 @@ BasicTensor<T> Dropout<T>::forward(const BasicTensor<T>& input) {
 }
 
 template <class T>
-Embedding<T>::Embedding(std::size_t count, std::size_t dim, std::mt19937_64& rng) : count_(count), dim_(dim) {
-    if (count == 0 || dim == 0)
-        throw ValueError(fmt::format("Embedding: count {} and dim {} must be positive", count, dim));
-    std::normal_distribution<double> normal(0.0, 1.0);
-    Array<T> w = Array<T>::from_shape({count, dim});
-    for (auto& e : w) e = T(normal(rng));
+template <class Source>
+void Embedding<T>::initialise(Source& source) {
+    if (count_ == 0 || dim_ == 0)
+        throw ValueError(fmt::format("Embedding: count {} and dim {} must be positive", count_, dim_));
+    Array<T> w;
+    if constexpr (std::is_same_v<Source, Generator>) {
+        w = randn<T>({count_, dim_}, source).value();
+    } else {
+        std::normal_distribution<double> normal(0.0, 1.0);
+        w = Array<T>::from_shape({count_, dim_});
+        for (auto& e : w) e = T(normal(source));
+    }
     weight_ = this->register_parameter("weight", std::move(w));
+}
+
+template <class T>
+Embedding<T>::Embedding(std::size_t count, std::size_t dim, std::mt19937_64& rng) : count_(count), dim_(dim) {
+    initialise(rng);
+}
+
+template <class T>
+Embedding<T>::Embedding(std::size_t count, std::size_t dim, Generator& gen) : count_(count), dim_(dim) {
+    initialise(gen);
 }
 
 template <class T>

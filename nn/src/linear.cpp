@@ -6,12 +6,23 @@
 namespace xtgrad::nn {
 
 template <class T>
+template <class Source>
+void Linear<T>::initialise(Source& source) {
+    const auto& o = options_;
+    if (o.in == 0 || o.out == 0)
+        throw ValueError(fmt::format("Linear: in ({}) and out ({}) must be positive", o.in, o.out));
+    weight_ = this->register_parameter("weight", initial_values<T>(o.weight_init, {o.in, o.out}, o.in, o.out, source));
+    if (o.bias) bias_ = this->register_parameter("bias", Array<T>(xt::zeros<T>({o.out})));
+}
+
+template <class T>
 Linear<T>::Linear(const LinearOptions& options, std::mt19937_64& rng) : options_(options) {
-    if (options.in == 0 || options.out == 0)
-        throw ValueError(fmt::format("Linear: in ({}) and out ({}) must be positive", options.in, options.out));
-    weight_ = this->register_parameter(
-        "weight", initial_values<T>(options.weight_init, {options.in, options.out}, options.in, options.out, rng));
-    if (options.bias) bias_ = this->register_parameter("bias", Array<T>(xt::zeros<T>({options.out})));
+    initialise(rng);
+}
+
+template <class T>
+Linear<T>::Linear(const LinearOptions& options, Generator& gen) : options_(options) {
+    initialise(gen);
 }
 
 template <class T>
@@ -26,11 +37,22 @@ BasicTensor<T> Linear<T>::forward(const BasicTensor<T>& input) {
 
 template <class T>
 MLP<T>::MLP(const std::vector<std::size_t>& widths, Activation activation, std::mt19937_64& rng) {
+    build(widths, activation, rng);
+}
+
+template <class T>
+MLP<T>::MLP(const std::vector<std::size_t>& widths, Activation activation, Generator& gen) {
+    build(widths, activation, gen);
+}
+
+template <class T>
+template <class Source>
+void MLP<T>::build(const std::vector<std::size_t>& widths, Activation activation, Source& source) {
     if (widths.size() < 2)
         throw ValueError(fmt::format("MLP: needs at least two widths (input and output), got {}", widths.size()));
     Init init = activation == Activation::relu ? Init::he_uniform : Init::xavier_uniform;
     for (std::size_t i = 0; i + 1 < widths.size(); ++i) {
-        this->push_back(std::make_shared<Linear<T>>(LinearOptions{widths[i], widths[i + 1], true, init}, rng));
+        this->push_back(std::make_shared<Linear<T>>(LinearOptions{widths[i], widths[i + 1], true, init}, source));
         if (i + 2 < widths.size() && activation != Activation::identity)
             this->push_back(std::make_shared<ActivationLayer<T>>(activation));
     }

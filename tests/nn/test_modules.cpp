@@ -125,3 +125,16 @@ BOOST_AUTO_TEST_CASE(initial_values_from_a_generator) {
     Generator again(11);  // the same seed, the same values
     BOOST_TEST((nn::initial_values<double>(nn::Init::he_uniform, {200, 100}, 200, 100, again) == a));
 }
+
+BOOST_AUTO_TEST_CASE(layers_initialised_from_a_generator) {
+    Generator a(3), b(3);
+    Linear<double> la(LinearOptions{.in = 5, .out = 4}, a), lb(LinearOptions{.in = 5, .out = 4}, b);
+    BOOST_TEST((la.weight().value() == lb.weight().value()));
+    MLP<float> m({4, 8, 3}, Activation::relu, a);
+    BOOST_TEST(m.parameters().size() == 4u);
+    Conv2d<double> c(Conv2dOptions{.in_channels = 2, .out_channels = 3}, a);
+    BOOST_TEST(xt::amax(xt::abs(c.weight().value()))() <= std::sqrt(6.0 / 18.0));
+    Embedding<double> e(10, 4, a);
+    BOOST_TEST(std::abs(xt::mean(e.weight().value())()) < 1.0);
+    BOOST_TEST(a.offset() > b.offset());  // each layer drew from the generator in turn
+}

@@ -28,12 +28,16 @@ template <class T>
 class Conv2d : public Module<T> {
 public:
     Conv2d(const Conv2dOptions& options, std::mt19937_64& rng);
+    /// The same, the weights drawn from a Generator (random.hpp).
+    Conv2d(const Conv2dOptions& options, Generator& gen);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
     const Conv2dOptions& options() const { return options_; }
     const BasicTensor<T>& weight() const { return weight_; }
     const BasicTensor<T>& bias() const { return bias_; }
 
 private:
+    template <class Source>
+    void initialise(Source& source);
     Conv2dOptions options_;
     BasicTensor<T> weight_, bias_;
 };

@@ -32,12 +32,16 @@ template <class T>
 class Embedding : public Module<T> {
 public:
     Embedding(std::size_t count, std::size_t dim, std::mt19937_64& rng);
+    /// The same, the table drawn from a Generator (random.hpp).
+    Embedding(std::size_t count, std::size_t dim, Generator& gen);
     BasicTensor<T> forward(const IndexArray& indices);
     /// Indices held in a tensor (their values must be whole numbers).
     BasicTensor<T> forward(const BasicTensor<T>& indices) override;
     const BasicTensor<T>& weight() const { return weight_; }
 
 private:
+    template <class Source>
+    void initialise(Source& source);
     std::size_t count_, dim_;
     BasicTensor<T> weight_;
 };

@@ -22,12 +22,16 @@ template <class T>
 class Linear : public Module<T> {
 public:
     Linear(const LinearOptions& options, std::mt19937_64& rng);
+    /// The same, the weights drawn from a Generator (random.hpp).
+    Linear(const LinearOptions& options, Generator& gen);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
     const LinearOptions& options() const { return options_; }
     const BasicTensor<T>& weight() const { return weight_; }
     const BasicTensor<T>& bias() const { return bias_; }  ///< undefined when options.bias is false
 
 private:
+    template <class Source>
+    void initialise(Source& source);
     LinearOptions options_;
     BasicTensor<T> weight_, bias_;
 };
@@ -38,6 +42,11 @@ template <class T>
 class MLP : public Sequential<T> {
 public:
     MLP(const std::vector<std::size_t>& widths, Activation activation, std::mt19937_64& rng);
+    MLP(const std::vector<std::size_t>& widths, Activation activation, Generator& gen);
+
+private:
+    template <class Source>
+    void build(const std::vector<std::size_t>& widths, Activation activation, Source& source);
 };
 
 extern template class Linear<float>;

@@ -66,7 +66,16 @@ BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) {
         // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log a, taken as 0 at a = 0 (its limit for b > 0)
         [](const TensorList<T>& in, const BasicTensor<T>& out, const BasicTensor<T>& g) -> TensorList<T> {
             BasicTensor<T> ga, gb;
-            if (wants(in, 0)) ga = sum_to(g * in[1] * pow(in[0], in[1] - T(1)), in[0].shape());
+            if (wants(in, 0)) {
+                // b a^(b-1) is 0 where b = 0 (x^0 is constant; PyTorch's convention), also at a = 0,
+                // where the formula is 0 * inf: those elements take a = 1 inside the formula, so
+                // that no infinity reaches this gradient or its own gradient
+                auto zero_exponent = binary_flags<T>("pow.zero_exponent", in[1], BasicTensor<T>::scalar(0),
+                                                     [](T e, T) { return e == T(0); });
+                auto base = select(zero_exponent, BasicTensor<T>::scalar(1), in[0]);
+                ga = sum_to(select(zero_exponent, BasicTensor<T>::scalar(0), g * in[1] * pow(base, in[1] - T(1))),
+                            in[0].shape());
+            }
             if (wants(in, 1)) {
                 // where the base is positive; a negative base is a DomainError, checked by the
                 // mask's own op so that a replay checks it again

@@ -111,28 +111,47 @@ Blocks blocks_of(const Shape& shape, std::size_t axis) {
     return b;
 }
 
+// index_select's and index_add's loops, for indices fixed at the call or read from a tensor.
+template <class T>
+Array<T> selected(const Array<T>& x, std::size_t axis, const std::vector<std::size_t>& idx) {
+    Shape out_shape = x.shape();
+    const std::size_t extent = out_shape[axis];
+    out_shape[axis] = idx.size();
+    Array<T> out = Array<T>::from_shape(out_shape);
+    Blocks b = blocks_of(out_shape, axis);
+    for (std::size_t o = 0; o < b.outer; ++o)
+        for (std::size_t i = 0; i < idx.size(); ++i) {
+            const T* from = x.data() + (o * extent + idx[i]) * b.inner;
+            std::copy(from, from + b.inner, out.data() + (o * idx.size() + i) * b.inner);
+        }
+    return out;
+}
+
+template <class T>
+Array<T> added(const Array<T>& a, std::size_t axis, const std::vector<std::size_t>& idx, const Array<T>& src) {
+    Array<T> out = a;
+    const std::size_t extent = a.shape()[axis];
+    Blocks b = blocks_of(a.shape(), axis);
+    const T* s = src.data();
+    for (std::size_t o = 0; o < b.outer; ++o)
+        for (std::size_t i = 0; i < idx.size(); ++i) {
+            const T* from = s + (o * idx.size() + i) * b.inner;
+            T* to = out.data() + (o * extent + idx[i]) * b.inner;
+#pragma omp simd
+            for (std::size_t k = 0; k < b.inner; ++k) to[k] += from[k];
+        }
+    return out;
+}
+
 template <class T>
 TensorT<T> index_add_checked(const TensorT<T>& a, std::size_t axis, std::vector<std::size_t> idx,
                              const TensorT<T>& src);
 
 template <class T>
 TensorT<T> select_checked(const TensorT<T>& a, std::size_t axis, std::vector<std::size_t> idx) {
-    Shape out_shape = a.shape();
-    out_shape[axis] = idx.size();
-    std::size_t extent = a.shape()[axis];
     return make_op<T>(
         "index_select", {a},
-        [out_shape, axis, idx, extent](const TensorList<T>& in) {
-            Array<T> out = Array<T>::from_shape(out_shape);
-            Blocks b = blocks_of(out_shape, axis);
-            const T* x = in[0].value().data();
-            for (std::size_t o = 0; o < b.outer; ++o)
-                for (std::size_t i = 0; i < idx.size(); ++i) {
-                    const T* from = x + (o * extent + idx[i]) * b.inner;
-                    std::copy(from, from + b.inner, out.data() + (o * idx.size() + i) * b.inner);
-                }
-            return out;
-        },
+        [axis, idx](const TensorList<T>& in) { return selected(in[0].value(), axis, idx); },
         [axis, idx](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             return {index_add_checked(zeros_like(in[0]), axis, idx, g)};
         });
@@ -141,22 +160,9 @@ TensorT<T> select_checked(const TensorT<T>& a, std::size_t axis, std::vector<std
 template <class T>
 TensorT<T> index_add_checked(const TensorT<T>& a, std::size_t axis, std::vector<std::size_t> idx,
                              const TensorT<T>& src) {
-    std::size_t extent = a.shape()[axis];
     return make_op<T>(
         "index_add", {a, src},
-        [axis, idx, extent](const TensorList<T>& in) {
-            Array<T> out = in[0].value();
-            Blocks b = blocks_of(out.shape(), axis);
-            const T* s = in[1].value().data();
-            for (std::size_t o = 0; o < b.outer; ++o)
-                for (std::size_t i = 0; i < idx.size(); ++i) {
-                    const T* from = s + (o * idx.size() + i) * b.inner;
-                    T* to = out.data() + (o * extent + idx[i]) * b.inner;
-#pragma omp simd
-                    for (std::size_t k = 0; k < b.inner; ++k) to[k] += from[k];
-                }
-            return out;
-        },
+        [axis, idx](const TensorList<T>& in) { return added(in[0].value(), axis, idx, in[1].value()); },
         [axis, idx](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             return {wants(in, 0) ? g : TensorT<T>(), wants(in, 1) ? select_checked(g, axis, idx) : TensorT<T>()};
         });
@@ -235,21 +241,10 @@ TensorT<T> index_add_by(const TensorT<T>& a, std::size_t axis, const TensorT<T>&
 template <class T>
 TensorT<T> select_by(const TensorT<T>& a, std::size_t axis, const TensorT<T>& indices) {
     Shape a_shape = a.shape();
-    Shape out_shape = a_shape;
-    out_shape[axis] = indices.size();
     return make_op<T>(
         "index_select", {a, indices},
-        [a_shape, out_shape, axis](const TensorList<T>& in) {
-            auto idx = resolve_values("index_select", in[1].value(), a_shape[axis], axis, a_shape);
-            Array<T> out = Array<T>::from_shape(out_shape);
-            Blocks b = blocks_of(out_shape, axis);
-            const T* x = in[0].value().data();
-            for (std::size_t o = 0; o < b.outer; ++o)
-                for (std::size_t i = 0; i < idx.size(); ++i) {
-                    const T* from = x + (o * a_shape[axis] + idx[i]) * b.inner;
-                    std::copy(from, from + b.inner, out.data() + (o * idx.size() + i) * b.inner);
-                }
-            return out;
+        [a_shape, axis](const TensorList<T>& in) {
+            return selected(in[0].value(), axis, resolve_values("index_select", in[1].value(), a_shape[axis], axis, a_shape));
         },
         [axis](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             return {index_add_by(zeros_like(in[0]), axis, in[1], g), TensorT<T>()};
@@ -263,17 +258,7 @@ TensorT<T> index_add_by(const TensorT<T>& a, std::size_t axis, const TensorT<T>&
         "index_add", {a, indices, src},
         [a_shape, axis](const TensorList<T>& in) {
             auto idx = resolve_values("index_add", in[1].value(), a_shape[axis], axis, a_shape);
-            Array<T> out = in[0].value();
-            Blocks b = blocks_of(a_shape, axis);
-            const T* s = in[2].value().data();
-            for (std::size_t o = 0; o < b.outer; ++o)
-                for (std::size_t i = 0; i < idx.size(); ++i) {
-                    const T* from = s + (o * idx.size() + i) * b.inner;
-                    T* to = out.data() + (o * a_shape[axis] + idx[i]) * b.inner;
-#pragma omp simd
-                    for (std::size_t k = 0; k < b.inner; ++k) to[k] += from[k];
-                }
-            return out;
+            return added(in[0].value(), axis, idx, in[2].value());
         },
         [axis](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             return {wants(in, 0) ? g : TensorT<T>(), TensorT<T>(),

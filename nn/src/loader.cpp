@@ -12,9 +12,13 @@ template <class T>
 IndexArray Batch<T>::labels() const {
     if (empty()) throw ValueError("Batch::labels: this shard of the batch has no rows (check Batch::empty())");
     std::vector<std::int64_t> out;
-    for (auto v : y.value()) {
-        if (!(v >= 0) || v != std::floor(v))
-            throw ValueError(fmt::format("Batch::labels: target {} is not a class label (a whole number >= 0)", v));
+    const auto& values = y.value();
+    for (std::size_t row = 0; row < values.size(); ++row) {
+        const double v = double(values.data()[row]);
+        // (checked before the cast: an infinity or 1e30 converted to an integer is undefined)
+        if (!(v >= 0) || !std::isfinite(v) || v != std::floor(v) || v >= 0x1.0p62)
+            throw ValueError(fmt::format(
+                "Batch::labels: target {} in row {} of the batch is not a class label (a whole number >= 0)", v, row));
         out.push_back(std::int64_t(v));
     }
     return IndexArray(out);

@@ -3,6 +3,7 @@
 #include "xtgrad/nn/losses.hpp"
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include <fmt/format.h>
@@ -194,7 +195,35 @@ BasicTensor<T> cross_entropy(const BasicTensor<T>& logits, const BasicTensor<T>&
     if (logits.dim() != 2)
         throw ShapeError(
             fmt::format("cross_entropy: expects [rows, classes], got shape {}", to_string(logits.shape())));
-    return reduce_rows(-(target_probs * log_softmax(logits, 1)), r);
+    // The targets pass through a check of their own (an identity with the identity's rule), so
+    // that a compiled function checks the targets of every call, not only those of its trace.
+    auto checked = custom_op<T>(
+        "cross_entropy.check_targets", {target_probs},
+        [](const TensorList<T>& in) {
+            const Array<T>& t = in[0].value();
+            const std::size_t classes = t.shape()[1];
+            const double tolerance = 64 * double(std::numeric_limits<T>::epsilon()) * double(classes);
+            for (std::size_t row = 0; row < t.shape()[0]; ++row) {
+                double total = 0;
+                for (std::size_t c = 0; c < classes; ++c) {
+                    const T p = t.data()[row * classes + c];
+                    if (!(p >= 0))
+                        throw DomainError(fmt::format(
+                            "cross_entropy: target probability {} at [{}, {}] is negative (targets are "
+                            "probabilities: rows of non-negative values summing to 1; class indices go in an "
+                            "IndexArray)",
+                            p, row, c));
+                    total += double(p);
+                }
+                if (std::abs(total - 1) > tolerance)
+                    throw DomainError(fmt::format(
+                        "cross_entropy: target row {} sums to {}, not 1 (within {:.2g}); targets are probabilities",
+                        row, total, tolerance));
+            }
+            return Array<T>(t);
+        },
+        [](const TensorList<T>&, const BasicTensor<T>&, const BasicTensor<T>& g) { return TensorList<T>{g}; });
+    return reduce_rows(-(checked * log_softmax(logits, 1)), r);
 }
 
 template <class T>

@@ -106,7 +106,9 @@ void NaturalGradient<T>::step() {
             detail::assign(params, x);
             f_new = recording ? loss_at(model_) : compiled_->loss_at();
             ++evaluations_;
-            if (std::isfinite(f_new) && f_new <= f0 + 1e-4 * scale * slope) {
+            // a strict decrease: where 1e-4 scale slope is below the loss's rounding, the Armijo
+            // test alone accepts a step that changes nothing (and then reports convergence)
+            if (std::isfinite(f_new) && f_new < f0 && f_new <= f0 + 1e-4 * scale * slope) {
                 accepted = true;
                 break;
             }
@@ -127,6 +129,14 @@ void NaturalGradient<T>::step() {
                  fmt::format("no decrease of the loss {:.17g} is representable: the full step predicts {:.3g}, "
                              "below its rounding",
                              f0, -slope));
+        else if (!o.adapt_damping || damping_ >= o.max_damping)
+            // the next step would be this one again: say so instead of repeating it forever
+            stop(StopReason::line_search_failed,
+                 fmt::format("no step along the natural-gradient direction decreased the loss {:.17g} in {} "
+                             "halvings, and the damping {} cannot grow ({}); the gradient or the curvature "
+                             "may not be the loss's (a rule with a wrong sign?); parameters unchanged",
+                             f0, o.max_backtracks + 1, damping_,
+                             o.adapt_damping ? "it is max_damping" : "adapt_damping is off"));
     }
     report_.accepted = accepted;
     report_.rho = rho;

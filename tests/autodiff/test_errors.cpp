@@ -180,3 +180,27 @@ BOOST_AUTO_TEST_CASE(max_and_min_propagate_nan) {
     BOOST_TEST(m.value()(0) == 2.0);
     BOOST_TEST(std::isnan(m.value()(1)));
 }
+
+BOOST_AUTO_TEST_CASE(the_pool_allocator_refuses_a_count_whose_bytes_wrap) {
+    // n * sizeof(T) used to wrap to a small size, a buffer far smaller than asked for
+    storage::PoolAllocator<double> pool;
+    BOOST_CHECK_THROW(pool.allocate(std::size_t(-1) / 4), std::bad_array_new_length);
+    double* p = pool.allocate(4);  // (ordinary requests still work)
+    pool.deallocate(p, 4);
+}
+
+BOOST_AUTO_TEST_CASE(pow_with_a_zero_exponent_has_gradient_zero_even_at_zero) {
+    // x^0 is 1 everywhere: its gradient is 0 (PyTorch's), not 0 * inf = NaN at x = 0
+    Tape tape;
+    auto x = Tensor::parameter(Array<double>{0.0, 2.0, -1.5});
+    auto g = grad(sum(pow(x, 0.0)), {x}, true)[0];
+    BOOST_TEST((g.value() == Array<double>{0.0, 0.0, 0.0}));
+    auto h = grad(sum(g * x), {x})[0];  // and its own derivative has no NaN either
+    BOOST_TEST((h.value() == Array<double>{0.0, 0.0, 0.0}));
+    auto e = Tensor::parameter(Array<double>{0.0, 1.0, 2.0});
+    auto base = Tensor::parameter(Array<double>{0.0, 0.0, 0.0});
+    auto gb = grad(sum(pow(base, e)), {base})[0].value();  // 0 x^-1 -> 0; 1 x^0 = 1; 2 x^1 = 0
+    BOOST_TEST(gb(0) == 0.0);
+    BOOST_TEST(gb(1) == 1.0);
+    BOOST_TEST(gb(2) == 0.0);
+}

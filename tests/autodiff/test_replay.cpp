@@ -447,3 +447,21 @@ BOOST_AUTO_TEST_CASE(random_elementwise_functions_replay_as_eager_evaluation) {
             }
         }
 }
+
+BOOST_AUTO_TEST_CASE(one_compiled_function_called_from_several_threads) {
+    auto f = compile<double>([](const TensorList<double>& in) { return sum(square(tanh(in[0]) * 2.0)); });
+    std::vector<std::thread> threads;
+    std::vector<int> wrong(4, 0);
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            Array<double> x = xt::ones<double>({3000}) * double(t + 1) * 0.1;
+            const double expected = 3000 * std::pow(std::tanh(double(t + 1) * 0.1) * 2.0, 2);
+            for (int k = 0; k < 200; ++k) {
+                auto [value, g] = f.value_and_grad({x});
+                if (std::abs(value - expected) > 1e-9 * expected) ++wrong[t];
+            }
+        });
+    for (auto& th : threads) th.join();
+    for (int t = 0; t < 4; ++t) BOOST_TEST(wrong[t] == 0, "thread " << t);
+    BOOST_TEST(f.traces() == 1u);
+}

@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE nn_data
 #include <cstdio>
 #include <fstream>
+#include <limits>
 
 #include <zlib.h>
 
@@ -234,4 +235,16 @@ BOOST_AUTO_TEST_CASE(sharded_loaders_partition_every_global_batch) {
     expect_error<ValueError>([&] { nn::shard_range(10, 3, 3); }, "shard 3 of 3 shards does not exist");
     expect_error<ValueError>([&] { nn::DataLoader<double>(few, {.shards = 2, .shard = 2}); },
                              "shard 2 of 2 shards does not exist");
+}
+
+BOOST_AUTO_TEST_CASE(labels_that_no_integer_holds_are_refused_before_any_cast) {
+    // an infinity or 1e30 converted to an integer is undefined behaviour (it gave INT64_MIN)
+    for (double bad : {std::numeric_limits<double>::infinity(), 1e30, -1.0, 2.5, std::nan("")}) {
+        Array<double> x = xt::ones<double>({2, 1}), y{0.0, 0.0};
+        y(1) = bad;
+        nn::Table t{x, y};
+        nn::DataLoader<double> loader(t, {.batch_size = 2, .shuffle = false});
+        for (const auto& batch : loader)
+            expect_error<ValueError>([&] { (void)batch.labels(); }, "is not a class label");
+    }
 }

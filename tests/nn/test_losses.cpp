@@ -207,3 +207,18 @@ BOOST_AUTO_TEST_CASE(labels_as_integer_arrays) {
     xtgrad::testing::expect_error<ShapeError>([&] { nn::cross_entropy(z, two_d); },
                                               "cross_entropy: labels must be one-dimensional, got shape [2,2]");
 }
+
+BOOST_AUTO_TEST_CASE(probability_targets_are_checked_eagerly_and_in_every_replay) {
+    Tape tape;
+    auto z = Tensor::parameter({0.1, 0.2, 0.3, 0.4, 0.5, 0.6}, {2, 3});
+    auto ok = Tensor::constant({0.2, 0.3, 0.5, 0.0, 1.0, 0.0}, {2, 3});
+    BOOST_TEST(std::isfinite(cross_entropy(z, ok).item()));
+    expect_error<DomainError>([&] { cross_entropy(z, Tensor::constant({0.2, 0.3, 0.6, 0.0, 1.0, 0.0}, {2, 3})); },
+                              "cross_entropy: target row 0 sums to 1.1");
+    expect_error<DomainError>([&] { cross_entropy(z, Tensor::constant({1.5, -0.5, 0.0, 0.0, 1.0, 0.0}, {2, 3})); },
+                              "target probability -0.5 at [0, 1] is negative");
+    // a compiled loss checks the targets of every call, not only those of its trace
+    CompiledLoss<double> loss({z}, [&](const TensorList<double>& in) { return cross_entropy(z, in[0]); });
+    loss({ok.value()});
+    expect_error<DomainError>([&] { loss({Array<double>{{0.5, 0.5, 0.5}, {0.0, 1.0, 0.0}}}); }, "sums to 1.5");
+}

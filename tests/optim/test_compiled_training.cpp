@@ -10,7 +10,6 @@
 #include <cmath>
 #include <cstring>
 #include <random>
-#include <thread>
 
 #include "helpers.hpp"
 #include "xtgrad/optim.hpp"
@@ -260,24 +259,6 @@ BOOST_AUTO_TEST_CASE(embedding_indices_and_slogdet_signs_are_replayed) {
     auto s = compile<double>([](const TensorList<double>& in) { return slogdet(in[0]).sign * 1.0; });
     BOOST_TEST(s({Array<double>{{2.0, 0.0}, {0.0, 3.0}}})() == 1.0);
     BOOST_TEST(s({Array<double>{{-2.0, 0.0}, {0.0, 3.0}}})() == -1.0);
-}
-
-BOOST_AUTO_TEST_CASE(one_compiled_function_called_from_several_threads) {
-    auto f = compile<double>([](const TensorList<double>& in) { return sum(square(tanh(in[0]) * 2.0)); });
-    std::vector<std::thread> threads;
-    std::vector<int> wrong(4, 0);
-    for (int t = 0; t < 4; ++t)
-        threads.emplace_back([&, t] {
-            Array<double> x = xt::ones<double>({3000}) * double(t + 1) * 0.1;
-            const double expected = 3000 * std::pow(std::tanh(double(t + 1) * 0.1) * 2.0, 2);
-            for (int k = 0; k < 200; ++k) {
-                auto [value, g] = f.value_and_grad({x});
-                if (std::abs(value - expected) > 1e-9 * expected) ++wrong[t];
-            }
-        });
-    for (auto& th : threads) th.join();
-    for (int t = 0; t < 4; ++t) BOOST_TEST(wrong[t] == 0, "thread " << t);
-    BOOST_TEST(f.traces() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_captured_parameter_that_changed_shape_is_traced_anew) {

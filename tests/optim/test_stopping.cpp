@@ -311,3 +311,41 @@ BOOST_AUTO_TEST_CASE(natural_gradient_with_the_penalty_converges_like_newton) {
     fisher.step();
     BOOST_TEST(a.w.value() == w);
 }
+
+namespace {
+// The identity with a rule of the wrong sign: every gradient through it points uphill.
+Tensor flipped(const Tensor& x) {
+    return custom_op(
+        "flipped", {x}, [](const TensorList<double>& in) { return Array<double>(in[0].value()); },
+        [](const TensorList<double>&, const Tensor&, const Tensor& g) -> TensorList<double> { return {-g}; });
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_rule_with_the_wrong_sign_ends_every_minimize_with_a_status) {
+    // No step can decrease the loss along the directions these methods compute: each must end
+    // with line_search_failed (not converged), never loop for ever or claim a minimum.
+    Array<double> target{1.0, -2.0, 0.5};
+    auto loss_of = [&](const Tensor& z) { return 0.5 * sum(square(z - Tensor::constant(target))); };
+    for (bool adapt : {false, true}) {
+        auto w = Tensor::parameter(Array<double>{0.0, 0.0, 0.0});
+        NaturalGradient<double> ng(TensorList<double>{w}, {[&] { return flipped(w); }, loss_of, {}},
+                                   {.adapt_damping = adapt});
+        auto r = ng.minimize();
+        BOOST_TEST((r.status == StopReason::line_search_failed), "adapt_damping " << adapt << ": " << r.message);
+        BOOST_TEST(!r.converged);
+        BOOST_TEST(r.loss == 0.5 * (1.0 + 4.0 + 0.25));  // parameters unchanged
+        BOOST_TEST(r.iterations < (adapt ? 200u : 2u));
+        BOOST_TEST(r.message.find("a rule with a wrong sign?") != std::string::npos, r.message);
+    }
+    auto w = Tensor::parameter(Array<double>{0.0, 0.0, 0.0});
+    LBFGS<double> lbfgs(TensorList<double>{w}, {});
+    auto rl = lbfgs.minimize(closure_of(lbfgs, [&] { return loss_of(flipped(w)); }));
+    BOOST_TEST((rl.status == StopReason::line_search_failed), rl.message);
+    ConjugateGradient<double> cg(TensorList<double>{w}, {});
+    auto rc = cg.minimize(closure_of(cg, [&] { return loss_of(flipped(w)); }));
+    BOOST_TEST((rc.status == StopReason::line_search_failed), rc.message);
+}
+
+BOOST_AUTO_TEST_CASE(the_default_iteration_limit_is_finite) {
+    BOOST_TEST(StopCriteria{}.max_iterations == 10000u);
+}

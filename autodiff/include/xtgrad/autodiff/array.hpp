@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,10 @@ struct PoolAllocator {
     PoolAllocator() noexcept = default;
     template <class U>
     PoolAllocator(const PoolAllocator<U>&) noexcept {}
-    T* allocate(std::size_t n) { return static_cast<T*>(pool_allocate(n * sizeof(T))); }
+    T* allocate(std::size_t n) {
+        if (n > std::size_t(-1) / sizeof(T)) throw std::bad_array_new_length();  // n * sizeof(T) would wrap
+        return static_cast<T*>(pool_allocate(n * sizeof(T)));
+    }
     void deallocate(T* p, std::size_t n) noexcept { pool_deallocate(p, n * sizeof(T)); }
     template <class U>
     bool operator==(const PoolAllocator<U>&) const noexcept {

@@ -35,7 +35,9 @@ std::ostream& operator<<(std::ostream& os, StopReason reason);
 struct StopCriteria {
     double tolerance_grad = 1e-7;    ///< on the largest |gradient component| (PyTorch's default)
     double tolerance_change = 1e-9;  ///< relative change of the loss over one iteration
-    std::size_t max_iterations = std::numeric_limits<std::size_t>::max();
+    /// Finite by default, so that a method that can make no progress still ends (scipy's
+    /// L-BFGS-B stops at 15000): minimize() returns with iteration_limit at the latest.
+    std::size_t max_iterations = 10000;
     std::size_t max_evaluations = std::numeric_limits<std::size_t>::max();
     void validate(std::string_view who) const;
 };

@@ -119,6 +119,40 @@ BOOST_AUTO_TEST_CASE(logdet_and_slogdet) {
     BOOST_TEST(std::abs(slogdet(neg_diag).logabsdet.item() - std::log(6.0)) < 1e-15);
 }
 
+// The gradient with respect to a symmetric matrix itself (no symmetrising op in between, as a
+// user's covariance parameter): symmetric, as PyTorch's, so that a gradient step keeps the
+// matrix symmetric, and its pairing with a symmetric direction E is the directional derivative.
+BOOST_AUTO_TEST_CASE(symmetric_matrix_ops_have_symmetric_gradients_in_the_matrix_itself) {
+    Array<double> raw = uniform({kN, kN}, 18);
+    const Array<double> e = 0.5 * (raw + xt::transpose(raw));
+    const Array<double> weights = uniform({kN, kN}, 19);
+    const std::vector<std::pair<const char*, std::function<Tensor(const Tensor&)>>> functions{
+        {"sum(W * cholesky(S))", [&](const Tensor& s) { return sum(Tensor::constant(weights) * cholesky(s)); }},
+        {"sum(sin(cholesky(S)))", [](const Tensor& s) { return sum(sin(cholesky(s))); }},
+        {"logdet(S)", [](const Tensor& s) { return logdet(s); }},
+    };
+    for (const auto& [name, f] : functions) {
+        Tape tape;
+        auto s = Tensor::parameter(spd(20));
+        auto g = grad(f(s), {s})[0].value();
+        BOOST_TEST(max_abs_diff(g, xt::transpose(g)) < 1e-14, name << ": the gradient is not symmetric");
+        const double h = 1e-5;
+        double fd = (f(Tensor::constant(spd(20) + h * e)).item() - f(Tensor::constant(spd(20) - h * e)).item()) / (2 * h);
+        BOOST_TEST(std::abs(xt::sum(g * e)() - fd) < 1e-8, name << ": <G, E> = " << xt::sum(g * e)() << ", d/dt " << fd);
+        // the Hessian-vector product along a symmetric direction is symmetric too
+        auto hv = hvp([&] { return f(s); }, {s}, {Tensor::constant(e)})[0].value();
+        BOOST_TEST(max_abs_diff(hv, xt::transpose(hv)) < 1e-13, name << ": the Hessian-vector product");
+        // a gradient step on S keeps a matrix that cholesky accepts
+        s.set_value(s.value() - 0.01 * g);
+        BOOST_CHECK_NO_THROW(f(s));
+    }
+    {  // logdet's gradient in S itself is S^-1
+        Tape tape;
+        auto s = Tensor::parameter(spd(21));
+        BOOST_TEST(max_abs_diff(grad(logdet(s), {s})[0].value(), inverse(s).value()) < 1e-12);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(hessian_of_logdet_is_minus_the_inverse_sandwich) {
     // d2 logdet(S)[V, W] = -tr(S^-1 V S^-1 W): the HVP along a symmetric V is -S^-1 V S^-1.
     Tape tape;

@@ -32,6 +32,40 @@ BOOST_AUTO_TEST_CASE(max_and_min_over_axes) {
     }
 }
 
+namespace {
+double max_abs(const Array<double>& a) {
+    return xt::amax(xt::abs(a))();
+}
+}  // namespace
+
+// At a tie the gradient of max and min is shared evenly among the extremes (torch.amax/amin),
+// so that it sums to the output's gradient; on a distinct extreme it all goes there.
+BOOST_AUTO_TEST_CASE(max_and_min_share_the_gradient_evenly_among_ties) {
+    Tape tape;
+    // rows: a tie of two, a tie of three (the whole row), a single extreme; column 0 holds the
+    // minima (one tie of two in the column)
+    auto a = Tensor::parameter(Array<double>{{1.0, 5.0, 5.0}, {2.0, 2.0, 2.0}, {1.0, 4.0, 3.0}});
+    const Array<double> max_rows{{0, 0.5, 0.5}, {1.0 / 3, 1.0 / 3, 1.0 / 3}, {0, 1, 0}};
+    const Array<double> min_rows{{1, 0, 0}, {1.0 / 3, 1.0 / 3, 1.0 / 3}, {1, 0, 0}};
+    for (bool keep : {false, true}) {
+        BOOST_TEST(max_abs(grad(sum(max(a, {1}, keep)), {a})[0].value() - max_rows) < 1e-16);
+        BOOST_TEST(max_abs(grad(sum(min(a, {-1}, keep)), {a})[0].value() - min_rows) < 1e-16);
+    }
+    // the weights of each row's output reach only that row's ties
+    auto weighted = grad(sum(max(a, {1}) * Tensor::constant(Array<double>{10.0, 20.0, 30.0})), {a})[0].value();
+    BOOST_TEST(max_abs(weighted - Array<double>{{0, 5, 5}, {20.0 / 3, 20.0 / 3, 20.0 / 3}, {0, 30, 0}}) < 1e-14);
+    // over columns: column 0's minimum 1 is tied between rows 0 and 2
+    BOOST_TEST(max_abs(grad(sum(min(a, {0})), {a})[0].value() -
+                       Array<double>{{0.5, 0, 0}, {0, 1, 1}, {0.5, 0, 0}}) < 1e-16);
+    // over every axis (no axes given): the maximum 5 twice, the minimum 1 twice
+    BOOST_TEST(max_abs(grad(max(a, Axes{}), {a})[0].value() - Array<double>{{0, 0.5, 0.5}, {0, 0, 0}, {0, 0, 0}}) < 1e-16);
+    BOOST_TEST(max_abs(grad(min(a, Axes{}), {a})[0].value() - Array<double>{{0.5, 0, 0}, {0, 0, 0}, {0.5, 0, 0}}) < 1e-16);
+    // over two axes of a [2, 2, 2]: four equal values
+    auto b = Tensor::parameter(Array<double>{{{7.0, 7.0}, {7.0, 7.0}}, {{1.0, 2.0}, {3.0, 3.0}}});
+    BOOST_TEST(max_abs(grad(sum(max(b, {1, 2})), {b})[0].value() -
+                       Array<double>{{{0.25, 0.25}, {0.25, 0.25}}, {{0, 0}, {0.5, 0.5}}}) < 1e-16);
+}
+
 BOOST_AUTO_TEST_CASE(logsumexp_softmax_log_softmax) {
     Tape tape;
     for (Shape s : {Shape{3, 4}, Shape{2, 3, 4}, Shape{5}}) {

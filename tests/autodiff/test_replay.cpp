@@ -133,6 +133,17 @@ BOOST_AUTO_TEST_CASE(fused_replays_equal_eager_evaluation) {
     check_fused_replays<float>({1000, 1100});
 }
 
+// A fused group's sum keeps one partial per block of 8 KiB (1024 doubles, 2048 floats): a
+// group of a whole number of blocks, and one element either side, must neither lose the last
+// block nor write a partial past the end (the AddressSanitizer stage runs this too).
+BOOST_AUTO_TEST_CASE(fused_sums_over_whole_numbers_of_blocks) {
+    for (std::size_t blocks : {1, 2, 4})
+        for (int side : {-1, 0, 1}) {
+            check_fused_replays<double>({1, blocks * 1024 + side});
+            check_fused_replays<float>({1, blocks * 2048 + side});
+        }
+}
+
 BOOST_AUTO_TEST_CASE(a_chain_of_scalar_ops_is_one_group) {
     std::function<Tensor(const TensorList<double>&)> chain = [](const TensorList<double>& in) {
         Tensor y = in[0];

@@ -27,15 +27,20 @@ void put32(std::string& s, std::size_t v) {
     for (int i = 0; i < 4; ++i) s += char((v >> (8 * i)) & 0xff);
 }
 
-// An .npy array with any header text (padded as numpy pads it) and any data bytes.
-std::string npy(const std::string& dict, const std::string& data) {
+// An .npy array with any header text (padded as numpy pads it) and any data bytes. Version 1
+// declares the header's length in 2 bytes, versions 2 and 3 in 4.
+std::string npy(const std::string& dict, const std::string& data, int version = 1) {
+    const std::size_t prefix = version == 1 ? 10 : 12;
     std::string header = dict;
-    while ((10 + header.size() + 1) % 64 != 0) header += ' ';
+    while ((prefix + header.size() + 1) % 64 != 0) header += ' ';
     header += '\n';
     std::string out = "\x93NUMPY";
-    out += char(1);
+    out += char(version);
     out += char(0);
-    put16(out, header.size());
+    if (version == 1)
+        put16(out, header.size());
+    else
+        put32(out, header.size());
     return out + header + data;
 }
 
@@ -238,6 +243,48 @@ BOOST_AUTO_TEST_CASE(damaged_containers_are_refused) {
     std::string flipped = good;
     flipped[flipped.find("NUMPY") + 60] ^= 1;
     expect_refused("flipped.npz", flipped, "fails its checksum");
+}
+
+// Every prefix of a valid .npy, of each version, is an IoError (never an out-of-range read
+// of the header's length field, whose width depends on the version).
+BOOST_AUTO_TEST_CASE(every_truncation_of_an_npy_of_each_version_is_refused) {
+    double one = 1.5;
+    std::string data(8, '\0');
+    std::memcpy(data.data(), &one, 8);
+    for (int version : {1, 2, 3}) {
+        const std::string whole = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", data, version);
+        {
+            TempFile f("whole.npz", stored_zip(whole));
+            BOOST_TEST(load_npz<double>(f.path)[0].second == (Array<double>{1.5}), "version " << version);
+        }
+        for (std::size_t n = 0; n < whole.size(); ++n) {
+            BOOST_TEST_CONTEXT("version " << version << ", the first " << n << " bytes") {
+                TempFile f("cut.npz", stored_zip(whole.substr(0, n)));
+                expect_error<IoError>([&] { load_npz<double>(f.path); }, "'a.npy'");
+            }
+        }
+    }
+}
+
+// An entry's data must end where the central directory begins: one byte into it is refused,
+// as is a local header that would overlap it.
+BOOST_AUTO_TEST_CASE(an_entry_reaching_into_the_central_directory_is_refused) {
+    const std::string content = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", eight_bytes());
+    const std::string good = stored_zip(content);
+    const std::size_t eocd = good.size() - 22, cd = eocd - (46 + 5);  // one record named "a.npy"
+    auto with32 = [](std::string s, std::size_t at, std::size_t v) {
+        for (int i = 0; i < 4; ++i) s[at + i] = char((v >> (8 * i)) & 0xff);
+        return s;
+    };
+    {
+        TempFile f("exact.npz", good);
+        BOOST_TEST(load_npz<double>(f.path)[0].second.size() == 1u);
+    }
+    // both sizes one byte larger in the central record: the entry would end inside it
+    std::string longer = with32(with32(good, cd + 20, content.size() + 1), cd + 24, content.size() + 1);
+    expect_refused("longer.npz", longer, "run past the archive's data");
+    // the local header moved to 29 bytes before the directory: it would overlap it
+    expect_refused("header.npz", with32(good, cd + 42, cd - 29), "its local header");
 }
 
 BOOST_AUTO_TEST_CASE(what_is_not_a_file_is_refused) {

@@ -105,6 +105,75 @@ BOOST_AUTO_TEST_CASE(conv_pool_flatten_to_second_order) {
                              "divisible by groups 2");
 }
 
+namespace {
+// Window (oy, ox) of a pooling layer over pixels (y, x) of channel (n, c), taken directly:
+// rows move by stride[0] and span kernel[0], columns by stride[1] and kernel[1]; padding
+// counts as zeros (AvgPool2d's mean includes them, as PyTorch's count_include_pad).
+struct Window {
+    const Array<double>& img;
+    std::array<std::size_t, 2> kernel, stride, padding;
+    template <class F>
+    void each(std::size_t n, std::size_t c, std::size_t oy, std::size_t ox, F f) const {
+        for (std::size_t ky = 0; ky < kernel[0]; ++ky)
+            for (std::size_t kx = 0; kx < kernel[1]; ++kx) {
+                long y = long(oy * stride[0] + ky) - long(padding[0]), x = long(ox * stride[1] + kx) - long(padding[1]);
+                bool inside = y >= 0 && x >= 0 && y < long(img.shape()[2]) && x < long(img.shape()[3]);
+                f(inside ? img(n, c, std::size_t(y), std::size_t(x)) : 0.0, y, x);
+            }
+    }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(pooling_over_non_square_windows_and_strides_is_the_direct_computation) {
+    Tape tape;
+    auto img = param({2, 3, 9, 8}, 21);  // no ties: each window has one maximum
+    struct Case {
+        std::array<std::size_t, 2> kernel, stride, padding;
+        Shape out;
+    };
+    for (const Case& k : {Case{{2, 3}, {1, 2}, {0, 0}, {2, 3, 8, 3}}, Case{{3, 2}, {2, 1}, {0, 0}, {2, 3, 4, 7}},
+                          Case{{1, 4}, {3, 2}, {0, 0}, {2, 3, 3, 3}}, Case{{4, 1}, {1, 3}, {0, 0}, {2, 3, 6, 3}}}) {
+        nn::MaxPool2d<double> pool({.kernel = k.kernel, .stride = k.stride});
+        auto out = pool(img);
+        BOOST_TEST(out.shape() == k.out);
+        // each output's gradient lands on its window's maximum: weights 1, 2, 3, ... tell them apart
+        Array<double> weights = xt::arange<double>(1.0, double(out.size()) + 1.0);
+        weights.reshape(out.shape());
+        auto g = grad(sum(out * Tensor::constant(weights)), {img})[0].value();
+        Array<double> expected_grad = xt::zeros<double>(img.shape());
+        Window w{img.value(), k.kernel, k.stride, k.padding};
+        for (std::size_t n = 0; n < 2; ++n)
+            for (std::size_t c = 0; c < 3; ++c)
+                for (std::size_t oy = 0; oy < k.out[2]; ++oy)
+                    for (std::size_t ox = 0; ox < k.out[3]; ++ox) {
+                        double m = -1e300;
+                        long my = 0, mx = 0;
+                        w.each(n, c, oy, ox, [&](double v, long y, long x) {
+                            if (v > m) m = v, my = y, mx = x;
+                        });
+                        BOOST_TEST(out.value()(n, c, oy, ox) == m);
+                        expected_grad(n, c, std::size_t(my), std::size_t(mx)) += weights(n, c, oy, ox);
+                    }
+        BOOST_TEST((g == expected_grad));
+    }
+    for (const Case& k : {Case{{2, 3}, {1, 2}, {1, 0}, {2, 3, 10, 3}}, Case{{3, 2}, {2, 3}, {1, 1}, {2, 3, 5, 3}}}) {
+        nn::AvgPool2d<double> pool({.kernel = k.kernel, .stride = k.stride, .padding = k.padding});
+        auto out = pool(img).value();
+        BOOST_TEST(out.shape() == k.out);
+        Window w{img.value(), k.kernel, k.stride, k.padding};
+        double worst = 0;
+        for (std::size_t n = 0; n < 2; ++n)
+            for (std::size_t c = 0; c < 3; ++c)
+                for (std::size_t oy = 0; oy < k.out[2]; ++oy)
+                    for (std::size_t ox = 0; ox < k.out[3]; ++ox) {
+                        double s = 0;
+                        w.each(n, c, oy, ox, [&](double v, long, long) { s += v; });
+                        worst = std::max(worst, std::abs(s / double(k.kernel[0] * k.kernel[1]) - out(n, c, oy, ox)));
+                    }
+        BOOST_TEST(worst < 1e-15);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(dropout_train_and_eval) {
     nn::Dropout<double> dropout(0.25, 7);
     Tape tape;

@@ -133,6 +133,52 @@ BOOST_AUTO_TEST_CASE(cross_entropy_with_probability_targets_is_kl_plus_entropy) 
     BOOST_TEST(std::abs(ce - (kl + h)) < 1e-12);
 }
 
+namespace {
+// A loss under Reduction::none, sum and mean: none has `shape`, sum adds it up, mean divides
+// the sum by `count` (elements for elementwise losses, rows for the row-wise ones).
+void check_reductions(const std::string& name, const std::function<Tensor(Reduction)>& loss, const Shape& shape,
+                      double count) {
+    Tape tape;
+    auto none = loss(Reduction::none);
+    BOOST_TEST(none.shape() == shape, name << ": none has shape " << to_string(none.shape()));
+    double total = loss(Reduction::sum).item(), mean = loss(Reduction::mean).item();
+    BOOST_TEST(std::abs(sum(none).item() - total) <= 1e-13 * (1 + std::abs(total)), name << ": sum");
+    BOOST_TEST(std::abs(mean - total / count) <= 1e-13 * (1 + std::abs(mean)), name << ": mean " << mean);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(every_loss_under_every_reduction) {
+    auto z = param({5, 3}, 30), t = param({5, 3}, 31);
+    auto p = probabilities({5, 3}, 32), bits = probabilities({5, 3}, 33);
+    auto logits = param({5, 4}, 34);
+    auto q = Tensor::constant(softmax(Tensor::constant(uniform({5, 4}, 35)), 1).value());
+    auto targets = soft_targets(36);
+    check_reductions("sum_squared_error", [&](Reduction r) { return sum_squared_error(z, t, r); }, {5, 3}, 15);
+    check_reductions("mean_squared_error", [&](Reduction r) { return mean_squared_error(z, t, r); }, {5, 3}, 15);
+    check_reductions("gaussian_nll", [&](Reduction r) { return gaussian_nll(z, t, 0.7, r); }, {5, 3}, 15);
+    check_reductions("binary_cross_entropy", [&](Reduction r) { return binary_cross_entropy(p, bits, r); }, {5, 3}, 15);
+    check_reductions("binary_cross_entropy_with_logits",
+                     [&](Reduction r) { return binary_cross_entropy_with_logits(z, bits, r, 2.0); }, {5, 3}, 15);
+    check_reductions("cross_entropy (labels)",
+                     [&](Reduction r) { return cross_entropy(logits, kLabels, {.reduction = r}); }, {5}, 5);
+    check_reductions("cross_entropy (probabilities)", [&](Reduction r) { return cross_entropy(logits, targets, r); },
+                     {5}, 5);
+    check_reductions("nll_loss", [&](Reduction r) { return nll_loss(log_softmax(logits, 1), kLabels, r); }, {5}, 5);
+    check_reductions("kl_divergence", [&](Reduction r) { return kl_divergence(targets, q, r); }, {5}, 5);
+    check_reductions("entropy", [&](Reduction r) { return entropy(targets, r); }, {5}, 5);
+    // probability targets that are one-hot rows are the labels, under every reduction
+    Array<double> onehot = xt::zeros<double>({5, 4});
+    for (std::size_t n = 0; n < 5; ++n) onehot(n, kLabels[n]) = 1.0;
+    for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean}) {
+        Tape tape;
+        auto by_probs = cross_entropy(logits, Tensor::constant(onehot), r);
+        auto by_labels = cross_entropy(logits, kLabels, {.reduction = r});
+        BOOST_TEST(xt::amax(xt::abs(by_probs.value() - by_labels.value()))() < 1e-15, "reduction " << int(r));
+        auto g1 = grad(sum(by_probs), {logits})[0].value(), g2 = grad(sum(by_labels), {logits})[0].value();
+        BOOST_TEST(xt::amax(xt::abs(g1 - g2))() < 1e-15, "reduction " << int(r));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(kl_and_entropy) {
     auto p = probabilities({3, 4}, 10);
     auto q = probabilities({3, 4}, 11);

@@ -75,6 +75,62 @@ BOOST_AUTO_TEST_CASE(conjugate_gradient_terminates_on_a_quadratic_in_n_iteration
 }
 
 namespace {
+// The array of `state` whose name ends in `suffix` (one parameter here).
+Array<double> state_entry(const nn::NamedArrays<double>& state, const std::string& suffix) {
+    for (auto& [name, a] : state)
+        if (name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+            return a;
+    return {};
+}
+}  // namespace
+
+// Each direction is -g + beta d_prev with beta from its formula's definition (Nocedal and
+// Wright, 5.41-5.49), checked on Rosenbrock, where inexact line searches make the four
+// formulas differ (on a quadratic with exact searches they coincide); PR+ is
+// max(0, PR), and a clamped step (PR < 0) must occur here.
+BOOST_AUTO_TEST_CASE(each_conjugate_gradient_direction_follows_its_formula) {
+    std::size_t clamped = 0;
+    for (auto formula : {ConjugateGradientFormula::fletcher_reeves, ConjugateGradientFormula::polak_ribiere_plus,
+                         ConjugateGradientFormula::hestenes_stiefel, ConjugateGradientFormula::dai_yuan}) {
+        auto p = Tensor::parameter(Array<double>{-1.2, 1.0});
+        ConjugateGradient<double> cg(TensorList<double>{p}, {.formula = formula, .restart_every = 1000});
+        auto closure = closure_of(cg, [&] { return rosenbrock(p); });
+        cg.step(closure);
+        std::size_t checked = 0;
+        for (int k = 0; k < 25; ++k) {
+            auto before = cg.state();
+            Array<double> g0 = state_entry(before, ".grad_prev"), d0 = state_entry(before, ".dir_prev");
+            cg.step(closure);
+            auto after = cg.state();
+            Array<double> g = state_entry(after, ".grad_prev"), d = state_entry(after, ".dir_prev");
+            if (g0.size() == 0 || g.size() == 0) continue;  // a line search without the Wolfe conditions restarts
+            const Array<double> y = g - g0;
+            const double gg = xt::sum(g * g)(), gy = xt::sum(g * y)(), g0g0 = xt::sum(g0 * g0)(),
+                         dy = xt::sum(d0 * y)();
+            double beta = 0;
+            switch (formula) {
+                case ConjugateGradientFormula::fletcher_reeves: beta = gg / g0g0; break;
+                case ConjugateGradientFormula::polak_ribiere_plus:
+                    beta = std::max(0.0, gy / g0g0);
+                    clamped += gy < 0;
+                    break;
+                case ConjugateGradientFormula::hestenes_stiefel: beta = gy / dy; break;
+                case ConjugateGradientFormula::dai_yuan: beta = gg / dy; break;
+            }
+            Array<double> expected = -g + beta * d0;
+            if (!(xt::sum(g * expected)() < 0)) expected = -g;  // not a descent direction: steepest descent
+            BOOST_TEST(xt::amax(xt::abs(d - expected))() <= 1e-12 * (1 + xt::amax(xt::abs(d))()),
+                       "formula " << int(formula) << ", iteration " << k + 2 << ": direction " << d(0) << ", " << d(1)
+                                  << " against " << expected(0) << ", " << expected(1));
+            ++checked;
+            if (xt::amax(xt::abs(g))() < 1e-6) break;
+        }
+        BOOST_TEST(checked >= 10u, "formula " << int(formula) << ": " << checked << " directions checked");
+    }
+    BOOST_TEST(clamped >= 1u, "PR+ never clamped a negative beta on this run");
+}
+
+namespace {
 // Iterates until the largest gradient component is at most 1e-5, as scipy's gtol = 1e-5 does.
 template <class Opt>
 void rosenbrock_counts(const char* name, std::size_t max_iterations, std::size_t max_calls) {

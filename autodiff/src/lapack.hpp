@@ -1,11 +1,32 @@
 // LAPACK and BLAS calls for float and double under one name each (row-major storage).
-// Every call returns LAPACK's `info`: 0 on success, > 0 for a singular or indefinite matrix.
+// Every call returns LAPACK's `info`: 0 on success, > 0 for a singular or indefinite matrix,
+// < 0 for a failure of LAPACKE's own (pass it through `checked`).
 #pragma once
 
 #include <cblas.h>
 #include <lapacke.h>
 
+#include <stdexcept>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "xtgrad/autodiff/errors.hpp"
+
 namespace xtgrad::detail::lapack {
+
+/// The `info` of a LAPACKE call made by `op` on an n x n matrix, when it is 0 or positive (a
+/// singular or indefinite matrix: the caller's to explain). Negative codes never pass as
+/// success: LAPACKE's row-major interface copies the matrix to a workspace of its own, and a
+/// failed allocation of it (out of memory) returned the input unchanged as the answer.
+inline int checked(std::string_view op, int info, int n) {
+    if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
+        throw MemoryError(
+            fmt::format("{}: out of memory: LAPACK could not allocate its workspace for a {}x{} matrix", op, n, n));
+    if (info < 0)  // an argument LAPACK refused: a defect here, not in the caller's data
+        throw std::logic_error(fmt::format("{}: LAPACK refused its argument {} (info {})", op, -info, info));
+    return info;
+}
 
 inline int gesv(int n, int nrhs, double* a, int* ipiv, double* b) {
     return LAPACKE_dgesv(LAPACK_ROW_MAJOR, n, nrhs, a, n, ipiv, b, nrhs);

@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "xtgrad/autodiff/array.hpp"
+#include "xtgrad/autodiff/errors.hpp"
 
 namespace xtgrad {
 
@@ -94,6 +95,8 @@ void note_peak() {
 namespace storage {
 
 void* pool_allocate(std::size_t bytes) {
+    if (bytes > (std::size_t(1) << 62))  // (rounding up would wrap; no machine holds it)
+        throw MemoryError(fmt::format("out of memory: cannot allocate {} bytes", bytes));
     std::size_t size = rounded(bytes);
     if (size < kLarge) {
         small_in_use += size;
@@ -131,7 +134,8 @@ void* pool_allocate(std::size_t bytes) {
                 small_in_use -= size;
             else
                 large_in_use.fetch_sub(size, std::memory_order_relaxed);
-            throw std::bad_alloc();
+            throw MemoryError(fmt::format("out of memory: cannot allocate {} bytes ({:.3g} GiB)", size,
+                                          double(size) / double(1 << 30)));
         }
     }
     return p;

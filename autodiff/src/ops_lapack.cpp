@@ -90,7 +90,7 @@ TensorT<T> solve(const TensorT<T>& a, const TensorT<T>& b) {
             Array<T> lu = in[0].value();
             Array<T> x = in[1].value();
             std::vector<int> ipiv(static_cast<std::size_t>(n));
-            int info = lapack::gesv(n, k, lu.data(), ipiv.data(), x.data());
+            int info = lapack::checked("solve", lapack::gesv(n, k, lu.data(), ipiv.data(), x.data()), n);
             if (info > 0)
                 throw DomainError(
                     fmt::format("solve: the matrix of shape {} is singular (U[{},{}] = 0 in its LU "
@@ -114,8 +114,8 @@ TensorT<T> inverse(const TensorT<T>& a) {
         [n](const TensorList<T>& in) {
             Array<T> y = in[0].value();
             std::vector<int> ipiv(static_cast<std::size_t>(n));
-            int info = lapack::getrf(n, y.data(), ipiv.data());
-            if (info == 0) info = lapack::getri(n, y.data(), ipiv.data());
+            int info = lapack::checked("inverse", lapack::getrf(n, y.data(), ipiv.data()), n);
+            if (info == 0) info = lapack::checked("inverse", lapack::getri(n, y.data(), ipiv.data()), n);
             if (info > 0)
                 throw DomainError(
                     fmt::format("inverse: the matrix of shape {} is singular (U[{},{}] = 0 in its LU "
@@ -168,7 +168,7 @@ TensorT<T> cholesky(const TensorT<T>& a) {
         "cholesky", {a},
         [n](const TensorList<T>& in) {
             Array<T> l = in[0].value();
-            int info = lapack::potrf(n, l.data());
+            int info = lapack::checked("cholesky", lapack::potrf(n, l.data()), n);
             if (info > 0)
                 throw DomainError(
                     fmt::format("cholesky: the matrix of shape {} is not positive definite (its leading "
@@ -225,7 +225,7 @@ SignLogDet<T> slogdet(const TensorT<T>& a) {
         [n, sign](const TensorList<T>& in) {
             Array<T> lu = in[0].value();
             std::vector<int> ipiv(static_cast<std::size_t>(n));
-            int info = lapack::getrf(n, lu.data(), ipiv.data());
+            int info = lapack::checked("slogdet", lapack::getrf(n, lu.data(), ipiv.data()), n);
             Array<T> out = Array<T>::from_shape({});
             if (info > 0) {  // singular: numpy's (0, -inf)
                 *sign = T(0);

@@ -23,14 +23,38 @@ Geometry geometry(std::string_view op, const Shape& s, const Patches2d& p) {
             fmt::format("{}: kernel, stride and dilation must be >= 1, got kernel [{},{}], stride "
                         "[{},{}], dilation [{},{}]",
                         op, p.kernel[0], p.kernel[1], p.stride[0], p.stride[1], p.dilation[0], p.dilation[1]));
+    // Each size below 2^31, so that the arithmetic below cannot wrap (a negative number turned
+    // into a size_t arrives as one near 2^64: it wrapped to all-zero outputs before).
+    constexpr std::size_t kLimit = std::size_t(1) << 31;
+    for (auto [what, pair] : {std::pair{"kernel", p.kernel}, std::pair{"stride", p.stride},
+                              std::pair{"padding", p.padding}, std::pair{"dilation", p.dilation}})
+        if (pair[0] >= kLimit || pair[1] >= kLimit)
+            throw ValueError(fmt::format("{}: {} [{},{}] is out of range (each at most 2^31 - 1{})", op, what, pair[0],
+                                         pair[1],
+                                         std::max(pair[0], pair[1]) >= (std::size_t(1) << 63)
+                                             ? "; a negative number converted to an unsigned size?"
+                                             : ""));
     Geometry g{s[0], s[1], s[2], s[3], p.kernel[0], p.kernel[1], 0, 0, p};
-    std::size_t span_h = p.dilation[0] * (g.kh - 1) + 1, span_w = p.dilation[1] * (g.kw - 1) + 1;
-    std::size_t ph = g.h + 2 * p.padding[0], pw = g.w + 2 * p.padding[1];
+    // in 128 bits: none of these products can overflow
+    using Wide = unsigned __int128;
+    const Wide span_h = Wide(p.dilation[0]) * (g.kh - 1) + 1, span_w = Wide(p.dilation[1]) * (g.kw - 1) + 1;
+    const Wide ph = Wide(g.h) + 2 * Wide(p.padding[0]), pw = Wide(g.w) + 2 * Wide(p.padding[1]);
     if (span_h > ph || span_w > pw)
         throw ShapeError(fmt::format("{}: a kernel spanning [{},{}] does not fit images of shape {} padded by [{},{}]",
-                                     op, span_h, span_w, to_string(s), p.padding[0], p.padding[1]));
-    g.oh = (ph - span_h) / p.stride[0] + 1;
-    g.ow = (pw - span_w) / p.stride[1] + 1;
+                                     op, std::uint64_t(span_h), std::uint64_t(span_w), to_string(s), p.padding[0],
+                                     p.padding[1]));
+    const Wide oh = (ph - span_h) / p.stride[0] + 1, ow = (pw - span_w) / p.stride[1] + 1;
+    // the patches [N, oh * ow, C * kh * kw] are what gets allocated: refused before it is tried
+    // when no machine holds them (and size_t could not count them)
+    const Wide patches = Wide(g.n) * oh * ow * Wide(g.c) * Wide(g.kh) * Wide(g.kw);
+    if (oh >= kLimit * kLimit || ow >= kLimit * kLimit || patches > (Wide(1) << 56))
+        throw MemoryError(fmt::format(
+            "{}: out of memory: images of shape {} padded by [{},{}] with stride [{},{}] make {}x{} windows of "
+            "{}x{}: more patch elements than any machine holds",
+            op, to_string(s), p.padding[0], p.padding[1], p.stride[0], p.stride[1], std::uint64_t(oh),
+            std::uint64_t(ow), g.kh, g.kw));
+    g.oh = std::size_t(oh);
+    g.ow = std::size_t(ow);
     return g;
 }
 

@@ -121,6 +121,19 @@ Generator& default_generator() {
     return gen;
 }
 
+IndexArray randperm(std::size_t n, Generator& gen) {
+    if (n > (std::size_t(1) << 60)) throw ValueError(fmt::format("randperm: n = {} is too large", n));
+    std::vector<std::int64_t> p(n);
+    for (std::size_t i = 0; i < n; ++i) p[i] = std::int64_t(i);
+    const std::uint64_t start = gen.state()->take(n);
+    words(gen.seed(), start, n, [&](std::size_t i, std::uint64_t w) {
+        const std::size_t k = n - i;  // p[0, k) not yet placed: p[k - 1] takes one of them
+        const auto j = std::size_t((static_cast<unsigned __int128>(w) * k) >> 64);
+        std::swap(p[k - 1], p[j]);
+    });
+    return IndexArray(std::move(p), {n});
+}
+
 template <class T>
 BasicTensor<T> rand(const Shape& shape, Generator& gen) {
     return draw<T>("rand", shape, gen, 1, [](T* o, std::size_t n, std::uint64_t start, std::uint64_t seed) {

@@ -292,6 +292,14 @@ void Node<T>::propagate(TapeState& tape) {
     }
 }
 
+void out_of_memory(std::string_view op, const std::vector<Shape>& input_shapes, const MemoryError& e) {
+    std::string what = e.what();
+    if (what.rfind(std::string(op) + ":", 0) == 0) throw e;  // named already (an op inside an op)
+    std::string shapes;
+    for (const auto& s : input_shapes) shapes += (shapes.empty() ? "" : ", ") + to_string(s);
+    throw MemoryError(fmt::format("{}: inputs of shape {}: {}", op, shapes.empty() ? "(none)" : shapes, what));
+}
+
 template <class T>
 void Node<T>::replay() {
     if (leaf) return;
@@ -299,8 +307,12 @@ void Node<T>::replay() {
         throw TapeError(fmt::format("replay: op '{}' was recorded without its forward function (not on a "
                                     "diagnostic tape, or its graph was freed)",
                                     name));
-    EvaluatingForward evaluating;
-    Access::var(output).value = forward(inputs);
+    try {
+        EvaluatingForward evaluating;
+        Access::var(output).value = forward(inputs);
+    } catch (const MemoryError& e) {
+        out_of_memory(name, shapes_of(inputs), e);
+    }
 }
 
 template <class T>

@@ -230,15 +230,26 @@ public:
 template <class T>
 void check_read(const char* what, const Var<T>& v);
 
+/// Rethrows an op's MemoryError with the op's name and its inputs' shapes in front.
+[[noreturn]] void out_of_memory(std::string_view op, const std::vector<Shape>& input_shapes, const MemoryError& e);
+template <class T>
+std::vector<Shape> shapes_of(const TensorList<T>& inputs) {
+    std::vector<Shape> out;
+    for (const auto& t : inputs) out.push_back(t.defined() ? t.shape() : Shape{});
+    return out;
+}
+
 /// `record(name, inputs, forward(inputs), ...)`: how every op is defined. The inputs
 /// must have been checked with check_usable. `forward` is wrapped in a std::function only
 /// on a diagnostic tape, so the hot path pays for no type erasure.
 template <class T, class F>
 BasicTensor<T> make_op(std::string_view name, TensorList<T>&& inputs, F&& forward, BackwardFn<T>&& backward) {
     Array<T> value;
-    {
+    try {
         EvaluatingForward evaluating;
         value = forward(inputs);
+    } catch (const MemoryError& e) {
+        out_of_memory(name, shapes_of(inputs), e);
     }
     ForwardFn<T> kept;
     if (diagnostic_active()) kept = std::forward<F>(forward);

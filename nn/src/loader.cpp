@@ -35,8 +35,9 @@ DataLoader<T>::DataLoader(Table table, const LoaderOptions& options, std::functi
     if (options_.shards == 0 || options_.shard >= options_.shards)
         throw ValueError(fmt::format("DataLoader: shard {} of {} shards does not exist", options_.shard,
                                      options_.shards));
-    order_.resize(table_.rows());
-    std::iota(order_.begin(), order_.end(), std::size_t(0));
+    std::vector<std::size_t> identity(table_.rows());
+    std::iota(identity.begin(), identity.end(), std::size_t(0));
+    identity_ = std::make_shared<const std::vector<std::size_t>>(std::move(identity));
 }
 
 template <class T>
@@ -47,20 +48,32 @@ std::size_t DataLoader<T>::size() const {
 
 template <class T>
 typename DataLoader<T>::iterator DataLoader<T>::begin() {
-    if (options_.shuffle) order_ = shuffled_indices(table_.rows(), options_.seed + epoch_);
+    std::shared_ptr<const std::vector<std::size_t>> order = identity_;
+    if (options_.shuffle) {
+        // epoch e reads words [e 2^40, (e + 1) 2^40) of the seed's stream: no two epochs and no
+        // two seeds share a draw (tables hold fewer than 2^40 rows)
+        if (epoch_ >= (std::size_t(1) << 24))
+            throw ValueError("DataLoader: more than 2^24 epochs of one loader; make a new one");
+        Generator gen(options_.seed);
+        gen.set_offset(std::uint64_t(epoch_) << 40);
+        IndexArray p = randperm(table_.rows(), gen);
+        auto shuffled = std::make_shared<std::vector<std::size_t>>(p.size());
+        for (std::size_t i = 0; i < p.size(); ++i) (*shuffled)[i] = std::size_t(p[i]);
+        order = std::move(shuffled);
+    }
     ++epoch_;
-    return iterator(this, 0);
+    return iterator(this, 0, std::move(order));
 }
 
 template <class T>
-Batch<T> DataLoader<T>::make_batch(std::size_t index) const {
-    std::size_t start = index * options_.batch_size, stop = std::min(start + options_.batch_size, order_.size());
+Batch<T> DataLoader<T>::make_batch(const std::vector<std::size_t>& order, std::size_t index) const {
+    std::size_t start = index * options_.batch_size, stop = std::min(start + options_.batch_size, order.size());
     Batch<T> batch;
     batch.global_rows = stop - start;
     auto [first, last] = shard_range(stop - start, options_.shard, options_.shards);
     stop = start + last;
     start += first;
-    batch.rows.assign(order_.begin() + std::ptrdiff_t(start), order_.begin() + std::ptrdiff_t(stop));
+    batch.rows.assign(order.begin() + std::ptrdiff_t(start), order.begin() + std::ptrdiff_t(stop));
     if (batch.empty()) return batch;  // a shard of a batch smaller than the shards
     std::size_t cols = table_.features.shape()[1];
     Array<T> x = Array<T>::from_shape({batch.rows.size(), cols});
@@ -69,20 +82,30 @@ Batch<T> DataLoader<T>::make_batch(std::size_t index) const {
         for (std::size_t j = 0; j < cols; ++j) x(i, j) = T(table_.features(batch.rows[i], j));
         y(i) = T(table_.target(batch.rows[i]));
     }
-    batch.x = BasicTensor<T>::constant(transform_ ? transform_(std::move(x)) : std::move(x));
+    if (transform_) {
+        Array<T> out = transform_(std::move(x));
+        if (out.dimension() == 0 || out.shape()[0] != batch.rows.size())
+            throw ShapeError(fmt::format("DataLoader: the transform made features of shape {} from a batch of {} rows "
+                                         "[{}, {}]; the rows must stay first, one per target",
+                                         to_string(out.shape()), batch.rows.size(), batch.rows.size(), cols));
+        x = std::move(out);
+    }
+    batch.x = BasicTensor<T>::constant(std::move(x));
     batch.y = BasicTensor<T>::constant(std::move(y));
     return batch;
 }
 
 template <class T>
-DataLoader<T>::iterator::iterator(const DataLoader* loader, std::size_t index) : loader_(loader), index_(index) {
+DataLoader<T>::iterator::iterator(const DataLoader* loader, std::size_t index,
+                                  std::shared_ptr<const std::vector<std::size_t>> order)
+    : loader_(loader), index_(index), order_(std::move(order)) {
     load();
 }
 
 template <class T>
 void DataLoader<T>::iterator::load() {
     current_.reset();
-    if (index_ < loader_->size()) current_ = loader_->make_batch(index_);
+    if (order_ && index_ < loader_->size()) current_ = loader_->make_batch(*order_, index_);
 }
 
 template <class T>

@@ -215,3 +215,76 @@ BOOST_AUTO_TEST_CASE(statistics_reject_bad_arguments) {
     expect_error<ValueError>([&] { prod(a, {2}); }, "prod");
     expect_error<ShapeError>([&] { cumsum(Tensor::scalar(1.0), 0); }, "cumsum");
 }
+
+namespace {
+// |got - want| in units in the last place of `want` in T (the smallest subnormal's below it).
+template <class T>
+double ulps(T got, long double want) {
+    const T w = static_cast<T>(want);
+    const double ulp = std::max(double(std::nextafter(std::abs(w), std::numeric_limits<T>::infinity()) - std::abs(w)),
+                                double(std::numeric_limits<T>::denorm_min()));
+    return double(std::abs(static_cast<long double>(got) - want)) / ulp;
+}
+
+// The probed extremes of issue 25 against long double: log_softmax, softmax, logsumexp and its
+// gradient at logits of +-1e4 and +-3e5, sigmoid, softplus and log_sigmoid and their
+// gradients at +-1e3.
+template <class T>
+void check_extremes() {
+    using L = long double;
+    for (T big : {T(1e4), T(3e5)}) {
+        const std::vector<std::vector<T>> rows{{big, big}, {big, big - 1}, {big, -big}, {-big, -big + T(0.5)},
+                                               {big, big - T(0.25), big - 3}};
+        for (const auto& row : rows) {
+            Tape tape;
+            Array<T> z = Array<T>::from_shape({row.size()});
+            std::copy(row.begin(), row.end(), z.begin());
+            auto x = BasicTensor<T>::parameter(z);
+            L m = *std::max_element(row.begin(), row.end()), s = 0;
+            for (T v : row) s += std::exp(L(v) - m);
+            auto lsm = log_softmax(x, 0).value(), sm = softmax(x, 0).value();
+            auto lse = logsumexp(x, 0);
+            auto g = grad(lse, {x})[0].value();
+            for (std::size_t k = 0; k < row.size(); ++k) {
+                const L want_log = (L(row[k]) - m) - std::log(s), want_p = std::exp(want_log);
+                BOOST_TEST(ulps(lsm(k), want_log) <= 4, "log_softmax at " << row[k] << ": " << lsm(k));
+                BOOST_TEST(ulps(sm(k), want_p) <= 4, "softmax at " << row[k] << ": " << sm(k));
+                BOOST_TEST(ulps(g(k), want_p) <= 4, "d logsumexp at " << row[k] << ": " << g(k));
+            }
+            BOOST_TEST(ulps(lse.item(), m + std::log(s)) <= 1);
+        }
+    }
+    for (T v : {T(-1e3), T(-30), T(-1), T(0), T(1), T(30), T(1e3)}) {
+        Tape tape;
+        auto x = BasicTensor<T>::parameter(Array<T>{v});
+        // sigmoid(-v) directly: 1 - sigmoid(v) would cancel in long double too
+        const L sig = 1 / (1 + std::exp(-L(v))), sig_neg = 1 / (1 + std::exp(L(v))), soft = std::log1p(std::exp(L(v)));
+        auto s = sigmoid(x), sp = softplus(x), ls = log_sigmoid(x);
+        BOOST_TEST(ulps(s.item(), sig) <= 4, "sigmoid(" << v << ") = " << s.item());
+        BOOST_TEST(ulps(sp.item(), soft) <= 4, "softplus(" << v << ") = " << sp.item());
+        BOOST_TEST(ulps(ls.item(), -std::log1p(std::exp(-L(v)))) <= 4, "log_sigmoid(" << v << ") = " << ls.item());
+        // s (1 - s) from the output s, as PyTorch's rule: exact to eps absolutely; relatively
+        // only where s is not within a few eps of 1 (at 30, 1 - s keeps 3 digits)
+        const double ds = double(grad(sum(s), {x})[0].value()(0));
+        BOOST_TEST(std::abs(ds - double(sig * sig_neg)) <= 2 * double(std::numeric_limits<T>::epsilon()) * double(sig * sig_neg) + double(std::numeric_limits<T>::epsilon()),
+                   "sigmoid' at " << v << ": " << ds);
+        BOOST_TEST(ulps(grad(sum(sp), {x})[0].value()(0), sig) <= 4, "softplus' at " << v);
+        BOOST_TEST(ulps(grad(sum(ls), {x})[0].value()(0), sig_neg) <= 4, "log_sigmoid' at " << v);
+    }
+    {  // zero spread: exact zeros, and zero gradients (not NaN)
+        Tape tape;
+        auto c = BasicTensor<T>::parameter(Array<T>{T(3), T(3), T(3)});
+        auto zero = BasicTensor<T>::parameter(Array<T>{T(0), T(0), T(0)});
+        BOOST_TEST(var(c).item() == T(0));
+        BOOST_TEST(xtgrad::std(c).item() == T(0));
+        BOOST_TEST(norm(zero).item() == T(0));
+        BOOST_TEST(xt::amax(xt::abs(grad(xtgrad::std(c), {c})[0].value()))() == T(0));
+        BOOST_TEST(xt::amax(xt::abs(grad(norm(zero), {zero})[0].value()))() == T(0));
+    }
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(extremes_against_long_double) {
+    check_extremes<double>();
+    check_extremes<float>();
+}

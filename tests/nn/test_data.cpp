@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <limits>
+#include <set>
 
 #include <zlib.h>
 
@@ -195,6 +196,101 @@ BOOST_AUTO_TEST_CASE(data_loader_batches_epochs_and_transforms) {
     BOOST_TEST(it->x.shape() == (Shape{64, 1, 1, 13}));
     BOOST_TEST(it->rows[5] == 5u);
     expect_error<ValueError>([&] { nn::DataLoader<double>(wine, {.batch_size = 0}); }, "batch_size must be positive");
+}
+
+namespace {
+std::vector<std::size_t> epoch_rows(nn::DataLoader<double>& loader) {
+    std::vector<std::size_t> rows;
+    for (const auto& batch : loader) rows.insert(rows.end(), batch.rows.begin(), batch.rows.end());
+    return rows;
+}
+}  // namespace
+
+// Each begin() owns its epoch's order: an evaluation pass over the training loader inside a
+// training epoch (the case of issue 25: 40 rows of which 27 distinct) and two interleaved
+// passes each still see every row once.
+BOOST_AUTO_TEST_CASE(nested_and_interleaved_passes_keep_their_own_orders) {
+    nn::Table table;
+    table.features = xt::reshape_view(xt::arange<double>(80.0), {40, 2});
+    table.target = xt::arange<double>(40.0);
+    nn::DataLoader<double> loader(table, {.batch_size = 8, .seed = 5});
+    std::vector<std::size_t> outer;
+    for (const auto& batch : loader) {
+        outer.insert(outer.end(), batch.rows.begin(), batch.rows.end());
+        auto inner = epoch_rows(loader);  // an evaluation pass in the middle of the epoch
+        std::sort(inner.begin(), inner.end());
+        BOOST_TEST(inner.size() == 40u);
+        BOOST_TEST((std::adjacent_find(inner.begin(), inner.end()) == inner.end()));
+    }
+    std::sort(outer.begin(), outer.end());
+    BOOST_TEST(outer.size() == 40u);
+    BOOST_TEST((std::adjacent_find(outer.begin(), outer.end()) == outer.end()), "the outer epoch repeated rows");
+    BOOST_TEST(loader.epochs() == 6u);  // the outer epoch and five inner ones
+    // two passes advanced in turn
+    auto a = loader.begin(), b = loader.begin();
+    std::vector<std::size_t> rows_a, rows_b;
+    for (; a != loader.end(); ++a, ++b) {
+        rows_a.insert(rows_a.end(), a->rows.begin(), a->rows.end());
+        rows_b.insert(rows_b.end(), b->rows.begin(), b->rows.end());
+    }
+    BOOST_TEST((rows_a != rows_b));
+    for (auto* rows : {&rows_a, &rows_b}) {
+        std::sort(rows->begin(), rows->end());
+        BOOST_TEST((std::adjacent_find(rows->begin(), rows->end()) == rows->end()));
+    }
+    // a batch's values are its rows' values, features and targets alike
+    for (const auto& batch : loader)
+        for (std::size_t i = 0; i < batch.rows.size(); ++i) {
+            BOOST_TEST(batch.x.value()(i, 1) == double(2 * batch.rows[i] + 1));
+            BOOST_TEST(batch.y.value()(i) == double(batch.rows[i]));
+        }
+}
+
+// The permutations of (seed, epoch) pairs are all different: seed + epoch made seed 7's epoch 1
+// seed 8's epoch 0; and the same pair gives the same order in a new loader.
+BOOST_AUTO_TEST_CASE(every_seed_and_epoch_has_an_order_of_its_own) {
+    nn::Table table;
+    table.features = xt::reshape_view(xt::arange<double>(60.0), {30, 2});
+    table.target = xt::zeros<double>({30});
+    std::set<std::vector<std::size_t>> orders;
+    std::vector<std::size_t> seed7_epoch1;
+    for (std::uint64_t seed = 0; seed < 12; ++seed) {
+        nn::DataLoader<double> loader(table, {.batch_size = 30, .seed = seed});
+        for (int epoch = 0; epoch < 12; ++epoch) {
+            auto rows = epoch_rows(loader);
+            BOOST_TEST(orders.insert(rows).second, "seed " << seed << ", epoch " << epoch << " repeats an order");
+            if (seed == 7 && epoch == 1) seed7_epoch1 = rows;
+        }
+    }
+    nn::DataLoader<double> again(table, {.batch_size = 30, .seed = 7});
+    epoch_rows(again);
+    BOOST_TEST((epoch_rows(again) == seed7_epoch1));
+    // randperm itself: a permutation, the same for the same seed and position
+    Generator g1(3), g2(3);
+    IndexArray p = randperm(1000, g1), q = randperm(1000, g2);
+    std::vector<std::int64_t> sorted(1000);
+    for (std::size_t i = 0; i < 1000; ++i) sorted[i] = p[i];
+    std::sort(sorted.begin(), sorted.end());
+    for (std::size_t i = 0; i < 1000; ++i) BOOST_TEST(sorted[i] == std::int64_t(i));
+    bool same = true, identity = true;
+    for (std::size_t i = 0; i < 1000; ++i) same &= p[i] == q[i], identity &= p[i] == std::int64_t(i);
+    BOOST_TEST(same);
+    BOOST_TEST(!identity);
+    BOOST_TEST(g1.offset() == 1000u);
+}
+
+BOOST_AUTO_TEST_CASE(a_transform_must_keep_one_row_per_target) {
+    nn::Table table;
+    table.features = xt::reshape_view(xt::arange<double>(8.0), {4, 2});
+    table.target = xt::zeros<double>({4});
+    // the case of issue 25: x [1, 2] for y [4]
+    nn::DataLoader<double> squashed(table, {.batch_size = 4}, [](Array<double> x) {
+        return Array<double>(xt::sum(x, {0}, xt::keep_dims));
+    });
+    expect_error<ShapeError>([&] { squashed.begin(); },
+                             "DataLoader: the transform made features of shape [1,2] from a batch of 4 rows [4, 2]");
+    nn::DataLoader<double> scalar(table, {.batch_size = 4}, [](Array<double> x) { return Array<double>(xt::sum(x)); });
+    expect_error<ShapeError>([&] { scalar.begin(); }, "the rows must stay first");
 }
 
 // The sharded loaders of three processes together yield each global batch of the unsharded

@@ -2,8 +2,10 @@
 // e.g. "matmul: [32,10] x [5,10]: inner dimensions 10 and 5 differ".
 #pragma once
 
+#include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace xtgrad {
 
@@ -44,6 +46,18 @@ struct TraceError : std::runtime_error {
 /// the wrong kind (CSV data, checkpoints).
 struct IoError : std::runtime_error {
     using std::runtime_error::runtime_error;
+};
+
+/// Memory that cannot be had: a result larger than the machine can hold (an op names itself
+/// and its input shapes), or a LAPACK workspace that could not be allocated. PyTorch's "not
+/// enough memory: you tried to allocate N bytes". A std::bad_alloc, so that handlers of that
+/// still catch it.
+struct MemoryError : std::bad_alloc {
+    explicit MemoryError(std::string message) : message_(std::move(message)) {}
+    const char* what() const noexcept override { return message_.c_str(); }
+
+private:
+    std::string message_;
 };
 
 }  // namespace xtgrad

@@ -60,6 +60,9 @@ BasicTensor<T> randint(std::int64_t low, std::int64_t high, const Shape& shape, 
 /// (torch.bernoulli); ValueError for p outside [0, 1]. Not differentiable in p.
 template <class T>
 BasicMask<T> bernoulli(const BasicTensor<T>& p, Generator& gen = default_generator());
+/// A random permutation of 0, 1, ..., n - 1 (torch.randperm): Fisher-Yates on n words of the
+/// stream (each index drawn as the high half of word x range, bias below range / 2^64).
+IndexArray randperm(std::size_t n, Generator& gen = default_generator());
 /// The same shapes as `like`.
 template <class T>
 BasicTensor<T> rand_like(const BasicTensor<T>& like, Generator& gen = default_generator()) {

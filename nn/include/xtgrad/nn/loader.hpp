@@ -6,9 +6,14 @@
 //           auto loss = nn::cross_entropy(model(batch.x), batch.labels());
 //           ...
 //       }
+//
+// Each begin() starts an epoch with an order of its own, held by its iterator (PyTorch's
+// DataLoader makes a fresh sampler iterator the same way): an evaluation pass over the same
+// loader inside a training epoch, or two interleaved passes, leave each other's rows alone.
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 
 #include "xtgrad/autodiff.hpp"
@@ -18,7 +23,10 @@ namespace xtgrad::nn {
 
 struct LoaderOptions {
     std::size_t batch_size = 32;  ///< > 0
-    bool shuffle = true;          ///< a new permutation every epoch, drawn from seed and the epoch number
+    /// A new permutation every epoch: epoch e's is randperm(rows) drawn from Generator(seed) at
+    /// offset e * 2^40, so distinct (seed, epoch) pairs never share draws (seed + epoch would
+    /// make seed 7's epoch 1 seed 8's epoch 0).
+    bool shuffle = true;
     bool drop_last = false;       ///< skip a last batch smaller than batch_size
     std::uint64_t seed = 0;
     /// Data-parallel sharding (PyTorch's DistributedSampler): every process draws the same
@@ -49,7 +57,8 @@ template <class T>
 class DataLoader {
 public:
     /// `transform` maps each batch's features [b, columns] to what the model takes (a reshape
-    /// to images [b, 1, 8, 8], scaling, augmentation); empty: the identity.
+    /// to images [b, 1, 8, 8], scaling, augmentation); empty: the identity. Its output must
+    /// keep the b rows first (ShapeError otherwise: the targets would no longer match).
     DataLoader(Table table, const LoaderOptions& options = {}, std::function<Array<T>(Array<T>)> transform = {});
 
     std::size_t rows() const { return table_.rows(); }
@@ -69,23 +78,24 @@ public:
 
     private:
         friend class DataLoader;
-        iterator(const DataLoader* loader, std::size_t index);
+        iterator(const DataLoader* loader, std::size_t index, std::shared_ptr<const std::vector<std::size_t>> order);
         void load();
         const DataLoader* loader_ = nullptr;
         std::size_t index_ = 0;
+        std::shared_ptr<const std::vector<std::size_t>> order_;  // this epoch's, shared by its copies
         std::optional<Batch<T>> current_;
     };
-    /// Starts an epoch: a new order when shuffling.
+    /// Starts an epoch: a new order when shuffling, owned by the iterator.
     iterator begin();
-    iterator end() const { return iterator(this, size()); }
+    iterator end() const { return iterator(this, size(), nullptr); }
 
 private:
-    Batch<T> make_batch(std::size_t index) const;
+    Batch<T> make_batch(const std::vector<std::size_t>& order, std::size_t index) const;
 
     Table table_;
     LoaderOptions options_;
     std::function<Array<T>(Array<T>)> transform_;
-    std::vector<std::size_t> order_;
+    std::shared_ptr<const std::vector<std::size_t>> identity_;  // the order without shuffling
     std::size_t epoch_ = 0;
 };
 

@@ -6,6 +6,8 @@
 // shared cache keyed by size: glibc returns such blocks to the kernel, and touching
 // fresh pages again costs ~2.6 us per 4 KiB on this class of machine, which made large
 // elementwise work several times slower (docs/design.md, "Memory"). Both are bounded.
+#include <sys/sysinfo.h>
+
 #include <atomic>
 #include <bit>
 #include <cstdlib>
@@ -94,9 +96,26 @@ void note_peak() {
 
 namespace storage {
 
+namespace {
+// Memory and swap of the machine: no single allocation larger than that can be used, and
+// where the kernel overcommits it would be granted and then filled until the process is
+// killed.
+std::size_t machine_bytes() {
+    static const std::size_t total = [] {
+        struct sysinfo si {};
+        constexpr std::size_t most = std::size_t(1) << 62;  // (and rounding up below cannot wrap)
+        if (sysinfo(&si) != 0) return most;
+        return std::min(most, std::size_t(si.totalram + si.totalswap) * si.mem_unit);
+    }();
+    return total;
+}
+}  // namespace
+
 void* pool_allocate(std::size_t bytes) {
-    if (bytes > (std::size_t(1) << 62))  // (rounding up would wrap; no machine holds it)
-        throw MemoryError(fmt::format("out of memory: cannot allocate {} bytes", bytes));
+    if (bytes > machine_bytes())
+        throw MemoryError(fmt::format("out of memory: cannot allocate {} bytes ({:.3g} GiB); the machine has {:.3g} GiB "
+                                      "of memory and swap",
+                                      bytes, double(bytes) / double(1 << 30), double(machine_bytes()) / double(1 << 30)));
     std::size_t size = rounded(bytes);
     if (size < kLarge) {
         small_in_use += size;

@@ -174,6 +174,40 @@ BOOST_AUTO_TEST_CASE(pooling_over_non_square_windows_and_strides_is_the_direct_c
     }
 }
 
+// Geometry a careless or hostile caller passes: padding near 2^31 (it spun), "negative"
+// sizes converted to size_t (they wrapped to all-zero outputs), and padding whose patches no
+// machine holds (an untyped std::bad_alloc, or with an overcommitting kernel a process
+// filling memory until killed): typed errors naming the op, before anything is allocated.
+BOOST_AUTO_TEST_CASE(padding_that_wraps_or_cannot_fit_is_refused_before_allocating) {
+    std::mt19937_64 rng(1);
+    Tape tape;
+    auto x = param({1, 1, 8, 8}, 40);
+    auto conv = [&](std::size_t pad) {
+        return nn::Conv2d<double>({.in_channels = 1, .out_channels = 1, .kernel = {3, 3}, .padding = {pad, pad}}, rng)(x);
+    };
+    auto avg = [&](std::size_t pad) { return nn::AvgPool2d<double>({.kernel = {3, 3}, .padding = {pad, pad}})(x); };
+    for (std::size_t pad : {(std::size_t(1) << 31) - 3, (std::size_t(1) << 30) - 3, std::size_t(100000)}) {
+        BOOST_TEST_CONTEXT("padding " << pad) {
+            expect_error<MemoryError>([&] { conv(pad); }, "unfold2d");
+            expect_error<MemoryError>([&] { avg(pad); }, "out of memory");
+            expect_error<MemoryError>([&] { unfold2d(x, {.kernel = {3, 3}, .padding = {pad, pad}}); }, "unfold2d");
+        }
+    }
+    for (std::size_t pad : {std::size_t(-1), std::size_t(1) << 63, std::size_t(1) << 31}) {
+        BOOST_TEST_CONTEXT("padding " << pad) {
+            expect_error<ValueError>([&] { conv(pad); }, "unfold2d: padding [" + std::to_string(pad));
+            expect_error<ValueError>([&] { avg(pad); }, "is out of range (each at most 2^31 - 1");
+        }
+    }
+    expect_error<ValueError>([&] { conv(std::size_t(-1)); }, "a negative number converted to an unsigned size?");
+    expect_error<ValueError>(
+        [&] { unfold2d(x, {.kernel = {3, 3}, .stride = {std::size_t(-2), 1}}); }, "unfold2d: stride [");
+    // a large padding that fits is computed: all zeros around the image
+    auto wide = unfold2d(x, {.kernel = {1, 1}, .padding = {100, 0}});
+    BOOST_TEST(wide.shape() == (Shape{1, 208 * 8, 1}));
+    BOOST_TEST(std::abs(xt::sum(wide.value())() - xt::sum(x.value())()) < 1e-12);
+}
+
 BOOST_AUTO_TEST_CASE(dropout_train_and_eval) {
     nn::Dropout<double> dropout(0.25, 7);
     Tape tape;

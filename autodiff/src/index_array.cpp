@@ -15,8 +15,11 @@ IndexArray::IndexArray(std::vector<std::int64_t> values, Shape shape) : shape_(s
                                      to_string(shape_), n));
 }
 
-void IndexArray::too_large(unsigned long long v) {
-    throw ValueError(fmt::format("index {} does not fit a signed 64-bit index", v));
+void IndexArray::too_large(unsigned long long v, std::size_t position) {
+    throw ValueError(fmt::format(
+        "IndexArray: value {} at flat position {} does not fit a signed 64-bit index (a negative number converted to "
+        "an unsigned type?); labels and indices become an IndexArray when an op is called with them",
+        v, position));
 }
 
 std::vector<std::size_t> IndexArray::labels(std::string_view op, std::size_t classes, std::string_view noun) const {

@@ -105,18 +105,20 @@ void Communicator::check_same(std::uint64_t value, const char* what, const std::
 }
 
 namespace {
-// Every rank's shape, for the message of a collective called with different shapes.
-std::string shapes_of_all(const detail::CommHandle& h, const Shape& shape, const char* what) {
-    constexpr std::size_t slots = 9;  // the rank count and up to eight extents
+// Every rank's dtype and shape, for the message of a collective called with different ones.
+std::string layouts_of_all(const detail::CommHandle& h, std::size_t dtype_bytes, const Shape& shape, const char* what) {
+    constexpr std::size_t slots = 10;  // the dtype's bytes, the rank count and up to eight extents
     std::vector<std::uint64_t> mine(slots, 0), all(slots * std::size_t(h.size));
-    mine[0] = shape.size();
-    for (std::size_t i = 0; i < std::min<std::size_t>(shape.size(), slots - 1); ++i) mine[i + 1] = shape[i];
+    mine[0] = dtype_bytes;
+    mine[1] = shape.size();
+    for (std::size_t i = 0; i < std::min<std::size_t>(shape.size(), slots - 2); ++i) mine[i + 2] = shape[i];
     h.check(MPI_Allgather(mine.data(), int(slots), MPI_UINT64_T, all.data(), int(slots), MPI_UINT64_T, h.comm), what);
     std::vector<std::string> parts;
     for (int r = 0; r < h.size; ++r) {
         const std::uint64_t* s = all.data() + std::size_t(r) * slots;
-        std::vector<std::uint64_t> extents(s + 1, s + 1 + std::min<std::uint64_t>(s[0], slots - 1));
-        parts.push_back(fmt::format("rank {} [{}{}]", r, fmt::join(extents, ","), s[0] > slots - 1 ? ",..." : ""));
+        std::vector<std::uint64_t> extents(s + 2, s + 2 + std::min<std::uint64_t>(s[1], slots - 2));
+        parts.push_back(fmt::format("rank {} {} [{}{}]", r, s[0] == 4 ? "float32" : "float64", fmt::join(extents, ","),
+                                    s[1] > slots - 2 ? ",..." : ""));
     }
     return fmt::format("{}", fmt::join(parts, ", "));
 }
@@ -136,7 +138,7 @@ void agree(const Communicator& c, const detail::CommHandle& h, const char* what,
         c.check_same(layout, what, "the shapes or dtypes");
     } catch (const CommunicationError&) {
         throw CommunicationError(fmt::format("{}: the processes pass different shapes or dtypes: {}", h.where(what),
-                                             shapes_of_all(h, shape, what)));
+                                             layouts_of_all(h, sizeof(T), shape, what)));
     }
     c.check_same(given, what, "the arguments (root, operation)");
 }

@@ -145,7 +145,8 @@ void CompiledCurvature<T>::evaluate() {
         throw TraceError(fmt::format(
             "NaturalGradient (compile): the replayed loss {:.17g} is not the model's loss {:.17g} at these "
             "parameters: the model reads something besides the parameters that changed since it was traced "
-            "(a new batch, say); a compiled step needs the same data at every step (or compile = false)",
+            "(a new batch, or a tensor the model captured by value and then replaced); a compiled step needs "
+            "the same data at every step (or compile = false)",
             data, eager));
     if (model_.shards.active()) data = model_.shards.scalar(data);
     loss_ = data + scalar_of(products_.output(1));

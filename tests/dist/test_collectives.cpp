@@ -81,7 +81,7 @@ BOOST_AUTO_TEST_CASE(shapes_that_differ_across_ranks_are_one_error_on_every_rank
         BOOST_ERROR("all_reduce accepted shapes [3] and [4]");
     } catch (const CommunicationError& e) {
         BOOST_TEST(message_has(e, "dist::all_reduce on rank " + std::to_string(w.rank())), e.what());
-        BOOST_TEST(message_has(e, "rank 0 [3], rank 1 [4]"), e.what());
+        BOOST_TEST(message_has(e, "rank 0 float64 [3], rank 1 float64 [4]"), e.what());
     }
     try {
         (void)w.all_gather(a);
@@ -90,6 +90,25 @@ BOOST_AUTO_TEST_CASE(shapes_that_differ_across_ranks_are_one_error_on_every_rank
         BOOST_TEST(message_has(e, "dist::all_gather"), e.what());
     }
     // the communicator is still usable after the refusals
+    BOOST_TEST(w.all_reduce(1.0) == double(w.size()));
+}
+
+// Issue 25: a dtype mismatch named no dtypes ("rank 0 [3], rank 1 [3]").
+BOOST_AUTO_TEST_CASE(dtypes_that_differ_across_ranks_are_named) {
+    auto& w = test::world();
+    if (w.size() < 2) return;
+    try {
+        if (w.rank() == 0) {
+            Array<float> a{1, 2, 3};
+            w.all_reduce(a);
+        } else {
+            Array<double> a{1, 2, 3};
+            w.all_reduce(a);
+        }
+        BOOST_ERROR("all_reduce accepted float32 on rank 0 and float64 on rank 1");
+    } catch (const CommunicationError& e) {
+        BOOST_TEST(message_has(e, "rank 0 float32 [3], rank 1 float64 [3]"), e.what());
+    }
     BOOST_TEST(w.all_reduce(1.0) == double(w.size()));
 }
 

@@ -249,6 +249,12 @@ BOOST_AUTO_TEST_CASE(labels_as_integer_arrays) {
             nn::cross_entropy(z, {2, 0, -1, 2});
         },
         "cross_entropy: label -1 at row 2 is out of range for 3 classes");
+    // a "negative" size_t label (issue 25: the message named neither the op nor the row): the
+    // conversion to IndexArray names the position and the likely cause
+    std::vector<std::size_t> wrapped = {2, 0, std::size_t(-1), 2};
+    xtgrad::testing::expect_error<ValueError>(
+        [&] { nn::cross_entropy(z, wrapped); },
+        "value 18446744073709551615 at flat position 2 does not fit a signed 64-bit index (a negative number");
     Array<std::int64_t> two_d = {{2, 0}, {1, 2}};
     xtgrad::testing::expect_error<ShapeError>([&] { nn::cross_entropy(z, two_d); },
                                               "cross_entropy: labels must be one-dimensional, got shape [2,2]");

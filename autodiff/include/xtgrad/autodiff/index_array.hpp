@@ -62,15 +62,16 @@ public:
     std::vector<std::size_t> labels(std::string_view op, std::size_t classes, std::string_view noun = "label") const;
 
 private:
+    // The next value, checked: its position is the number of values taken so far.
     template <class I>
-    static std::int64_t checked(I v) {
+    std::int64_t checked(I v) const {
         if constexpr (std::is_unsigned_v<I> && sizeof(I) >= sizeof(std::int64_t)) {
             if (v > static_cast<I>(std::numeric_limits<std::int64_t>::max()))
-                too_large(static_cast<unsigned long long>(v));
+                too_large(static_cast<unsigned long long>(v), values_.size());
         }
         return static_cast<std::int64_t>(v);
     }
-    [[noreturn]] static void too_large(unsigned long long v);
+    [[noreturn]] static void too_large(unsigned long long v, std::size_t position);
 
     Shape shape_{0};
     std::vector<std::int64_t> values_;

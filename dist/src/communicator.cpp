@@ -89,13 +89,13 @@ int Communicator::size() const {
 }
 
 void Communicator::barrier() const {
-    handle_->check(MPI_Barrier(handle_->comm), "barrier");
+    handle_->call("barrier", [&] { return MPI_Barrier(handle_->comm); });
 }
 
 void Communicator::check_same(std::uint64_t value, const char* what, const std::string& description) const {
     const auto& h = *handle_;
     std::vector<std::uint64_t> all(std::size_t(h.size));
-    h.check(MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, h.comm), what);
+    h.call(what, [&] { return MPI_Allgather(&value, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, h.comm); });
     if (std::all_of(all.begin(), all.end(), [&](std::uint64_t v) { return v == all.front(); })) return;
     std::vector<int> differ;
     for (std::size_t r = 0; r < all.size(); ++r)
@@ -112,7 +112,9 @@ std::string layouts_of_all(const detail::CommHandle& h, std::size_t dtype_bytes,
     mine[0] = dtype_bytes;
     mine[1] = shape.size();
     for (std::size_t i = 0; i < std::min<std::size_t>(shape.size(), slots - 2); ++i) mine[i + 2] = shape[i];
-    h.check(MPI_Allgather(mine.data(), int(slots), MPI_UINT64_T, all.data(), int(slots), MPI_UINT64_T, h.comm), what);
+    h.call(what, [&] {
+        return MPI_Allgather(mine.data(), int(slots), MPI_UINT64_T, all.data(), int(slots), MPI_UINT64_T, h.comm);
+    });
     std::vector<std::string> parts;
     for (int r = 0; r < h.size; ++r) {
         const std::uint64_t* s = all.data() + std::size_t(r) * slots;
@@ -151,27 +153,29 @@ void Communicator::broadcast(Array<T>& values, int root) const {
         throw CommunicationError(fmt::format("{}: root {} is not a rank", h.where("broadcast"), root));
     check_same(fingerprint({sizeof(T), std::uint64_t(root)}), "broadcast", "the dtype or the root");
     std::uint64_t rank_count = values.dimension();
-    h.check(MPI_Bcast(&rank_count, 1, MPI_UINT64_T, root, h.comm), "broadcast");
+    h.call("broadcast", [&] { return MPI_Bcast(&rank_count, 1, MPI_UINT64_T, root, h.comm); });
     std::vector<std::uint64_t> extents(values.shape().begin(), values.shape().end());
     extents.resize(rank_count);
-    h.check(MPI_Bcast(extents.data(), int(rank_count), MPI_UINT64_T, root, h.comm), "broadcast");
+    h.call("broadcast", [&] { return MPI_Bcast(extents.data(), int(rank_count), MPI_UINT64_T, root, h.comm); });
     if (h.rank != root) {
         Shape shape(extents.begin(), extents.end());
         if (values.shape() != shape) values = Array<T>::from_shape(shape);
     }
     for (std::size_t start = 0; start < values.size(); start += max_count)
-        h.check(MPI_Bcast(values.data() + start, int(std::min(max_count, values.size() - start)), mpi_type<T>(),
-                          root, h.comm),
-                "broadcast");
+        h.call("broadcast", [&] {
+            return MPI_Bcast(values.data() + start, int(std::min(max_count, values.size() - start)), mpi_type<T>(),
+                             root, h.comm);
+        });
 }
 
 template <class T>
 void Communicator::all_reduce_unchecked(std::span<T> values, ReduceOp op, const char* collective) const {
     const auto& h = *handle_;
     for (std::size_t start = 0; start < values.size(); start += max_count)
-        h.check(MPI_Allreduce(MPI_IN_PLACE, values.data() + start, int(std::min(max_count, values.size() - start)),
-                              mpi_type<T>(), mpi_op(op), h.comm),
-                collective);
+        h.call(collective, [&] {
+            return MPI_Allreduce(MPI_IN_PLACE, values.data() + start, int(std::min(max_count, values.size() - start)),
+                                 mpi_type<T>(), mpi_op(op), h.comm);
+        });
     if (op == ReduceOp::mean)
         for (auto& v : values) v /= static_cast<T>(h.size);
 }
@@ -185,7 +189,7 @@ void Communicator::all_reduce(Array<T>& values, ReduceOp op) const {
 double Communicator::all_reduce(double value, ReduceOp op) const {
     const auto& h = *handle_;
     check_same(std::uint64_t(op), "all_reduce", fmt::format("the operation (this rank: {})", op_name(op)));
-    h.check(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, mpi_op(op), h.comm), "all_reduce");
+    h.call("all_reduce", [&] { return MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, mpi_op(op), h.comm); });
     return op == ReduceOp::mean ? value / h.size : value;
 }
 
@@ -199,9 +203,10 @@ Array<T> Communicator::all_gather(const Array<T>& values) const {
     Shape shape{std::size_t(h.size)};
     shape.insert(shape.end(), values.shape().begin(), values.shape().end());
     Array<T> out = Array<T>::from_shape(shape);
-    h.check(MPI_Allgather(values.data(), int(values.size()), mpi_type<T>(), out.data(), int(values.size()),
-                          mpi_type<T>(), h.comm),
-            "all_gather");
+    h.call("all_gather", [&] {
+        return MPI_Allgather(values.data(), int(values.size()), mpi_type<T>(), out.data(), int(values.size()),
+                             mpi_type<T>(), h.comm);
+    });
     return out;
 }
 

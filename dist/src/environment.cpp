@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "comm_handle.hpp"
+#include "xtgrad/autodiff/errors.hpp"
 
 namespace xtgrad::dist {
 
@@ -37,13 +38,19 @@ bool mpi_running() {
 
 }  // namespace
 
-Environment::Environment(int& argc, char**& argv) : uncaught_at_start_(std::uncaught_exceptions()) {
+Environment::Environment(int& argc, char**& argv, const EnvironmentOptions& options)
+    : uncaught_at_start_(std::uncaught_exceptions()) {
+    if (!(options.timeout.count() >= 0))
+        throw ValueError(fmt::format("dist::Environment: the collective timeout must be >= 0 seconds, got {}",
+                                     options.timeout.count()));
+    detail::set_collective_timeout(options.timeout);
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (!initialized) {
         int provided = 0;
         int rc = MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
-        if (rc != MPI_SUCCESS) throw CommunicationError(fmt::format("dist::Environment: MPI_Init_thread failed ({})", rc));
+        if (rc != MPI_SUCCESS)
+            throw CommunicationError(fmt::format("dist::Environment: MPI_Init_thread failed ({})", rc));
         owns_mpi_ = true;
     }
     std::set_terminate(on_terminate);
@@ -52,13 +59,27 @@ Environment::Environment(int& argc, char**& argv) : uncaught_at_start_(std::unca
 Environment::~Environment() {
     if (std::uncaught_exceptions() > uncaught_at_start_)
         abort("an exception is unwinding through dist::Environment; the other ranks cannot go on without this one");
-    if (owns_mpi_ && mpi_running()) MPI_Finalize();
+    if (owns_mpi_ && mpi_running()) {
+        int rank = 0, size = 1;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        detail::Watch watch("MPI_Finalize", rank, size);  // it waits for every other process
+        MPI_Finalize();
+    }
 }
 
 Communicator Environment::world() const {
     auto handle = std::make_shared<detail::CommHandle>();
-    int rc = MPI_Comm_dup(MPI_COMM_WORLD, &handle->comm);
-    if (rc != MPI_SUCCESS) throw CommunicationError(fmt::format("dist::Environment::world: MPI_Comm_dup failed ({})", rc));
+    int rc;
+    {
+        int rank = 0, size = 1;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        detail::Watch watch("MPI_Comm_dup", rank, size);  // collective: every process must call world()
+        rc = MPI_Comm_dup(MPI_COMM_WORLD, &handle->comm);
+    }
+    if (rc != MPI_SUCCESS)
+        throw CommunicationError(fmt::format("dist::Environment::world: MPI_Comm_dup failed ({})", rc));
     // Errors come back as codes, which CommHandle::check turns into exceptions.
     MPI_Comm_set_errhandler(handle->comm, MPI_ERRORS_RETURN);
     MPI_Comm_rank(handle->comm, &handle->rank);
@@ -82,8 +103,9 @@ void Environment::abort(const std::string& message, int code) {
     std::_Exit(code);  // MPI_Abort does not return; this keeps [[noreturn]] honest if it did
 }
 
-int run(int& argc, char**& argv, const std::function<int(Communicator& world)>& body) {
-    Environment environment(argc, argv);
+int run(int& argc, char**& argv, const std::function<int(Communicator& world)>& body,
+        const EnvironmentOptions& options) {
+    Environment environment(argc, argv, options);
     Communicator world = environment.world();
     try {
         return body(world);

@@ -135,3 +135,16 @@ BOOST_AUTO_TEST_CASE(different_operations_on_different_ranks_are_refused) {
         BOOST_TEST(message_has(e, "disagree on the arguments"), e.what());
     }
 }
+
+BOOST_AUTO_TEST_CASE(a_negative_or_nan_collective_timeout_is_refused) {
+    auto& suite = boost::unit_test::framework::master_test_suite();
+    for (double seconds : {-1.0, std::nan("")}) {
+        try {
+            dist::Environment again(suite.argc, suite.argv, {.timeout = std::chrono::duration<double>(seconds)});
+            BOOST_ERROR("a collective timeout of " << seconds << " s was accepted");
+        } catch (const ValueError& e) {
+            BOOST_TEST(std::string(e.what()).find("the collective timeout must be >= 0 seconds") != std::string::npos,
+                       e.what());
+        }
+    }
+}

@@ -11,8 +11,15 @@
 // the rank and aborts every process of the job (MPI_Abort), so `mpirun` ends within seconds
 // with the error instead of hanging. Catching an exception on one rank and returning
 // normally would make MPI_Finalize wait for the others: let it escape, or use run().
+//
+// Nor may a rank that stalls, leaves early, or calls another collective than the others
+// leave them waiting for ever: every blocking call is watched, and one that waits longer than
+// the collective timeout (EnvironmentOptions::timeout, 5 minutes by default) prints which
+// collective it waits in and since when, then aborts the job. torch.distributed's default is
+// 30 minutes; a job on one machine knows sooner.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -20,11 +27,17 @@
 
 namespace xtgrad::dist {
 
+struct EnvironmentOptions {
+    /// How long one collective (or MPI_Finalize) may wait for the other processes before the
+    /// job is aborted with a message naming it; zero: wait for ever (MPI's own behaviour).
+    std::chrono::duration<double> timeout = std::chrono::minutes(5);
+};
+
 class Environment {
 public:
     /// Initialises MPI (with thread support for the calling thread only), unless the
-    /// program already did.
-    Environment(int& argc, char**& argv);
+    /// program already did, and sets the collective timeout (ValueError if negative or NaN).
+    Environment(int& argc, char**& argv, const EnvironmentOptions& options = {});
     /// Finalises MPI if this Environment initialised it; aborts the job instead while an
     /// exception unwinds.
     ~Environment();
@@ -44,6 +57,7 @@ private:
 
 /// Runs body(world) in an Environment and returns its exit code; an exception escaping body
 /// on any rank is reported with that rank and aborts the job (exit code 1, never a hang).
-int run(int& argc, char**& argv, const std::function<int(Communicator& world)>& body);
+int run(int& argc, char**& argv, const std::function<int(Communicator& world)>& body,
+        const EnvironmentOptions& options = {});
 
 }  // namespace xtgrad::dist

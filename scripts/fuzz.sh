@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes one loader with libFuzzer under AddressSanitizer and UndefinedBehaviorSanitizer.
-# Usage: scripts/fuzz.sh npz|csv|optimizer_state [seconds, default 600] [more libFuzzer flags]
+# Fuzzes one target with libFuzzer under AddressSanitizer and UndefinedBehaviorSanitizer: a
+# loader (npz, csv, optimizer_state), the layers and the DataLoader built from fuzzed
+# geometry and options (layers), or the linear algebra on fuzzed matrices (linalg).
+# Usage: scripts/fuzz.sh npz|csv|optimizer_state|layers|linalg [seconds, default 600] [more libFuzzer flags]
 # It builds the clang fuzz build in ./build-fuzz, starts from the target's seed corpus and
 # regressions, grows a working corpus in build-fuzz/corpus/<name>, and writes any finding
 # (crash, leak, undefined behaviour, an allocation over 64 MiB, an input slower than 10 s)
@@ -8,13 +10,14 @@
 # regressions folder: the tests then replay it with every build (ctest -R fuzz).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-name="${1:?usage: scripts/fuzz.sh npz|csv|optimizer_state [seconds] [libFuzzer flags]}"
+name="${1:?usage: scripts/fuzz.sh npz|csv|optimizer_state|layers|linalg [seconds] [libFuzzer flags]}"
 seconds="${2:-600}"
 shift $(($# >= 2 ? 2 : 1))
 case "$name" in
-    npz | csv) component=nn ;;
+    npz | csv | layers) component=nn ;;
     optimizer_state) component=optim ;;
-    *) echo "fuzz.sh: unknown target '$name' (npz, csv, optimizer_state)" >&2; exit 2 ;;
+    linalg) component=autodiff ;;
+    *) echo "fuzz.sh: unknown target '$name' (npz, csv, optimizer_state, layers, linalg)" >&2; exit 2 ;;
 esac
 "$root/scripts/install-deps.sh" --fuzz
 build="$root/build-fuzz"

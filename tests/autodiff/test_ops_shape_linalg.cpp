@@ -342,3 +342,50 @@ BOOST_AUTO_TEST_CASE(unfold2d_is_im2col_and_fold2d_its_adjoint) {
     expect_error<ShapeError>([&] { unfold2d(x, Patches2d{{6, 2}}); }, "does not fit");
     expect_error<ValueError>([&] { unfold2d(x, Patches2d{{2, 2}, {0, 1}}); }, "must be >= 1");
 }
+
+// The ends of an axis, from both sides: extent - 1 and -extent are taken, extent and
+// -extent - 1 refused, by every indexing op with indices as an IndexArray and as a tensor.
+BOOST_AUTO_TEST_CASE(every_indexing_op_takes_the_ends_of_its_axis_and_refuses_one_past_them) {
+    Tape tape;
+    auto a = param({3, 4}, 89);
+    const auto& av = a.value();
+    for (std::size_t axis : {0, 1}) {
+        const std::int64_t extent = std::int64_t(av.shape()[axis]);
+        Shape column = axis == 0 ? Shape{1, 4} : Shape{3, 1};
+        for (std::int64_t index : {extent - 1, -extent, extent, -extent - 1}) {
+            const bool inside = index >= -extent && index < extent;
+            const std::size_t at = std::size_t(index < 0 ? index + extent : index);
+            BOOST_TEST_CONTEXT("axis " << axis << ", index " << index) {
+                Array<std::int64_t> along = Array<std::int64_t>::from_shape(column);
+                along.fill(index);
+                Array<double> along_values = xt::cast<double>(along);
+                auto by_tensor = Tensor::constant(along_values);
+                auto src = Tensor::constant(Array<double>(xt::ones<double>(column)));
+                Array<double> one_row = xt::ones<double>(axis == 0 ? Shape{1, 4} : Shape{3, 1});
+                auto row_src = Tensor::constant(one_row);
+                const std::vector<std::function<Tensor()>> ops{
+                    [&] { return take_along_axis(a, IndexArray(along), std::ptrdiff_t(axis)); },
+                    [&] { return take_along_axis(a, by_tensor, std::ptrdiff_t(axis)); },
+                    [&] { return scatter_add(a, std::ptrdiff_t(axis), IndexArray(along), src); },
+                    [&] { return scatter_add(a, std::ptrdiff_t(axis), by_tensor, src); },
+                    [&] { return index_select(a, std::ptrdiff_t(axis), IndexArray({index})); },
+                    [&] { return index_select(a, std::ptrdiff_t(axis), Tensor::constant(Array<double>{double(index)})); },
+                    [&] { return index_add(a, std::ptrdiff_t(axis), IndexArray({index}), row_src); },
+                    [&] { return index_add(a, std::ptrdiff_t(axis), Tensor::constant(Array<double>{double(index)}), row_src); },
+                };
+                for (std::size_t k = 0; k < ops.size(); ++k) {
+                    if (!inside) {
+                        expect_error<ValueError>([&] { ops[k](); }, "is out of range");
+                        continue;
+                    }
+                    auto out = ops[k]().value();
+                    // the value at the end of the axis: taken (ops 0, 1, 4, 5) or added to (2, 3, 6, 7)
+                    const bool taken = k == 0 || k == 1 || k == 4 || k == 5;
+                    const double got = taken ? (axis == 0 ? out(0, 1) : out(1, 0)) : (axis == 0 ? out(at, 1) : out(1, at));
+                    const double want = (axis == 0 ? av(at, 1) : av(1, at)) + (taken ? 0.0 : 1.0);
+                    BOOST_TEST(got == want, "op " << k);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+// libFuzzer target: fuzzed matrices through the linear-algebra ops. The first byte picks the
+// order n (1 to 6) and the dtype; then n*n + n entries of A and b follow, each a raw 8-byte
+// double (any bit pattern: NaN, infinities, subnormals, 1e308) or, for one in four, a small
+// integer (singular and rank-deficient matrices come from those). Each op must either throw a
+// typed error (ShapeError, ValueError, DomainError) or return finite values that satisfy its
+// defining equation within a stated bound; anything else aborts, which libFuzzer reports.
+//
+//   solve        |A x - b| <= 64 n eps (|A| |x| + |b|)       (LU's backward error, growth <= 2^(n-1))
+//   inverse      |A Y - I| <= 64 n eps |A| |Y|
+//   cholesky     |L L^T - S| <= 64 n eps |S|, L lower with a positive diagonal
+//   slogdet      sign in {-1, 0, 1}; logabsdet finite unless sign is 0 (then -inf)
+//   logdet       for S = sym(A): logdet(S) = slogdet(S).logabsdet within 64 n eps max(1, |.|)
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+
+#include "xtgrad/autodiff.hpp"
+
+using namespace xtgrad;
+
+namespace {
+
+struct Bytes {
+    const std::uint8_t* data;
+    std::size_t size, at = 0;
+    std::uint8_t byte() { return at < size ? data[at++] : 0; }
+    double value() {
+        std::uint8_t kind = byte();
+        if (kind % 4 == 0) return double(int(byte()) - 128) / 16;  // small, often equal or zero
+        std::uint64_t bits = 0;
+        for (int i = 0; i < 8; ++i) bits |= std::uint64_t(byte()) << (8 * i);
+        double v;
+        std::memcpy(&v, &bits, sizeof v);
+        return v;
+    }
+};
+
+[[noreturn]] void fail(const char* what) {
+    std::fprintf(stderr, "fuzz_linalg: %s\n", what);
+    std::abort();
+}
+
+template <class T>
+double max_abs(const Array<T>& a) {
+    double m = 0;
+    for (T v : a) m = std::max(m, std::abs(double(v)));
+    return m;
+}
+
+template <class T>
+bool finite(const Array<T>& a) {
+    for (T v : a)
+        if (!std::isfinite(v)) return false;
+    return true;
+}
+
+// Row sums of |a| |b| (the bound's scale), in double.
+template <class T>
+double product_scale(const Array<T>& a, const Array<T>& b) {
+    const std::size_t n = a.shape()[0], k = a.shape()[1], m = b.shape()[1];
+    double worst = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < m; ++j) {
+            double s = 0;
+            for (std::size_t t = 0; t < k; ++t) s += std::abs(double(a(i, t))) * std::abs(double(b(t, j)));
+            worst = std::max(worst, s);
+        }
+    return worst;
+}
+
+template <class T>
+Array<double> product(const Array<T>& a, const Array<T>& b) {
+    const std::size_t n = a.shape()[0], k = a.shape()[1], m = b.shape()[1];
+    Array<double> out = xt::zeros<double>({n, m});
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < m; ++j)
+            for (std::size_t t = 0; t < k; ++t) out(i, j) += double(a(i, t)) * double(b(t, j));
+    return out;
+}
+
+template <class F>
+void typed_or(F f) {
+    try {
+        f();
+    } catch (const ShapeError&) {
+    } catch (const ValueError&) {
+    } catch (const DomainError&) {
+    }
+}
+
+template <class T>
+void run(Bytes& in, std::size_t n) {
+    const double eps = std::numeric_limits<T>::epsilon(), bound = 64 * double(n) * eps;
+    Array<T> a = Array<T>::from_shape({n, n}), b = Array<T>::from_shape({n, 1});
+    for (auto& v : a) v = T(in.value());
+    for (auto& v : b) v = T(in.value());
+    Tape tape;
+    auto A = BasicTensor<T>::constant(a), B = BasicTensor<T>::constant(b);
+    typed_or([&] {
+        Array<T> x = solve(A, B).value();
+        if (!finite(x)) fail("solve returned a non-finite value without an error");
+        Array<double> r = product(a, x);
+        double worst = 0;
+        for (std::size_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(r(i, 0) - double(b(i, 0))));
+        if (worst > bound * (product_scale(a, x) + max_abs(b))) fail("solve: |A x - b| beyond LU's backward error");
+    });
+    typed_or([&] {
+        Array<T> y = inverse(A).value();
+        if (!finite(y)) fail("inverse returned a non-finite value without an error");
+        Array<double> r = product(a, y);
+        for (std::size_t i = 0; i < n; ++i) r(i, i) -= 1;
+        if (max_abs(r) > bound * product_scale(a, y)) fail("inverse: |A Y - I| beyond its bound");
+    });
+    Array<T> s = Array<T>::from_shape({n, n});
+    for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t j = 0; j < n; ++j) s(i, j) = T(0.5) * a(i, j) + T(0.5) * a(j, i);
+    auto S = BasicTensor<T>::constant(s);
+    typed_or([&] {
+        Array<T> l = cholesky(S).value();
+        if (!finite(l)) fail("cholesky returned a non-finite value without an error");
+        for (std::size_t i = 0; i < n; ++i) {
+            if (!(l(i, i) > 0)) fail("cholesky: a diagonal entry is not positive");
+            for (std::size_t j = i + 1; j < n; ++j)
+                if (l(i, j) != 0) fail("cholesky: the factor is not lower triangular");
+        }
+        Array<T> lt = xt::transpose(l);
+        Array<double> r = product(l, lt) - xt::cast<double>(s);
+        if (max_abs(r) > bound * product_scale(l, lt)) fail("cholesky: |L L^T - S| beyond its bound");
+    });
+    typed_or([&] {
+        auto r = slogdet(A);
+        const double sign = double(r.sign.item()), log_abs = double(r.logabsdet.item());
+        if (sign != -1 && sign != 0 && sign != 1) fail("slogdet: the sign is not -1, 0 or 1");
+        if (sign == 0 ? log_abs != -std::numeric_limits<double>::infinity() : !std::isfinite(log_abs))
+            fail("slogdet: log|det| does not match its sign");
+    });
+    typed_or([&] {
+        const double ld = double(logdet(S).item());
+        if (!std::isfinite(ld)) fail("logdet returned a non-finite value without an error");
+        const double reference = double(slogdet(S).logabsdet.item());
+        if (std::abs(ld - reference) > bound * std::max(1.0, std::abs(reference)) * double(n))
+            fail("logdet and slogdet disagree");
+    });
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    Bytes in{data, size};
+    const std::uint8_t head = in.byte();
+    const std::size_t n = 1 + head % 6;
+    if (head & 0x80)
+        run<float>(in, n);
+    else
+        run<double>(in, n);
+    return 0;
+}

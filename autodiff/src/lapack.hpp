@@ -6,7 +6,6 @@
 #include <cblas.h>
 #include <lapacke.h>
 
-#include <stdexcept>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -23,8 +22,13 @@ inline int checked(std::string_view op, int info, int n) {
     if (info == LAPACK_WORK_MEMORY_ERROR || info == LAPACK_TRANSPOSE_MEMORY_ERROR)
         throw MemoryError(
             fmt::format("{}: out of memory: LAPACK could not allocate its workspace for a {}x{} matrix", op, n, n));
-    if (info < 0)  // an argument LAPACK refused: a defect here, not in the caller's data
-        throw std::logic_error(fmt::format("{}: LAPACK refused its argument {} (info {})", op, -info, info));
+    // Otherwise a negative code names an argument LAPACKE refused. The sizes passed here are
+    // always consistent, so it is its NaN check of a matrix: one made by an earlier step of
+    // the op (getri after getrf: a subnormal pivot, 1 / 1e-310 = inf, and 0 * inf below it).
+    if (info < 0)
+        throw DomainError(fmt::format("{}: LAPACK found NaN in its argument {} for a {}x{} matrix: the matrix is too "
+                                      "badly scaled (a pivot near the smallest positive number)",
+                                      op, -info, n, n));
     return info;
 }
 

@@ -48,6 +48,18 @@ void check_finite(std::string_view op, std::string_view what, const TensorT<T>& 
                                          v.data()[i], index_string(v.shape(), i), to_string(v.shape())));
 }
 
+// A result with an infinity or NaN from finite inputs: entries too large, or too close to a
+// singular matrix, for the dtype. Refused rather than returned (no silent NaN).
+template <class T>
+void check_result_finite(std::string_view op, const Array<T>& r, const Shape& a_shape) {
+    for (std::size_t i = 0; i < r.size(); ++i)
+        if (!std::isfinite(r.data()[i]))
+            throw DomainError(fmt::format("{}: the result has {} at {} for a finite matrix of shape {}: it overflows "
+                                          "{} (the matrix is too badly scaled, or too close to singular)",
+                                          op, r.data()[i], index_string(r.shape(), i), to_string(a_shape),
+                                          std::is_same_v<T, float> ? "float32" : "float64"));
+}
+
 // A X = B: both usable and finite, A square, B [n] or [n, k]; returns {n, k}.
 template <class T>
 std::pair<int, int> check_system(std::string_view op, const TensorT<T>& a, const TensorT<T>& b) {
@@ -96,6 +108,7 @@ TensorT<T> solve(const TensorT<T>& a, const TensorT<T>& b) {
                     fmt::format("solve: the matrix of shape {} is singular (U[{},{}] = 0 in its LU "
                                 "factorization)",
                                 to_string(in[0].shape()), info - 1, info - 1));
+            check_result_finite("solve", x, in[0].shape());
             return x;
         },
         [](const TensorList<T>& in, const TensorT<T>& x, const TensorT<T>& g) -> TensorList<T> {
@@ -121,6 +134,7 @@ TensorT<T> inverse(const TensorT<T>& a) {
                     fmt::format("inverse: the matrix of shape {} is singular (U[{},{}] = 0 in its LU "
                                 "factorization)",
                                 to_string(in[0].shape()), info - 1, info - 1));
+            check_result_finite("inverse", y, in[0].shape());
             return y;
         },
         [](const TensorList<T>&, const TensorT<T>& y, const TensorT<T>& g) -> TensorList<T> {
@@ -145,6 +159,7 @@ TensorT<T> triangular_solve(const TensorT<T>& a, const TensorT<T>& b, bool upper
         [n, k, upper](const TensorList<T>& in) {
             Array<T> x = in[1].value();
             lapack::trsm(upper, n, k, in[0].value().data(), x.data());
+            check_result_finite("triangular_solve", x, in[0].shape());
             return x;
         },
         [upper](const TensorList<T>& in, const TensorT<T>& x, const TensorT<T>& g) -> TensorList<T> {
@@ -176,6 +191,7 @@ TensorT<T> cholesky(const TensorT<T>& a) {
                                 to_string(in[0].shape()), info));
             for (int i = 0; i < n; ++i)
                 for (int j = i + 1; j < n; ++j) l(i, j) = T(0);
+            check_result_finite("cholesky", l, in[0].shape());
             return l;
         },
         // Murray 2016, eq. 10: gA = sym(L^-T Phi(L^T gL) L^-1), Phi = lower triangle, half diagonal

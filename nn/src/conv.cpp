@@ -132,7 +132,9 @@ BasicTensor<T> MaxPool2d<T>::forward(const BasicTensor<T>& input) {
     check_images("MaxPool2d", input, 0);
     Patches2d p = pool_patches(options_);
     const Shape& s = input.shape();
-    auto [oh, ow] = unfold2d_grid(s, p);
+    // plain variables, not a structured binding: clang 14 cannot capture those in a lambda
+    const std::array<std::size_t, 2> grid = unfold2d_grid(s, p);
+    const std::size_t oh = grid[0], ow = grid[1];
     if (double(s[2]) * double(s[3]) > (std::is_same_v<T, float> ? 0x1.0p24 : 0x1.0p53))
         throw ValueError(fmt::format("MaxPool2d: images of {}x{} pixels: positions would not be exact in the dtype",
                                      s[2], s[3]));

@@ -123,15 +123,16 @@ double parse_number(std::string_view text, std::size_t column, const std::string
     scratch.assign(text);
     const char* begin = scratch.c_str();
     char* end = nullptr;
-    errno = 0;
     double v = std::strtod(begin, &end);
     while (*end == ' ' || *end == '\t' || *end == '\r') ++end;
     if (end == begin || *end != '\0')
         throw ValueError(fmt::format("load_csv: {}:{}: column {}: '{}' is not a number", path, line, column, text));
-    if (!std::isfinite(v) || (errno == ERANGE && std::abs(v) >= 1.0))
+    // strtod's overflow is +-HUGE_VAL, an infinity; its ERANGE on underflow is a subnormal or
+    // zero, the nearest double: a number
+    if (!std::isfinite(v))
         throw ValueError(
             fmt::format("load_csv: {}:{}: column {}: '{}' is not a finite float64", path, line, column, text));
-    return v;  // ERANGE below 1 is underflow to a subnormal or zero: the nearest double
+    return v;
 }
 }  // namespace
 

@@ -181,6 +181,18 @@ BOOST_AUTO_TEST_CASE(failures_are_clear_errors) {
     auto indefinite = Tensor::constant({1.0, 2.0, 2.0, 1.0}, {2, 2});
     auto asymmetric = Tensor::constant({2.0, 1.0, 0.0, 2.0}, {2, 2});
     auto b2 = Tensor::constant({1.0, 2.0}, {2});
+    // finite inputs whose answer overflows: refused, not returned as inf (found by fuzz_linalg)
+    auto tiny = Tensor::constant({1e-300, 0.0, 0.0, 1e-300}, {2, 2});
+    expect_error<DomainError>([&] { solve(tiny, Tensor::constant({1e300, 1.0}, {2})); },
+                              "solve: the result has inf at [0] for a finite matrix of shape [2,2]: it overflows "
+                              "float64");
+    expect_error<DomainError>([&] { inverse(Tensor::constant({1e-200, 1e200, 0.0, 1e-200}, {2, 2})); },
+                              "inverse: the result has");
+    // a subnormal pivot: getrf's factor holds 0 * inf = NaN, which LAPACKE's check in getri reports
+    expect_error<DomainError>([&] { inverse(Tensor::constant({1e-310, 0.0, 0.0, 1.0}, {2, 2})); },
+                              "inverse: LAPACK found NaN in its argument 3 for a 2x2 matrix");
+    expect_error<DomainError>([&] { triangular_solve(tiny, Tensor::constant({1e300, 1.0}, {2}), false); },
+                              "triangular_solve: the result has inf");
     expect_error<ShapeError>([&] { solve(rect, b2); }, "solve: expects a square matrix [n, n], got shape [2,3]");
     expect_error<ShapeError>(
         [&] {

@@ -147,6 +147,10 @@ BOOST_AUTO_TEST_CASE(metrics) {
     std::vector<std::size_t> labels{1, 0, 0, 0};
     BOOST_TEST(accuracy(scores, labels) == 0.75);
     auto cm = confusion_matrix(predicted_classes(scores), labels, 2);
+    // a label or a prediction equal to the number of classes is out of range
+    expect_error<ValueError>([&] { confusion_matrix({0, 1}, {0, 2}, 2); },
+                             "confusion_matrix: row 1 has label 2 / prediction 1 out of range for 2 classes");
+    expect_error<ValueError>([&] { confusion_matrix({2, 1}, {0, 1}, 2); }, "row 0 has label 0 / prediction 2");
     BOOST_TEST(cm == (Array<std::size_t>{{2, 1}, {0, 1}}));
     Array<double> target = {1.0, 2.0, 3.0, 4.0};
     BOOST_TEST(r2_score(target, target) == 1.0);

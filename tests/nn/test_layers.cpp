@@ -241,6 +241,20 @@ BOOST_AUTO_TEST_CASE(layer_norm_normalises_and_is_exact_to_second_order) {
         BOOST_TEST(std::abs(m) < 1e-14);
         BOOST_TEST(std::abs(v - 1) < 1e-4);  // eps = 1e-5 in the denominator
     }
+    {  // eps inside the square root, with the biased variance (PyTorch's), visible at eps = 0.25
+        nn::LayerNorm<double> wide({3, 4}, 0.25);
+        auto z = wide(x).value();
+        double worst = 0;
+        for (std::size_t n = 0; n < 2; ++n) {
+            double m = 0, v = 0;
+            for (std::size_t k = 0; k < 12; ++k) m += x.value().data()[n * 12 + k] / 12;
+            for (std::size_t k = 0; k < 12; ++k) v += std::pow(x.value().data()[n * 12 + k] - m, 2) / 12;
+            for (std::size_t k = 0; k < 12; ++k)
+                worst = std::max(worst, std::abs((x.value().data()[n * 12 + k] - m) / std::sqrt(v + 0.25) -
+                                                 z.data()[n * 12 + k]));
+        }
+        BOOST_TEST(worst < 1e-14);
+    }
     auto params = norm.parameters();
     for (auto& p : params) p.set_value(uniform(p.shape(), 9));
     params.push_back(x);

@@ -166,6 +166,16 @@ BOOST_AUTO_TEST_CASE(every_loss_under_every_reduction) {
     check_reductions("nll_loss", [&](Reduction r) { return nll_loss(log_softmax(logits, 1), kLabels, r); }, {5}, 5);
     check_reductions("kl_divergence", [&](Reduction r) { return kl_divergence(targets, q, r); }, {5}, 5);
     check_reductions("entropy", [&](Reduction r) { return entropy(targets, r); }, {5}, 5);
+    // label smoothing e is cross entropy against (1 - e) onehot + e / C (PyTorch's definition)
+    for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean}) {
+        Tape tape;
+        const double e = 0.2;
+        Array<double> smoothed = xt::ones<double>({5, 4}) * (e / 4);
+        for (std::size_t n = 0; n < 5; ++n) smoothed(n, kLabels[n]) += 1 - e;
+        auto by_probs = cross_entropy(logits, Tensor::constant(smoothed), r);
+        auto by_labels = cross_entropy(logits, kLabels, {.reduction = r, .label_smoothing = e});
+        BOOST_TEST(xt::amax(xt::abs(by_probs.value() - by_labels.value()))() < 1e-14, "reduction " << int(r));
+    }
     // probability targets that are one-hot rows are the labels, under every reduction
     Array<double> onehot = xt::zeros<double>({5, 4});
     for (std::size_t n = 0; n < 5; ++n) onehot(n, kLabels[n]) = 1.0;

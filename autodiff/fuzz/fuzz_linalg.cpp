@@ -5,9 +5,11 @@
 // typed error (ShapeError, ValueError, DomainError) or return finite values that satisfy its
 // defining equation within a stated bound; anything else aborts, which libFuzzer reports.
 //
-//   solve        |A x - b| <= 64 n eps (|A| |x| + |b|)       (LU's backward error, growth <= 2^(n-1))
-//   inverse      |A Y - I| <= 64 n eps |A| |Y|
-//   cholesky     |L L^T - S| <= 64 n eps |S|, L lower with a positive diagonal
+//   solve        |A x - b| <= 64 n eps (|A| |x| + |b|) + u   (LU's backward error, growth <= 2^(n-1))
+//   inverse      |A Y - I| <= 64 n eps |A| |Y| + u
+//   cholesky     |L L^T - S| <= 64 n eps |L| |L^T| + u, L lower with a positive diagonal
+// where u = 64 n (1 + max |A|) times the smallest subnormal: the rounding of results that
+// underflow (x = 3e-312 / -7.5 keeps only a few bits).
 //   slogdet      sign in {-1, 0, 1}; logabsdet finite unless sign is 0 (then -inf)
 //   logdet       for S = sym(A): logdet(S) = slogdet(S).logabsdet within 64 n eps max(1, |.|)
 #include <cmath>
@@ -96,6 +98,7 @@ void run(Bytes& in, std::size_t n) {
     Array<T> a = Array<T>::from_shape({n, n}), b = Array<T>::from_shape({n, 1});
     for (auto& v : a) v = T(in.value());
     for (auto& v : b) v = T(in.value());
+    const double underflow = 64 * double(n) * (1 + max_abs(a)) * double(std::numeric_limits<T>::denorm_min());
     Tape tape;
     auto A = BasicTensor<T>::constant(a), B = BasicTensor<T>::constant(b);
     typed_or([&] {
@@ -104,14 +107,15 @@ void run(Bytes& in, std::size_t n) {
         Array<double> r = product(a, x);
         double worst = 0;
         for (std::size_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(r(i, 0) - double(b(i, 0))));
-        if (worst > bound * (product_scale(a, x) + max_abs(b))) fail("solve: |A x - b| beyond LU's backward error");
+        if (worst > bound * (product_scale(a, x) + max_abs(b)) + underflow)
+            fail("solve: |A x - b| beyond LU's backward error");
     });
     typed_or([&] {
         Array<T> y = inverse(A).value();
         if (!finite(y)) fail("inverse returned a non-finite value without an error");
         Array<double> r = product(a, y);
         for (std::size_t i = 0; i < n; ++i) r(i, i) -= 1;
-        if (max_abs(r) > bound * product_scale(a, y)) fail("inverse: |A Y - I| beyond its bound");
+        if (max_abs(r) > bound * product_scale(a, y) + underflow) fail("inverse: |A Y - I| beyond its bound");
     });
     Array<T> s = Array<T>::from_shape({n, n});
     for (std::size_t i = 0; i < n; ++i)
@@ -127,7 +131,7 @@ void run(Bytes& in, std::size_t n) {
         }
         Array<T> lt = xt::transpose(l);
         Array<double> r = product(l, lt) - xt::cast<double>(s);
-        if (max_abs(r) > bound * product_scale(l, lt)) fail("cholesky: |L L^T - S| beyond its bound");
+        if (max_abs(r) > bound * product_scale(l, lt) + underflow) fail("cholesky: |L L^T - S| beyond its bound");
     });
     typed_or([&] {
         auto r = slogdet(A);

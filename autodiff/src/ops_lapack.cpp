@@ -255,6 +255,12 @@ SignLogDet<T> slogdet(const TensorT<T>& a) {
                 if (ipiv[static_cast<std::size_t>(i)] != i + 1) s = -s;  // each row swap flips the sign
                 log_abs += std::log(std::abs(u));
             }
+            // a subnormal pivot makes inf and then NaN in the factor (1 / 1e-310 = inf, 0 * inf):
+            // no sign or log|det| can be read from it
+            if (log_abs != log_abs || log_abs == std::numeric_limits<T>::infinity())
+                throw DomainError(fmt::format("slogdet: the LU factor of the matrix of shape {} is not finite: the "
+                                              "matrix is too badly scaled (a pivot near the smallest positive number)",
+                                              to_string(in[0].shape())));
             *sign = s;
             out() = log_abs;
             return out;

@@ -43,7 +43,7 @@ DataLoader<T>::DataLoader(Table table, const LoaderOptions& options, std::functi
 template <class T>
 std::size_t DataLoader<T>::size() const {
     std::size_t n = table_.rows(), b = options_.batch_size;
-    return options_.drop_last ? n / b : (n + b - 1) / b;
+    return options_.drop_last ? n / b : n / b + (n % b != 0);  // (n + b - 1) / b wraps for b near 2^64
 }
 
 template <class T>
@@ -67,7 +67,8 @@ typename DataLoader<T>::iterator DataLoader<T>::begin() {
 
 template <class T>
 Batch<T> DataLoader<T>::make_batch(const std::vector<std::size_t>& order, std::size_t index) const {
-    std::size_t start = index * options_.batch_size, stop = std::min(start + options_.batch_size, order.size());
+    // index < size(): start is at most the rows, and the batch's end cannot wrap
+    std::size_t start = index * options_.batch_size, stop = start + std::min(options_.batch_size, order.size() - start);
     Batch<T> batch;
     batch.global_rows = stop - start;
     auto [first, last] = shard_range(stop - start, options_.shard, options_.shards);

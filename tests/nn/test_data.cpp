@@ -200,6 +200,13 @@ BOOST_AUTO_TEST_CASE(data_loader_batches_epochs_and_transforms) {
     BOOST_TEST(it->x.shape() == (Shape{64, 1, 1, 13}));
     BOOST_TEST(it->rows[5] == 5u);
     expect_error<ValueError>([&] { nn::DataLoader<double>(wine, {.batch_size = 0}); }, "batch_size must be positive");
+    // a batch larger than the table is the whole table, even at the top of size_t (found by
+    // fuzz_layers: (n + b - 1) / b wrapped to no batch at all)
+    for (std::size_t b : {std::size_t(500), std::size_t(-1), std::size_t(-1) / 2 + 1}) {
+        nn::DataLoader<double> whole(wine, {.batch_size = b});
+        BOOST_TEST(whole.size() == 1u);
+        BOOST_TEST(whole.begin()->rows.size() == 178u);
+    }
 }
 
 namespace {

@@ -158,6 +158,33 @@ BOOST_AUTO_TEST_CASE(conjugate_gradient_solves_rosenbrock_as_fast_as_scipy) {
     rosenbrock_counts<ConjugateGradient<double>>("nonlinear CG (PR+)", 36, 80);
 }
 
+// The last history_size pairs are kept, no more and no fewer, the newest last: after six
+// iterations with a history of 3, pairs of iterations 4, 5 and 6.
+BOOST_AUTO_TEST_CASE(lbfgs_keeps_exactly_its_history_size_of_pairs) {
+    const std::size_t n = 8;
+    Quadratic q(n);
+    for (std::size_t history : {1, 3, 5}) {
+        auto x = Tensor::parameter(xt::zeros<double>({n}));
+        LBFGS<double> opt(TensorList<double>{x}, {.history_size = history, .stop = {.tolerance_grad = 0,
+                                                                                    .tolerance_change = 0}});
+        auto closure = closure_of(opt, [&] { return q.value(x); });
+        std::vector<Array<double>> steps;
+        for (int k = 0; k < 6; ++k) {
+            Array<double> before = x.value();
+            opt.step(closure);
+            steps.push_back(x.value() - before);
+        }
+        auto state = opt.state();
+        double kept = -1;
+        for (auto& [name, a] : state)
+            if (name == "lbfgs.history") kept = a();
+        BOOST_TEST(kept == double(history), "history " << history << ": " << kept << " pairs kept");
+        // the newest pair is the last step taken
+        Array<double> newest = state_entry(state, ".s" + std::to_string(history - 1));
+        BOOST_TEST(xt::amax(xt::abs(newest - steps.back()))() < 1e-15);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(lbfgs_solves_rosenbrock_as_fast_as_scipy) {
     rosenbrock_counts<LBFGS<double>>("L-BFGS", 37, 46);
 }

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Builds what reads files and what reports errors with AddressSanitizer and
 # UndefinedBehaviorSanitizer (gcc; leaks detected too) in ./build-sanitize, and runs the
-# loaders' fuzz regressions and seed corpora, the error-path tests and the compiled replays
-# (the replay plan's pointer arithmetic over blocks and operands; draws, index tensors and
-# compiled training) under them.
+# fuzz regressions and seed corpora (loaders, layers, linear algebra), the error-path tests
+# and the compiled replays (the replay plan's pointer arithmetic over blocks and operands;
+# draws, index tensors and compiled training) under them.
 # Then the compiled replays under ThreadSanitizer, in ./build-tsan.
 # Run by scripts/run-tests.sh after the ordinary tests.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="$root/build-sanitize"
-targets=(fuzz_replay_npz fuzz_replay_csv fuzz_replay_optimizer_state test_autodiff_errors test_nn_hostile_archives
+targets=(fuzz_replay_npz fuzz_replay_csv fuzz_replay_optimizer_state fuzz_replay_layers fuzz_replay_linalg
+         test_autodiff_errors test_nn_hostile_archives
          test_nn_data test_nn_checkpoint test_optim_hostile_state test_optim_stopping test_autodiff_compile
          test_autodiff_replay test_autodiff_random test_optim_compiled_training)
 # -O1 without -march=native: quick to compile, and the portable SSE2 code paths get checked too

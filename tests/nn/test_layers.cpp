@@ -279,6 +279,10 @@ BOOST_AUTO_TEST_CASE(embedding_looks_up_rows) {
     BOOST_TEST(embedding.weight().grad()(1, 0) == 0.0);
     check_both([&] { return square(embedding(Tensor::constant({1.0, 3.0, 3.0}, {3}))); }, embedding.parameters());
     expect_error<ValueError>([&] { embedding(Tensor::constant({1.5}, {1})); }, "not a whole number");
+    // issue 25: infinities and 1e30 became INT64_MIN in a cast; now each is refused first
+    for (double v : {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(), 1e30, -1e30,
+                     std::nan("")})
+        expect_error<ValueError>([&] { embedding(Tensor::constant({0.0, v}, {2})); }, "at [1] of the indices");
     expect_error<ValueError>([&] { embedding.forward(IndexArray{5}); }, "index 5 at position 0 is out of range");
 }
 

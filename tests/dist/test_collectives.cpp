@@ -148,3 +148,13 @@ BOOST_AUTO_TEST_CASE(a_negative_or_nan_collective_timeout_is_refused) {
         }
     }
 }
+
+// The scalar all_reduce, each operation: rank r passes r + 1.
+BOOST_AUTO_TEST_CASE(scalar_reductions) {
+    auto& w = test::world();
+    const double n = double(w.size()), mine = double(w.rank() + 1);
+    BOOST_TEST(w.all_reduce(mine, ReduceOp::sum) == n * (n + 1) / 2);
+    BOOST_TEST(w.all_reduce(mine, ReduceOp::mean) == (n + 1) / 2);
+    BOOST_TEST(w.all_reduce(mine, ReduceOp::max) == n);
+    BOOST_TEST(w.all_reduce(mine, ReduceOp::min) == 1.0);
+}

@@ -349,3 +349,32 @@ BOOST_AUTO_TEST_CASE(a_rule_with_the_wrong_sign_ends_every_minimize_with_a_statu
 BOOST_AUTO_TEST_CASE(the_default_iteration_limit_is_finite) {
     BOOST_TEST(StopCriteria{}.max_iterations == 10000u);
 }
+
+// The loss-change criterion is relative to the loss (scipy's ftol): a change of 1e-4 in a loss
+// of 1e6 is small at tolerance_change 1e-9, one of 1e-2 is not; below 1 it is absolute.
+BOOST_AUTO_TEST_CASE(the_loss_change_criterion_is_relative_to_the_loss) {
+    struct Probe : StoppingState {
+        using StoppingState::change_small;
+    };
+    const StopCriteria c{.tolerance_change = 1e-9};
+    BOOST_TEST(Probe().change_small(c, 1e6, 1e6 - 1e-4));
+    BOOST_TEST(!Probe().change_small(c, 1e6, 1e6 - 1e-2));
+    BOOST_TEST(Probe().change_small(c, -1e6, -1e6 - 1e-4));
+    BOOST_TEST(Probe().change_small(c, 0.5, 0.5 - 5e-10));
+    BOOST_TEST(!Probe().change_small(c, 0.5, 0.5 - 5e-9));
+    Probe p;
+    p.change_small(c, 1e6, 1e6 - 1e-4);
+    BOOST_TEST(p.status() == StopReason::loss_change_small);
+}
+
+// The step a line search returns meets the sufficient-decrease condition, not only a
+// decrease: on phi(a) = (1 - 2a)^2 from a = 0.9 (phi 0.64 < 1, but above 1 + 0.4 a phi'(0),
+// with a slope that meets the curvature condition) it must look further.
+BOOST_AUTO_TEST_CASE(a_line_search_step_meets_sufficient_decrease) {
+    auto phi = [](double a) { return std::pair{(1 - 2 * a) * (1 - 2 * a), -4 * (1 - 2 * a)}; };
+    const LineSearchOptions o{.c1 = 0.4, .c2 = 0.9};
+    auto r = strong_wolfe(phi, 1.0, -4.0, 0.9, o);
+    BOOST_TEST(r.ok);
+    BOOST_TEST(r.value <= 1.0 + o.c1 * r.alpha * -4.0, "alpha " << r.alpha << ", phi " << r.value);
+    BOOST_TEST(std::abs(r.slope) <= o.c2 * 4.0);
+}

@@ -89,7 +89,7 @@ for i in "${!names[@]}"; do
             ;;
         1)
             caught=$((caught + 1))
-            failed="$(grep -oE '[0-9]+ - [A-Za-z0-9_]+ \((Failed|Timeout|Subprocess aborted|SEGFAULT|Child aborted|Exception)' \
+            failed="$(grep -oE '[0-9]+ - [A-Za-z0-9_]+ \((Failed|Timeout|Subprocess aborted|SEGFAULT|Child aborted|Exception)\)' \
                 "$logs/mutant-$((i + 1)).test.log" | head -3 | sed -E 's/^[0-9]+ - //' | paste -sd, - || true)"
             verdict="caught by ${failed:-a failing test}"
             ;;

@@ -64,9 +64,15 @@ void layers(Bytes& in) {
     const std::uint8_t which = in.byte() % 4;
     const std::size_t out_channels = 1 + in.byte() % 3, groups = 1 + in.byte() % 3;
     typed_or([&] {
-        // the geometry first: only patches of at most 2^20 elements are computed (the fuzzer
-        // limits allocations to 64 MiB); the check itself sees every value
-        auto [oh, ow] = unfold2d_grid({n, c, h, w}, p);
+        // the geometry first, as the layer will use it (pooling has no dilation, and stride
+        // {0, 0} is the kernel): only patches of at most 2^20 elements are computed (the
+        // fuzzer limits allocations to 64 MiB); the check itself sees every value
+        Patches2d used = p;
+        if (which == 1 || which == 2) {
+            used.dilation = {1, 1};
+            if (p.stride[0] == 0 && p.stride[1] == 0) used.stride = p.kernel;
+        }
+        auto [oh, ow] = unfold2d_grid({n, c, h, w}, used);
         const double patches = double(n) * double(oh) * double(ow) * double(c) * double(p.kernel[0]) * double(p.kernel[1]);
         if (patches > double(1 << 20)) return;
         Tape tape;

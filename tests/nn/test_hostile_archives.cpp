@@ -287,6 +287,46 @@ BOOST_AUTO_TEST_CASE(an_entry_reaching_into_the_central_directory_is_refused) {
     expect_refused("header.npz", with32(good, cd + 42, cd - 29), "its local header");
 }
 
+// Two entries that share one byte: the second's local header begins on the last byte of the
+// first's data (a 'P', so that its signature reads right), each entry valid on its own. Refused as an overlap, whichever
+// way round the central directory lists them.
+BOOST_AUTO_TEST_CASE(entries_sharing_one_byte_are_refused) {
+    auto local = [](const std::string& name, const std::string& content) {
+        unsigned long crc = crc32(0L, reinterpret_cast<const Bytef*>(content.data()), uInt(content.size()));
+        std::string h;
+        put32(h, 0x04034b50);
+        put16(h, 20), put16(h, 0), put16(h, 0), put16(h, 0), put16(h, 0x21);
+        put32(h, crc), put32(h, content.size()), put32(h, content.size());
+        put16(h, name.size()), put16(h, 0);
+        return h + name;
+    };
+    auto central = [](const std::string& name, const std::string& content, std::size_t offset) {
+        unsigned long crc = crc32(0L, reinterpret_cast<const Bytef*>(content.data()), uInt(content.size()));
+        std::string r;
+        put32(r, 0x02014b50);
+        put16(r, 20), put16(r, 20), put16(r, 0), put16(r, 0), put16(r, 0), put16(r, 0x21);
+        put32(r, crc), put32(r, content.size()), put32(r, content.size());
+        put16(r, name.size()), put16(r, 0), put16(r, 0), put16(r, 0), put16(r, 0), put32(r, 0), put32(r, offset);
+        return r + name;
+    };
+    // a valid array whose last data byte is the 'P' (a double with that top byte)
+    const std::string a = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", std::string(7, '\0') + "P");
+    const std::string b = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }", eight_bytes());
+    const std::string first = local("a.npy", a) + a;
+    const std::size_t b_offset = first.size() - 1;  // on a's last byte
+    const std::string body = first + local("b.npy", b).substr(1) + b;
+    for (bool b_first : {false, true}) {
+        std::string dir = b_first ? central("b.npy", b, b_offset) + central("a.npy", a, 0)
+                                  : central("a.npy", a, 0) + central("b.npy", b, b_offset);
+        std::string archive = body + dir;
+        put32(archive, 0x06054b50);
+        put16(archive, 0), put16(archive, 0), put16(archive, 2), put16(archive, 2);
+        put32(archive, dir.size()), put32(archive, body.size()), put16(archive, 0);
+        expect_refused(b_first ? "shared_b_first.npz" : "shared_a_first.npz", archive,
+                       b_first ? "entry 'a.npy': overlaps entry 'b.npy'" : "entry 'b.npy': overlaps entry 'a.npy'");
+    }
+}
+
 BOOST_AUTO_TEST_CASE(what_is_not_a_file_is_refused) {
     std::string dir = "/tmp/xtgrad_hostile_dir_" + std::to_string(::getpid());
     std::filesystem::create_directory(dir);

@@ -73,7 +73,8 @@ void layers(Bytes& in) {
             if (p.stride[0] == 0 && p.stride[1] == 0) used.stride = p.kernel;
         }
         auto [oh, ow] = unfold2d_grid({n, c, h, w}, used);
-        const double patches = double(n) * double(oh) * double(ow) * double(c) * double(p.kernel[0]) * double(p.kernel[1]);
+        const double patches =
+            double(n) * double(oh) * double(ow) * double(c) * double(p.kernel[0]) * double(p.kernel[1]);
         if (patches > double(1 << 20)) return;
         Tape tape;
         std::mt19937_64 rng(in.byte());
@@ -124,8 +125,12 @@ void loader(Bytes& in) {
     o.shard = in.byte() < 240 ? in.byte() % 5 : in.size_value();
     const std::uint8_t transform = in.byte() % 3;
     std::function<Array<double>(Array<double>)> f;
-    if (transform == 1) f = [](Array<double> x) { return Array<double>(xt::reshape_view(x, {x.shape()[0], x.size() / x.shape()[0], std::size_t(1)})); };
-    if (transform == 2) f = [](Array<double> x) { return Array<double>(xt::sum(x, {0}, xt::keep_dims)); };  // loses the rows
+    if (transform == 1)  // keeps the rows first
+        f = [](Array<double> x) {
+            return Array<double>(xt::reshape_view(x, {x.shape()[0], x.size() / x.shape()[0], std::size_t(1)}));
+        };
+    if (transform == 2)  // loses the rows
+        f = [](Array<double> x) { return Array<double>(xt::sum(x, {0}, xt::keep_dims)); };
     typed_or([&] {
         nn::DataLoader<double> loader(table, o, f);
         std::vector<std::size_t> seen;

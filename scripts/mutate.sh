@@ -7,7 +7,7 @@
 # takes about two minutes per mutant on 2 cores.
 #
 #   scripts/mutate.sh             every mutant
-#   scripts/mutate.sh PATTERN     the mutants whose name contains PATTERN
+#   scripts/mutate.sh REGEX       the mutants whose name matches REGEX (grep -E)
 #
 # The scratch build (./build-mutate) is Release with shared libraries (a mutant relinks one
 # library, not every test) and libstdc++'s assertions (an index past a std::vector's end, the
@@ -20,11 +20,17 @@ pattern="${1:-}"
 src="$work/src" build="$work/build" logs="$work/logs"
 jobs="$(nproc)"
 
-# The scratch copy: the tracked files as they are now, their times kept, so that a second run
-# rebuilds only what changed.
+# The scratch copy: the tracked files as they are now. Only files whose content differs are
+# copied, and they get the current time: a second run rebuilds what changed, and no object
+# built from an older copy looks newer than its source (times kept from the checkout could).
 mkdir -p "$src" "$logs"
-(cd "$root" && git ls-files -z | while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done |
-    xargs -0 cp -p --parents -t "$src")
+(cd "$root" && git ls-files -z) | while IFS= read -r -d '' f; do
+    [[ -e "$root/$f" ]] || continue
+    if ! cmp -s "$root/$f" "$src/$f"; then
+        mkdir -p "$src/$(dirname "$f")"
+        cp "$root/$f" "$src/$f"
+    fi
+done
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=ON -DCMAKE_LINK_DEPENDS_NO_SHARED=ON \
     -DCMAKE_CXX_FLAGS="-D_GLIBCXX_ASSERTIONS" > "$logs/configure.log" 2>&1 || { cat "$logs/configure.log"; exit 1; }
 
@@ -58,7 +64,7 @@ fi
 caught=0 survived=0 stillborn=0 equivalent=0 survivors=()
 for i in "${!names[@]}"; do
     name="${names[$i]}" file="$src/${files[$i]}"
-    [[ -z "$pattern" || "$name" == *"$pattern"* ]] || continue
+    [[ -z "$pattern" ]] || grep -qE -- "$pattern" <<<"$name" || continue
     [[ -f "$file" ]] || { echo "mutate: no file ${files[$i]} (mutant '$name')" >&2; exit 1; }
     cp "$file" "$work/original"
     # the replaced text must occur exactly once: a list gone stale is an error, not a survivor

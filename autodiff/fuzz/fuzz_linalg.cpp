@@ -60,26 +60,28 @@ bool finite(const Array<T>& a) {
     return true;
 }
 
-// The infinity norm (the largest row sum of magnitudes), in double.
+// The infinity norm (the largest row sum of magnitudes), in long double: residuals and bounds
+// of matrices near 1e308 must not overflow in the check itself.
+using Wide = long double;
 template <class A>
-double norm_inf(const A& a) {
+Wide norm_inf(const A& a) {
     const std::size_t rows = a.shape()[0], cols = a.dimension() > 1 ? a.shape()[1] : 1;
-    double worst = 0;
+    Wide worst = 0;
     for (std::size_t i = 0; i < rows; ++i) {
-        double s = 0;
-        for (std::size_t j = 0; j < cols; ++j) s += std::abs(double(a.data()[i * cols + j]));
+        Wide s = 0;
+        for (std::size_t j = 0; j < cols; ++j) s += std::abs(Wide(a.data()[i * cols + j]));
         worst = std::max(worst, s);
     }
     return worst;
 }
 
 template <class T>
-Array<double> product(const Array<T>& a, const Array<T>& b) {
+xt::xarray<Wide> product(const Array<T>& a, const Array<T>& b) {
     const std::size_t n = a.shape()[0], k = a.shape()[1], m = b.shape()[1];
-    Array<double> out = xt::zeros<double>({n, m});
+    xt::xarray<Wide> out = xt::zeros<Wide>({n, m});
     for (std::size_t i = 0; i < n; ++i)
         for (std::size_t j = 0; j < m; ++j)
-            for (std::size_t t = 0; t < k; ++t) out(i, j) += double(a(i, t)) * double(b(t, j));
+            for (std::size_t t = 0; t < k; ++t) out(i, j) += Wide(a(i, t)) * Wide(b(t, j));
     return out;
 }
 
@@ -106,14 +108,14 @@ void run(Bytes& in, std::size_t n) {
     typed_or([&] {
         Array<T> x = solve(A, B).value();
         if (!finite(x)) fail("solve returned a non-finite value without an error");
-        Array<double> r = product(a, x) - xt::cast<double>(b);
+        xt::xarray<Wide> r = product(a, x) - xt::cast<Wide>(b);
         if (norm_inf(r) > growth * (norm_inf(a) * norm_inf(x) + norm_inf(b)) + underflow)
             fail("solve: ||A x - b|| beyond LU's backward error");
     });
     typed_or([&] {
         Array<T> y = inverse(A).value();
         if (!finite(y)) fail("inverse returned a non-finite value without an error");
-        Array<double> r = product(y, a);
+        xt::xarray<Wide> r = product(y, a);
         for (std::size_t i = 0; i < n; ++i) r(i, i) -= 1;
         if (norm_inf(r) > growth * norm_inf(y) * norm_inf(a) + underflow) fail("inverse: ||Y A - I|| beyond its bound");
     });
@@ -130,7 +132,7 @@ void run(Bytes& in, std::size_t n) {
                 if (l(i, j) != 0) fail("cholesky: the factor is not lower triangular");
         }
         Array<T> lt = xt::transpose(l);
-        Array<double> r = product(l, lt) - xt::cast<double>(s);
+        xt::xarray<Wide> r = product(l, lt) - xt::cast<Wide>(s);
         if (norm_inf(r) > bound * norm_inf(l) * norm_inf(lt) + underflow)
             fail("cholesky: ||L L^T - S|| beyond its bound");
     });
@@ -147,7 +149,7 @@ void run(Bytes& in, std::size_t n) {
         // two factorizations of S agree to the conditioning of log det: each pivot's relative
         // error is at most about n eps cond(S)
         const double reference = double(slogdet(S).logabsdet.item());
-        const double cond = norm_inf(s) * norm_inf(inverse(S).value());
+        const double cond = double(norm_inf(s) * norm_inf(inverse(S).value()));
         const double allowed = bound * double(n) * (1 + cond) * std::max(1.0, std::abs(reference));
         if (std::isfinite(cond) && std::abs(ld - reference) > allowed)
             fail("logdet and slogdet disagree beyond the conditioning of S");

@@ -51,6 +51,12 @@ BOOST_AUTO_TEST_CASE(csv_errors_name_file_and_line) {
     expect_error<ValueError>([&] { load_csv(ragged); }, ragged + ":3: 2 fields, expected 3");
     auto text = temp_file("text.csv", "a,b\n1,2\n3,x\n");
     expect_error<ValueError>([&] { load_csv(text, {.header_lines = 1}); }, text + ":3: column 3: 'x' is not a number");
+    // a number followed by other characters is not a number (strtod reads its prefix); spaces
+    // around it are allowed
+    auto suffixed = temp_file("suffixed.csv", "1,2\n3 ,4.5kg\n");
+    expect_error<ValueError>([&] { load_csv(suffixed); }, suffixed + ":2: column 4: '4.5kg' is not a number");
+    auto spaced = temp_file("spaced.csv", "1, 2\n3 ,4.5 \n");
+    BOOST_TEST(load_csv(spaced).target(1) == 4.5);
     expect_error<IoError>([&] { load_csv("/nonexistent/file.csv"); }, "load_csv: cannot open '/nonexistent/file.csv'");
     auto empty = temp_file("empty.csv", "header\n");
     expect_error<ValueError>([&] { load_csv(empty, {.header_lines = 1}); }, "no data rows");

@@ -369,12 +369,17 @@ BOOST_AUTO_TEST_CASE(the_loss_change_criterion_is_relative_to_the_loss) {
 
 // The step a line search returns meets the sufficient-decrease condition, not only a
 // decrease: on phi(a) = (1 - 2a)^2 from a = 0.9 (phi 0.64 < 1, but above 1 + 0.4 a phi'(0),
-// with a slope that meets the curvature condition) it must look further.
+// with a slope that meets the curvature condition) it must look further, with refinement and
+// without.
 BOOST_AUTO_TEST_CASE(a_line_search_step_meets_sufficient_decrease) {
     auto phi = [](double a) { return std::pair{(1 - 2 * a) * (1 - 2 * a), -4 * (1 - 2 * a)}; };
-    const LineSearchOptions o{.c1 = 0.4, .c2 = 0.9};
-    auto r = strong_wolfe(phi, 1.0, -4.0, 0.9, o);
-    BOOST_TEST(r.ok);
-    BOOST_TEST(r.value <= 1.0 + o.c1 * r.alpha * -4.0, "alpha " << r.alpha << ", phi " << r.value);
-    BOOST_TEST(std::abs(r.slope) <= o.c2 * 4.0);
+    const LineSearchOptions o{.c1 = 0.4, .c2 = 0.9, .refine = false};  // (refine would find the minimum)
+    for (bool refine : {false, true}) {
+        LineSearchOptions with = o;
+        with.refine = refine;
+        auto r = strong_wolfe(phi, 1.0, -4.0, 0.9, with);
+        BOOST_TEST(r.ok);
+        BOOST_TEST(r.value <= 1.0 + o.c1 * r.alpha * -4.0, "alpha " << r.alpha << ", phi " << r.value);
+        BOOST_TEST(std::abs(r.slope) <= o.c2 * 4.0);
+    }
 }

@@ -113,9 +113,10 @@ std::size_t machine_bytes() {
 
 void* pool_allocate(std::size_t bytes) {
     if (bytes > machine_bytes())
-        throw MemoryError(fmt::format("out of memory: cannot allocate {} bytes ({:.3g} GiB); the machine has {:.3g} GiB "
-                                      "of memory and swap",
-                                      bytes, double(bytes) / double(1 << 30), double(machine_bytes()) / double(1 << 30)));
+        throw MemoryError(fmt::format("out of memory: cannot allocate {} bytes ({:.3g} GiB); the machine has {:.3g} "
+                                      "GiB of memory and swap",
+                                      bytes, double(bytes) / double(1 << 30),
+                                      double(machine_bytes()) / double(1 << 30)));
     std::size_t size = rounded(bytes);
     if (size < kLarge) {
         small_in_use += size;

@@ -6,7 +6,6 @@
 #include <mpi.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -68,10 +67,6 @@ void watch_forever() {
 
 void set_collective_timeout(std::chrono::duration<double> timeout) {
     state().timeout_seconds = timeout.count();
-}
-
-std::chrono::duration<double> collective_timeout() {
-    return std::chrono::duration<double>(state().timeout_seconds.load());
 }
 
 Watch::Watch(const char* collective, int rank, int size) {

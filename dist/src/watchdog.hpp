@@ -11,7 +11,6 @@ namespace xtgrad::dist::detail {
 /// The timeout of every blocking call from now on; zero or negative: none (the default is
 /// Environment's, 300 s).
 void set_collective_timeout(std::chrono::duration<double> timeout);
-std::chrono::duration<double> collective_timeout();
 
 /// Marks this process as waiting in `collective` (rank `rank` of `size`) for its lifetime.
 /// Nested watches keep the outermost. When the wait passes the timeout, the watchdog prints

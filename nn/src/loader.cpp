@@ -50,8 +50,8 @@ template <class T>
 typename DataLoader<T>::iterator DataLoader<T>::begin() {
     std::shared_ptr<const std::vector<std::size_t>> order = identity_;
     if (options_.shuffle) {
-        // epoch e reads words [e 2^40, (e + 1) 2^40) of the seed's stream: no two epochs and no
-        // two seeds share a draw (tables hold fewer than 2^40 rows)
+        // epoch e reads words [e 2^40, (e + 1) 2^40) of the seed's stream (each seed a Philox key
+        // of its own): no two (seed, epoch) pairs read the same words of the same stream
         if (epoch_ >= (std::size_t(1) << 24))
             throw ValueError("DataLoader: more than 2^24 epochs of one loader; make a new one");
         Generator gen(options_.seed);

@@ -24,8 +24,8 @@ namespace xtgrad::nn {
 struct LoaderOptions {
     std::size_t batch_size = 32;  ///< > 0
     /// A new permutation every epoch: epoch e's is randperm(rows) drawn from Generator(seed) at
-    /// offset e * 2^40, so distinct (seed, epoch) pairs never share draws (seed + epoch would
-    /// make seed 7's epoch 1 seed 8's epoch 0).
+    /// offset e * 2^40, so distinct (seed, epoch) pairs never read the same part of one stream
+    /// (seed + epoch would make seed 7's epoch 1 seed 8's epoch 0).
     bool shuffle = true;
     bool drop_last = false;       ///< skip a last batch smaller than batch_size
     std::uint64_t seed = 0;

@@ -1,4 +1,6 @@
 // Argument validation shared by every op.
+#include <fmt/ranges.h>
+
 #include "kernels.hpp"
 
 #include <algorithm>
@@ -26,6 +28,39 @@ std::size_t normalize_axis(std::string_view op, std::ptrdiff_t axis, std::size_t
     return static_cast<std::size_t>(axis < 0 ? axis + n : axis);
 }
 
+Shape resolve_sizes(std::string_view op, const ShapeArg& request, const Shape& from) {
+    const auto& sizes = request.sizes();
+    auto asked = [&] { return fmt::format("[{}]", fmt::join(sizes, ",")); };
+    std::size_t have = 1, known = 1, inferred = sizes.size();
+    for (std::size_t e : from) have *= e;
+    bool overflow = false;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        if (sizes[i] == -1 && inferred == sizes.size()) {
+            inferred = i;
+        } else if (sizes[i] == -1) {
+            throw ShapeError(fmt::format("{}: {} for {}: only one size may be -1", op, asked(), to_string(from)));
+        } else if (sizes[i] < 0) {
+            throw ShapeError(fmt::format("{}: {} for {}: size {} of axis {} is negative", op, asked(), to_string(from),
+                                         sizes[i], i));
+        } else {
+            overflow = overflow || __builtin_mul_overflow(known, static_cast<std::size_t>(sizes[i]), &known);
+        }
+    }
+    Shape out(sizes.size());
+    for (std::size_t i = 0; i < sizes.size(); ++i) out[i] = static_cast<std::size_t>(sizes[i]);
+    if (!overflow && inferred < sizes.size() && known != 0 && have % known == 0) out[inferred] = have / known;
+    if (overflow)
+        throw ShapeError(fmt::format("{}: the sizes {} multiply beyond any tensor's", op, asked()));
+    if (inferred == sizes.size() && known != have)
+        throw ShapeError(fmt::format("{}: cannot reshape {} ({} elements) to {} ({} elements)", op, to_string(from),
+                                     have, asked(), known));
+    if (inferred < sizes.size() && (known == 0 || have % known != 0))
+        throw ShapeError(fmt::format("{}: cannot reshape {} ({} elements) to {}: the other sizes multiply to {}, "
+                                     "which does not divide {}",
+                                     op, to_string(from), have, asked(), known, have));
+    return out;
+}
+
 std::vector<std::size_t> normalize_axes(std::string_view op, const Axes& axes, std::size_t ndim) {
     std::vector<std::size_t> out;
     if (axes.empty()) {
@@ -35,7 +70,7 @@ std::vector<std::size_t> normalize_axes(std::string_view op, const Axes& axes, s
     for (auto a : axes) out.push_back(normalize_axis(op, a, ndim));
     std::sort(out.begin(), out.end());
     if (std::adjacent_find(out.begin(), out.end()) != out.end())
-        throw ValueError(fmt::format("{}: axis {} is repeated in the reduction axes", op,
+        throw ValueError(fmt::format("{}: axis {} is repeated in the axes", op,
                                      *std::adjacent_find(out.begin(), out.end())));
     return out;
 }

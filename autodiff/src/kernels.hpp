@@ -21,6 +21,9 @@ namespace xtgrad::detail {
 Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b);
 /// A possibly negative axis turned into an index; ValueError when out of range.
 std::size_t normalize_axis(std::string_view op, std::ptrdiff_t axis, std::size_t ndim);
+/// The shape `request` asks of `from`'s elements, its one -1 worked out; ShapeError naming `op`
+/// for a negative size, two -1s, or a number of elements other than from's.
+Shape resolve_sizes(std::string_view op, const ShapeArg& request, const Shape& from);
 /// Reduction axes: empty means all; sorted, unique, in range.
 std::vector<std::size_t> normalize_axes(std::string_view op, const Axes& axes, std::size_t ndim);
 /// `shape` with `axes` set to 1 (keepdims) or removed.

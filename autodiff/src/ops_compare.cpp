@@ -32,16 +32,28 @@ const Array<bool>& BasicMask<T>::array() const {
 }
 
 template <class T>
-BasicMask<T> compare(const BasicTensor<T>& a, const BasicTensor<T>& b, Comparison op) {
-    switch (op) {
-        case Comparison::less: return flags<T>("less", a, b, [](T x, T y) { return x < y; });
-        case Comparison::less_equal: return flags<T>("less_equal", a, b, [](T x, T y) { return x <= y; });
-        case Comparison::greater: return flags<T>("greater", a, b, [](T x, T y) { return x > y; });
-        case Comparison::greater_equal: return flags<T>("greater_equal", a, b, [](T x, T y) { return x >= y; });
-        case Comparison::equal: return flags<T>("equal", a, b, [](T x, T y) { return x == y; });
-        case Comparison::not_equal: return flags<T>("not_equal", a, b, [](T x, T y) { return x != y; });
-    }
-    throw ValueError("compare: unknown comparison");
+BasicMask<T> lt(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return flags<T>("less", a, b, [](T x, T y) { return x < y; });
+}
+template <class T>
+BasicMask<T> le(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return flags<T>("less_equal", a, b, [](T x, T y) { return x <= y; });
+}
+template <class T>
+BasicMask<T> gt(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return flags<T>("greater", a, b, [](T x, T y) { return x > y; });
+}
+template <class T>
+BasicMask<T> ge(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return flags<T>("greater_equal", a, b, [](T x, T y) { return x >= y; });
+}
+template <class T>
+BasicMask<T> eq(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return flags<T>("equal", a, b, [](T x, T y) { return x == y; });
+}
+template <class T>
+BasicMask<T> ne(const BasicTensor<T>& a, const BasicTensor<T>& b) {
+    return flags<T>("not_equal", a, b, [](T x, T y) { return x != y; });
 }
 
 template <class T>
@@ -113,7 +125,12 @@ BasicTensor<T> where(const Array<bool>& mask, const BasicTensor<T>& a, const Bas
 template class BasicMask<float>;
 template class BasicMask<double>;
 #define XTGRAD_INSTANTIATE(T)                                                                        \
-    template BasicMask<T> compare(const BasicTensor<T>&, const BasicTensor<T>&, Comparison);         \
+    template BasicMask<T> lt(const BasicTensor<T>&, const BasicTensor<T>&);                          \
+    template BasicMask<T> le(const BasicTensor<T>&, const BasicTensor<T>&);                          \
+    template BasicMask<T> gt(const BasicTensor<T>&, const BasicTensor<T>&);                          \
+    template BasicMask<T> ge(const BasicTensor<T>&, const BasicTensor<T>&);                          \
+    template BasicMask<T> eq(const BasicTensor<T>&, const BasicTensor<T>&);                          \
+    template BasicMask<T> ne(const BasicTensor<T>&, const BasicTensor<T>&);                          \
     template BasicMask<T> operator&&(const BasicMask<T>&, const BasicMask<T>&);                      \
     template BasicMask<T> operator||(const BasicMask<T>&, const BasicMask<T>&);                      \
     template BasicMask<T> operator!(const BasicMask<T>&);                                            \

@@ -174,6 +174,20 @@ TensorT<T> triangular_solve(const TensorT<T>& a, const TensorT<T>& b, bool upper
 }
 
 template <class T>
+TensorT<T> triangular_solve(const TensorT<T>& a, const TensorT<T>& b, const TriangularOptions& options) {
+    check_system("triangular_solve", a, b);
+    TensorT<T> m = a;
+    if (options.unit_diagonal) {
+        auto n = a.shape()[0];
+        Array<T> ones = Array<T>::from_shape({n, n});
+        ones.fill(T(0));
+        for (std::size_t i = 0; i < n; ++i) ones(i, i) = T(1);
+        m = (options.upper ? triu(a, 1) : tril(a, -1)) + TensorT<T>::constant(std::move(ones));
+    }
+    return options.transpose ? triangular_solve(transpose(m), b, !options.upper) : triangular_solve(m, b, options.upper);
+}
+
+template <class T>
 TensorT<T> cholesky(const TensorT<T>& a) {
     check_usable("cholesky", a, 0);
     int n = square_matrix("cholesky", a);
@@ -287,6 +301,7 @@ SignLogDet<T> slogdet(const TensorT<T>& a) {
     template TensorT<T> solve(const TensorT<T>&, const TensorT<T>&);                  \
     template TensorT<T> inverse(const TensorT<T>&);                                   \
     template TensorT<T> triangular_solve(const TensorT<T>&, const TensorT<T>&, bool); \
+    template TensorT<T> triangular_solve(const TensorT<T>&, const TensorT<T>&, const TriangularOptions&); \
     template TensorT<T> cholesky(const TensorT<T>&);                                  \
     template TensorT<T> cholesky_solve(const TensorT<T>&, const TensorT<T>&);         \
     template TensorT<T> logdet(const TensorT<T>&);                                    \

@@ -96,9 +96,9 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
     const Shape& sa = a.shape();
     const Shape& sb = b.shape();
     std::size_t da = sa.size(), db = sb.size();
-    if (da == 0 || db == 0 || da > 3 || db > 3)
-        throw ShapeError(
-            fmt::format("matmul: {} x {}: operands must have 1, 2 or 3 dimensions", to_string(sa), to_string(sb)));
+    if (da == 0 || db == 0)
+        throw ShapeError(fmt::format("matmul: {} x {}: a scalar operand has no matrix product (use mul)",
+                                     to_string(sa), to_string(sb)));
     std::size_t ka = sa[da - 1], kb = db == 1 ? sb[0] : sb[db - 2];
     if (ka != kb) inner_mismatch(sa, sb, ka, kb);
     if (da == 1 && db == 1)
@@ -115,16 +115,44 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
         s.pop_back();
         return reshape(r, s);
     }
-    if (da == 2 && db == 2) return gemm_flat(a, b, false, false, {sa[0], sb[1]});
-    if (da == db) {
-        if (sa[0] != sb[0])
-            throw ShapeError(fmt::format("matmul: {} x {}: batch sizes {} and {} differ", to_string(sa), to_string(sb),
-                                         sa[0], sb[0]));
-        return gemm(a, b, false, false);
+    if (db == 2) {  // [..., n, k] x [k, m]: one product of [(...) n, k] x [k, m]
+        Shape s(sa.begin(), sa.end());
+        s.back() = sb[1];
+        return gemm_flat(a, b, false, false, s);
     }
-    if (da == 3) return gemm_flat(a, b, false, false, {sa[0], sa[1], sb[1]});  // one product of [B*n,k] x [k,m]
-    // [n,k] x [B,k,m]: broadcast the matrix over the batch
-    return gemm(broadcast_to(a, {sb[0], sa[0], sa[1]}), b, false, false);
+    // batch axes broadcast; each operand is laid out as [B, ., .] (a broadcast copy where its
+    // batch is smaller, whose gradient sum_to adds back) for one BLAS call per matrix
+    Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
+    std::size_t nb = std::max(batch_a.size(), batch_b.size());
+    Shape batch(nb);
+    for (std::size_t i = 0; i < nb; ++i) {
+        std::size_t ea = i < nb - batch_a.size() ? 1 : batch_a[i - (nb - batch_a.size())];
+        std::size_t eb = i < nb - batch_b.size() ? 1 : batch_b[i - (nb - batch_b.size())];
+        if (ea != eb && ea != 1 && eb != 1)
+            throw ShapeError(fmt::format("matmul: {} x {}: batch sizes {} and {} differ (batch axis {}; they "
+                                         "broadcast only where one is 1)",
+                                         to_string(sa), to_string(sb), ea, eb, i));
+        batch[i] = std::max(ea, eb);
+    }
+    std::size_t count = 1;
+    for (std::size_t e : batch) count *= e;
+    auto reshaped = [](const TensorT<T>& x, const Shape& s) { return x.shape() == s ? x : reshape(x, s); };
+    auto as_batch = [&](const TensorT<T>& x, std::size_t rows, std::size_t cols) {
+        Shape full = batch;
+        full.insert(full.end(), {rows, cols});
+        return reshaped(x.shape() == full ? x : broadcast_to(x, full), {count, rows, cols});
+    };
+    Shape out = batch;
+    out.insert(out.end(), {sa[da - 2], sb[db - 1]});
+    return reshaped(gemm(as_batch(a, sa[da - 2], ka), as_batch(b, kb, sb[db - 1]), false, false), out);
+}
+
+template <class T>
+TensorT<T> trace(const TensorT<T>& a) {
+    check_usable("trace", a, 0);
+    if (a.dim() != 2)
+        throw ShapeError(fmt::format("trace: expects a matrix, got shape {}", to_string(a.shape())));
+    return sum(diag(a));
 }
 
 template <class T>
@@ -159,7 +187,8 @@ int num_threads() {
 #define XTGRAD_INSTANTIATE(T)                                         \
     template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&); \
     template TensorT<T> dot(const TensorT<T>&, const TensorT<T>&);    \
-    template TensorT<T> outer(const TensorT<T>&, const TensorT<T>&);
+    template TensorT<T> outer(const TensorT<T>&, const TensorT<T>&);  \
+    template TensorT<T> trace(const TensorT<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad

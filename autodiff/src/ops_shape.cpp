@@ -26,10 +26,6 @@ BlockFn<T> copy_block() {
     };
 }
 
-std::size_t numel(const Shape& s) {
-    return std::accumulate(s.begin(), s.end(), std::size_t(1), std::multiplies<>());
-}
-
 // The gradient of a slice: `g` placed into zeros of the input's shape.
 template <class T>
 TensorT<T> scatter_slice(const TensorT<T>& g, const Shape& in_shape, std::size_t axis, std::size_t start,
@@ -67,11 +63,9 @@ TensorT<T> scatter_pick(const TensorT<T>& g, const std::vector<std::size_t>& ind
 }  // namespace
 
 template <class T>
-TensorT<T> reshape(const TensorT<T>& a, const Shape& shape) {
+TensorT<T> reshape(const TensorT<T>& a, const ShapeArg& request) {
     check_usable("reshape", a, 0);
-    if (numel(shape) != a.size())
-        throw ShapeError(fmt::format("reshape: cannot reshape {} ({} elements) to {} ({} elements)",
-                                     to_string(a.shape()), a.size(), to_string(shape), numel(shape)));
+    const Shape shape = resolve_sizes("reshape", request, a.shape());
     auto out = make_op<T>(
         "reshape", {a},
         [shape](const TensorList<T>& in) {
@@ -311,7 +305,7 @@ TensorT<T> pick(const TensorT<T>& a, const IndexArray& indices) {
 }
 
 #define XTGRAD_INSTANTIATE(T)                                                                                     \
-    template TensorT<T> reshape(const TensorT<T>&, const Shape&);                                                 \
+    template TensorT<T> reshape(const TensorT<T>&, const ShapeArg&);                                              \
     template TensorT<T> broadcast_to(const TensorT<T>&, const Shape&);                                            \
     template TensorT<T> stop_gradient(const TensorT<T>&);                                            \
     template TensorT<T> sum_to(const TensorT<T>&, const Shape&);                                                  \

@@ -78,7 +78,7 @@ TensorT<T> var(const TensorT<T>& a, const Axes& axes, double correction, bool ke
 }
 
 template <class T>
-TensorT<T> std(const TensorT<T>& a, const Axes& axes, double correction, bool keepdims) {
+TensorT<T> stddev(const TensorT<T>& a, const Axes& axes, double correction, bool keepdims) {
     return root_zero_safe(var(a, axes, correction, keepdims), 2);
 }
 
@@ -98,7 +98,7 @@ TensorT<T> norm(const TensorT<T>& a, double ord, const Axes& axes, bool keepdims
 #define XTGRAD_INSTANTIATE(T)                                              \
     template TensorT<T> prod(const TensorT<T>&, const Axes&, bool);        \
     template TensorT<T> var(const TensorT<T>&, const Axes&, double, bool); \
-    template TensorT<T> std(const TensorT<T>&, const Axes&, double, bool); \
+    template TensorT<T> stddev(const TensorT<T>&, const Axes&, double, bool); \
     template TensorT<T> norm(const TensorT<T>&, double, const Axes&, bool);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

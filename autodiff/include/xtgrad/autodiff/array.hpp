@@ -51,8 +51,15 @@ using Array = xt::xarray<T, xt::layout_type::row_major, storage::PoolAllocator<T
 /// A tensor shape: one extent per dimension, `{}` for a scalar.
 using Shape = Array<double>::shape_type;
 
-/// Axes for reductions; negative values count from the end as in numpy.
-using Axes = std::vector<std::ptrdiff_t>;
+/// Axes for reductions; negative values count from the end as in numpy. A braced list
+/// (`sum(x, {0, 2})`), a vector, or one axis (`mean(x, 1)`, as PyTorch's `dim=1`): a vector
+/// with one more constructor, so that a single integer is an axis rather than a length.
+struct Axes : std::vector<std::ptrdiff_t> {
+    using std::vector<std::ptrdiff_t>::vector;
+    Axes() = default;
+    Axes(std::ptrdiff_t axis) : std::vector<std::ptrdiff_t>{axis} {}  // NOLINT(google-explicit-constructor)
+    Axes(std::vector<std::ptrdiff_t> axes) : std::vector<std::ptrdiff_t>(std::move(axes)) {}  // NOLINT
+};
 
 /// "[32,10]": how shapes appear in every error message.
 std::string to_string(const Shape& shape);

@@ -17,9 +17,6 @@
 
 namespace xtgrad {
 
-/// How two values are compared (the operators below name them).
-enum class Comparison { less, less_equal, greater, greater_equal, equal, not_equal };
-
 /// The result of a comparison: true/false per element, held as a tensor of 1 and 0 of the
 /// operands' dtype (so that a recording replays it like any op).
 template <class T>
@@ -46,9 +43,21 @@ private:
 using Mask = BasicMask<double>;
 using Mask32 = BasicMask<float>;
 
-/// a (op) b elementwise with broadcasting; ShapeError when the shapes do not broadcast.
+/// a < b, a <= b, a > b, a >= b, a == b, a != b elementwise with broadcasting (PyTorch's
+/// lt, le, gt, ge, eq, ne; the operators below call them); ShapeError when the shapes do not
+/// broadcast.
 template <class T>
-BasicMask<T> compare(const BasicTensor<T>& a, const BasicTensor<T>& b, Comparison op);
+BasicMask<T> lt(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicMask<T> le(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicMask<T> gt(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicMask<T> ge(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicMask<T> eq(const BasicTensor<T>& a, const BasicTensor<T>& b);
+template <class T>
+BasicMask<T> ne(const BasicTensor<T>& a, const BasicTensor<T>& b);
 template <class T>
 BasicMask<T> operator&&(const BasicMask<T>& a, const BasicMask<T>& b);
 template <class T>
@@ -70,22 +79,22 @@ auto where(const M& mask, A&& a, B&& b) {
 #define XTGRAD_COMPARISON_OPERATOR(SYMBOL, OP)                                         \
     template <class T>                                                                 \
     BasicMask<T> operator SYMBOL(const BasicTensor<T>& a, const BasicTensor<T>& b) {   \
-        return compare(a, b, Comparison::OP);                                          \
+        return OP(a, b);                                                                \
     }                                                                                  \
     template <class T>                                                                 \
     BasicMask<T> operator SYMBOL(const BasicTensor<T>& a, Scalar<T> b) {               \
-        return compare(a, BasicTensor<T>::scalar(b), Comparison::OP);                  \
+        return OP(a, BasicTensor<T>::scalar(b));                                        \
     }                                                                                  \
     template <class T>                                                                 \
     BasicMask<T> operator SYMBOL(Scalar<T> a, const BasicTensor<T>& b) {               \
-        return compare(BasicTensor<T>::scalar(a), b, Comparison::OP);                  \
+        return OP(BasicTensor<T>::scalar(a), b);                                        \
     }
-XTGRAD_COMPARISON_OPERATOR(<, less)
-XTGRAD_COMPARISON_OPERATOR(<=, less_equal)
-XTGRAD_COMPARISON_OPERATOR(>, greater)
-XTGRAD_COMPARISON_OPERATOR(>=, greater_equal)
-XTGRAD_COMPARISON_OPERATOR(==, equal)
-XTGRAD_COMPARISON_OPERATOR(!=, not_equal)
+XTGRAD_COMPARISON_OPERATOR(<, lt)
+XTGRAD_COMPARISON_OPERATOR(<=, le)
+XTGRAD_COMPARISON_OPERATOR(>, gt)
+XTGRAD_COMPARISON_OPERATOR(>=, ge)
+XTGRAD_COMPARISON_OPERATOR(==, eq)
+XTGRAD_COMPARISON_OPERATOR(!=, ne)
 #undef XTGRAD_COMPARISON_OPERATOR
 
 extern template class BasicMask<float>;

@@ -24,6 +24,17 @@ BasicTensor<T> inverse(const BasicTensor<T>& a);
 /// read. Gradients: gB = triangular_solve(A^T, g, !upper), gA = -gB X^T on A's triangle.
 template <class T>
 BasicTensor<T> triangular_solve(const BasicTensor<T>& a, const BasicTensor<T>& b, bool upper);
+/// How triangular_solve reads A (torch.linalg.solve_triangular's flags). `upper` defaults to
+/// false here, where PyTorch makes it a required argument: `{.transpose = true}` is lower.
+struct TriangularOptions {
+    bool upper = false;          ///< A is upper triangular (its lower triangle is not read)
+    bool transpose = false;      ///< solve A^T X = B (torch.triangular_solve's transpose)
+    bool unit_diagonal = false;  ///< A's diagonal is taken as ones and not read (unitriangular)
+};
+/// X with op(A) X = B for triangular A read as `options` say; built from the form above, tril
+/// or triu and transpose, so its gradients are theirs (zero on the diagonal for unit_diagonal).
+template <class T>
+BasicTensor<T> triangular_solve(const BasicTensor<T>& a, const BasicTensor<T>& b, const TriangularOptions& options);
 
 /// The lower-triangular L with A = L L^T, for symmetric positive definite A. A must be
 /// symmetric (to 1e-8 relative to its largest entry; ValueError naming the entries otherwise);

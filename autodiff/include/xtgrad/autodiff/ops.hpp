@@ -8,6 +8,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <concepts>
 #include <string_view>
 #include <type_traits>
@@ -173,8 +174,14 @@ BasicTensor<T> prod(const BasicTensor<T>& a, const Axes& axes = {}, bool keepdim
 template <class T>
 BasicTensor<T> var(const BasicTensor<T>& a, const Axes& axes = {}, double correction = 1, bool keepdims = false);
 /// sqrt(var(a, ...)). Where the spread is zero the gradient is 0 (a subgradient), not NaN.
+/// Called `stddev`: an unqualified `std(x)` under `using namespace xtgrad` would name namespace
+/// std too; `xtgrad::std` is the same function under PyTorch's name, for qualified calls.
 template <class T>
-BasicTensor<T> std(const BasicTensor<T>& a, const Axes& axes = {}, double correction = 1, bool keepdims = false);
+BasicTensor<T> stddev(const BasicTensor<T>& a, const Axes& axes = {}, double correction = 1, bool keepdims = false);
+template <class T>
+BasicTensor<T> std(const BasicTensor<T>& a, const Axes& axes = {}, double correction = 1, bool keepdims = false) {
+    return stddev(a, axes, correction, keepdims);
+}
 /// The p-norm over `axes` (empty: all): ord 1, 2, infinity, or any p >= 1. At a = 0 the
 /// gradient is 0 (a subgradient); for ord infinity it is split evenly among tied maxima.
 template <class T>
@@ -193,12 +200,64 @@ template <class T>
 BasicTensor<T> log_softmax(const BasicTensor<T>& a, std::ptrdiff_t axis);
 
 // ---- shape ----------------------------------------------------------------------------
-/// Same elements in row-major order, new shape (sizes must agree).
+/// The sizes asked of reshape, expand and unflatten: a Shape, or a braced list of integers of
+/// any integer types where -1 stands for a size the op works out (`reshape(x, {n, -1})`, as
+/// PyTorch's). Other negative sizes are refused by the op, naming it.
+class ShapeArg {
+public:
+    ShapeArg() = default;
+    ShapeArg(const Shape& shape) : sizes_(shape.begin(), shape.end()) {}  // NOLINT(google-explicit-constructor)
+    template <std::integral... I>
+    ShapeArg(I... sizes) : sizes_{to_size(sizes)...} {}  // NOLINT(google-explicit-constructor)
+    ShapeArg(const std::vector<std::ptrdiff_t>& sizes) : sizes_(sizes.begin(), sizes.end()) {}  // NOLINT
+    const xt::svector<std::ptrdiff_t, 4>& sizes() const { return sizes_; }
+
+private:
+    template <class I>
+    static std::ptrdiff_t to_size(I v) {
+        // a size beyond ptrdiff_t cannot be an extent of anything in memory: -2 is refused by the op
+        if constexpr (std::is_unsigned_v<I>)
+            return v > static_cast<std::make_unsigned_t<std::ptrdiff_t>>(PTRDIFF_MAX) ? -2 : static_cast<std::ptrdiff_t>(v);
+        else
+            return static_cast<std::ptrdiff_t>(v);
+    }
+    xt::svector<std::ptrdiff_t, 4> sizes_;
+};
+
+/// Same elements in row-major order, new shape (sizes must agree; one size may be -1).
 template <class T>
-BasicTensor<T> reshape(const BasicTensor<T>& a, const Shape& shape);
+BasicTensor<T> reshape(const BasicTensor<T>& a, const ShapeArg& shape);
 /// Numpy broadcasting to `shape`; the gradient is summed back.
 template <class T>
 BasicTensor<T> broadcast_to(const BasicTensor<T>& a, const Shape& shape);
+/// torch.expand: broadcast_to where -1 keeps an axis's extent (new leading axes need a size).
+template <class T>
+BasicTensor<T> expand(const BasicTensor<T>& a, const ShapeArg& shape);
+/// Drops size-1 axes: all of them, or those among `axes` (an axis of another size is left as it
+/// is, as PyTorch's squeeze does; numpy's refuses it).
+template <class T>
+BasicTensor<T> squeeze(const BasicTensor<T>& a);
+template <class T>
+BasicTensor<T> squeeze(const BasicTensor<T>& a, const Axes& axes);
+/// Inserts a size-1 axis at `axis` of the result (-1: last).
+template <class T>
+BasicTensor<T> unsqueeze(const BasicTensor<T>& a, std::ptrdiff_t axis);
+/// Joins axes start_axis..end_axis (inclusive) into one (torch.flatten).
+template <class T>
+BasicTensor<T> flatten(const BasicTensor<T>& a, std::ptrdiff_t start_axis = 0, std::ptrdiff_t end_axis = -1);
+/// Splits `axis` into `sizes` (one may be -1); the inverse of flatten (torch.unflatten).
+template <class T>
+BasicTensor<T> unflatten(const BasicTensor<T>& a, std::ptrdiff_t axis, const ShapeArg& sizes);
+/// Tiles `a` repeats[i] times along axis i; more repeats than axes prepend axes (torch.repeat).
+template <class T>
+BasicTensor<T> repeat(const BasicTensor<T>& a, const std::vector<std::size_t>& repeats);
+/// Reverses the order of elements along each of `axes`; its own gradient.
+template <class T>
+BasicTensor<T> flip(const BasicTensor<T>& a, const Axes& axes);
+/// Shifts elements by shifts[i] along axes[i], wrapping around (torch.roll); without axes the
+/// flattened tensor is rolled by shifts[0] and given its shape back.
+template <class T>
+BasicTensor<T> roll(const BasicTensor<T>& a, const std::vector<std::ptrdiff_t>& shifts, const Axes& axes = {});
 /// `a`'s value, with a derivative of zero (jax.lax.stop_gradient). Unlike detach(), which
 /// returns a constant cut from the tape, the result stays on the tape: a compiled function
 /// recomputes it at new inputs where a detached value would be frozen at the trace.
@@ -223,6 +282,23 @@ BasicTensor<T> concat(const std::vector<BasicTensor<T>>& parts, std::ptrdiff_t a
 /// Joins equally shaped tensors along a new axis.
 template <class T>
 BasicTensor<T> stack(const std::vector<BasicTensor<T>>& parts, std::ptrdiff_t axis);
+/// `length` elements from `start` along `axis` (negative start counts from the end): torch.narrow.
+template <class T>
+BasicTensor<T> narrow(const BasicTensor<T>& a, std::ptrdiff_t axis, std::ptrdiff_t start, std::size_t length);
+/// Pieces of `size` elements along `axis`, the last one shorter if they do not divide (torch.split).
+template <class T>
+std::vector<BasicTensor<T>> split(const BasicTensor<T>& a, std::size_t size, std::ptrdiff_t axis = 0);
+/// Pieces with the given sizes along `axis`, which must add up to its extent.
+template <class T>
+std::vector<BasicTensor<T>> split(const BasicTensor<T>& a, const std::vector<std::size_t>& sizes,
+                                  std::ptrdiff_t axis = 0);
+/// At most `chunks` pieces of ceil(extent / chunks) elements along `axis` (torch.chunk: fewer
+/// pieces when that size covers the extent sooner, as for 6 elements in 4 chunks: 2, 2, 2).
+template <class T>
+std::vector<BasicTensor<T>> chunk(const BasicTensor<T>& a, std::size_t chunks, std::ptrdiff_t axis = 0);
+/// The slices along `axis`, each without that axis (torch.unbind); stack's inverse.
+template <class T>
+std::vector<BasicTensor<T>> unbind(const BasicTensor<T>& a, std::ptrdiff_t axis = 0);
 /// The lower (upper) triangle of the last two dimensions: entries with j - i <= k (>= k)
 /// are kept, the others are 0; the gradient is masked the same way.
 template <class T>
@@ -301,10 +377,15 @@ BasicTensor<T> index_add(const BasicTensor<T>& a, std::ptrdiff_t axis, const Bas
                          const BasicTensor<T>& src);
 
 // ---- linear algebra (BLAS) ----------------------------------------------------------------
-/// Matrix product with numpy's matmul rules for 1-D, 2-D and batched 3-D operands
-/// ([B,n,k] x [B,k,m], [B,n,k] x [k,m]). Transposes in the backward pass are BLAS flags.
+/// Matrix product with numpy's matmul rules: 1-D operands are a row or a column, and the
+/// leading (batch) axes of operands of any rank broadcast ([2,1,4,3] x [5,3,2] -> [2,5,4,2]).
+/// [..., n, k] x [k, m] is one BLAS call; a batch is one call per matrix. Transposes in the
+/// backward pass are BLAS flags.
 template <class T>
 BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b);
+/// The sum of a matrix's diagonal.
+template <class T>
+BasicTensor<T> trace(const BasicTensor<T>& a);
 /// Inner product of two vectors of equal length (a scalar).
 template <class T>
 BasicTensor<T> dot(const BasicTensor<T>& a, const BasicTensor<T>& b);

@@ -283,3 +283,24 @@ BOOST_AUTO_TEST_CASE(triangular_solve_transposed_and_with_a_unit_diagonal) {
                 }
             }
 }
+
+// A user's code under both using-directives: every call below is unqualified, and the user's
+// own types named like xtgrad's former internals do not clash (this test is that it compiles).
+namespace user_code {
+using namespace xtgrad;
+using namespace std;
+enum class Comparison { worse, better };
+struct Axis {};
+inline double spread_and_count(const Tensor& x) {
+    Mask above = gt(x, mean(x));
+    return stddev(x, 0).item() + sum(where(above, 1.0, 0.0)).item() + (lt(x, x).array().size() > 0 ? 0.0 : 1.0);
+}
+}  // namespace user_code
+
+BOOST_AUTO_TEST_CASE(names_do_not_collide_with_std_under_using_namespace) {
+    Tape tape;
+    auto x = Tensor::constant({1.0, 2.0, 3.0, 6.0}, {4});
+    // stddev (correction 1) of 1, 2, 3, 6 is sqrt(14 / 3); one value lies above the mean 3
+    BOOST_TEST(user_code::spread_and_count(x) == std::sqrt(14.0 / 3.0) + 1.0, boost::test_tools::tolerance(1e-14));
+    BOOST_TEST((user_code::Comparison::better != user_code::Comparison::worse));
+}

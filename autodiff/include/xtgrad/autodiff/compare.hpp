@@ -76,6 +76,12 @@ auto where(const M& mask, A&& a, B&& b) {
                              detail::as_tensor<T>(std::forward<B>(b)));
 }
 
+/// mask ? a : b with two numbers: a tensor of the mask's shape and dtype (torch.where(m, 1.0, 0.0)).
+template <class T>
+BasicTensor<T> where(const BasicMask<T>& mask, Scalar<T> a, Scalar<T> b) {
+    return detail::select<T>(mask.tensor(), BasicTensor<T>::scalar(a), BasicTensor<T>::scalar(b));
+}
+
 #define XTGRAD_COMPARISON_OPERATOR(SYMBOL, OP)                                         \
     template <class T>                                                                 \
     BasicMask<T> operator SYMBOL(const BasicTensor<T>& a, const BasicTensor<T>& b) {   \

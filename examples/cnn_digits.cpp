@@ -29,13 +29,13 @@ Array<float> as_images(Array<float> x) {
 std::shared_ptr<nn::Sequential<float>> cnn(std::mt19937_64& rng) {
     auto net = std::make_shared<nn::Sequential<float>>();
     net->push_back(std::make_shared<nn::Conv2d<float>>(
-        nn::Conv2dOptions{.in_channels = 1, .out_channels = 16, .kernel = {3, 3}, .padding = {1, 1}}, rng));
+        nn::Conv2dOptions{.in_channels = 1, .out_channels = 16, .kernel_size = 3, .padding = 1}, rng));
     net->push_back(std::make_shared<nn::ActivationLayer<float>>(nn::Activation::relu));
-    net->push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel = {2, 2}}));  // 16 x 4 x 4
+    net->push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel_size = 2}));  // 16 x 4 x 4
     net->push_back(std::make_shared<nn::Conv2d<float>>(
-        nn::Conv2dOptions{.in_channels = 16, .out_channels = 32, .kernel = {3, 3}, .padding = {1, 1}}, rng));
+        nn::Conv2dOptions{.in_channels = 16, .out_channels = 32, .kernel_size = 3, .padding = 1}, rng));
     net->push_back(std::make_shared<nn::ActivationLayer<float>>(nn::Activation::relu));
-    net->push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel = {2, 2}}));  // 32 x 2 x 2
+    net->push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel_size = 2}));  // 32 x 2 x 2
     net->push_back(std::make_shared<nn::Flatten<float>>());
     net->push_back(std::make_shared<nn::Linear<float>>(nn::LinearOptions{.in = 128, .out = 10}, rng));
     return net;

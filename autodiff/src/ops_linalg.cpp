@@ -148,6 +148,20 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
 }
 
 template <class T>
+TensorT<T> matmul_nt(const TensorT<T>& a, const TensorT<T>& b) {
+    check_usable("matmul_nt", a, 0);
+    check_usable("matmul_nt", b, 1);
+    const Shape& sa = a.shape();
+    const Shape& sb = b.shape();
+    if (sa.empty() || sb.size() != 2 || sa.back() != sb[1])
+        throw ShapeError(fmt::format("matmul_nt: {} x {}^T: expects [..., k] and [m, k]", to_string(sa),
+                                     to_string(sb)));
+    Shape s = sa;
+    s.back() = sb[0];
+    return gemm_flat(a, b, false, true, s);
+}
+
+template <class T>
 TensorT<T> trace(const TensorT<T>& a) {
     check_usable("trace", a, 0);
     if (a.dim() != 2)
@@ -188,7 +202,8 @@ int num_threads() {
     template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&); \
     template TensorT<T> dot(const TensorT<T>&, const TensorT<T>&);    \
     template TensorT<T> outer(const TensorT<T>&, const TensorT<T>&);  \
-    template TensorT<T> trace(const TensorT<T>&);
+    template TensorT<T> trace(const TensorT<T>&);                     \
+    template TensorT<T> matmul_nt(const TensorT<T>&, const TensorT<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad

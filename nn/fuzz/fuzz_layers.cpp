@@ -64,8 +64,9 @@ void layers(Bytes& in) {
     const std::uint8_t which = in.byte() % 4;
     const std::size_t out_channels = 1 + in.byte() % 3, groups = 1 + in.byte() % 3;
     typed_or([&] {
-        // the geometry first, as the layer will use it (pooling has no dilation, and stride
-        // {0, 0} is the kernel): only patches of at most 2^20 elements are computed (the
+        // the geometry first, as the layer will use it (pooling is given no dilation here; a
+        // stride of 0 is refused by the layers, and for unfold2d_grid {0, 0} is taken as the
+        // kernel): only patches of at most 2^20 elements are computed (the
         // fuzzer limits allocations to 64 MiB); the check itself sees every value
         Patches2d used = p;
         if (which == 1 || which == 2) {
@@ -83,7 +84,7 @@ void layers(Bytes& in) {
         Shape expected{n, c, oh, ow};
         switch (which) {
             case 0: {
-                nn::Conv2d<double> conv({.in_channels = c, .out_channels = out_channels, .kernel = p.kernel,
+                nn::Conv2d<double> conv({.in_channels = c, .out_channels = out_channels, .kernel_size = p.kernel,
                                          .stride = p.stride, .padding = p.padding, .dilation = p.dilation,
                                          .groups = groups},
                                         rng);
@@ -92,10 +93,10 @@ void layers(Bytes& in) {
                 break;
             }
             case 1:
-                y = nn::MaxPool2d<double>({.kernel = p.kernel, .stride = p.stride, .padding = p.padding})(x);
+                y = nn::MaxPool2d<double>({.kernel_size = p.kernel, .stride = p.stride, .padding = p.padding})(x);
                 break;
             case 2:
-                y = nn::AvgPool2d<double>({.kernel = p.kernel, .stride = p.stride, .padding = p.padding})(x);
+                y = nn::AvgPool2d<double>({.kernel_size = p.kernel, .stride = p.stride, .padding = p.padding})(x);
                 break;
             default: {
                 auto cols = unfold2d(x, p);

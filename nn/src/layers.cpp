@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "xtgrad/nn/functional.hpp"
+
 namespace xtgrad::nn {
 
 template <class T>
@@ -53,19 +55,13 @@ BasicTensor<T> Embedding<T>::forward(const IndexArray& indices) {
         if (indices[i] < 0 || std::size_t(indices[i]) >= count_)
             throw ValueError(
                 fmt::format("Embedding({}, {}): index {} at position {} is out of range", count_, dim_, indices[i], i));
-    std::vector<std::int64_t> flat(indices.data(), indices.data() + indices.size());
-    Shape shape = indices.shape();
-    shape.push_back(dim_);
-    return reshape(index_select(weight_, 0, flat), shape);
+    return functional::embedding(indices, weight_);
 }
 
 template <class T>
 BasicTensor<T> Embedding<T>::forward(const BasicTensor<T>& indices) {
     if (!indices.defined()) throw ValueError("Embedding: the indices are undefined");
-    // index_select reads and checks the indices on every evaluation (a compiled replay too)
-    Shape shape = indices.shape();
-    shape.push_back(dim_);
-    return reshape(index_select(weight_, 0, reshape(indices, {indices.size()})), shape);
+    return functional::embedding(indices, weight_);
 }
 
 template class Dropout<float>;

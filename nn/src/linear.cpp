@@ -2,6 +2,7 @@
 #include "xtgrad/nn/linear.hpp"
 
 #include <fmt/format.h>
+#include <xtensor/xmanipulation.hpp>
 
 namespace xtgrad::nn {
 
@@ -11,8 +12,23 @@ void Linear<T>::initialise(Source& source) {
     const auto& o = options_;
     if (o.in == 0 || o.out == 0)
         throw ValueError(fmt::format("Linear: in ({}) and out ({}) must be positive", o.in, o.out));
-    weight_ = this->register_parameter("weight", initial_values<T>(o.weight_init, {o.in, o.out}, o.in, o.out, source));
-    if (o.bias) bias_ = this->register_parameter("bias", Array<T>(xt::zeros<T>({o.out})));
+    // drawn in [in, out] order and stored transposed: a seeded model starts from the function it
+    // started from before the layout became PyTorch's [out, in]
+    Array<T> w = initial_values<T>(o.weight_init, {o.in, o.out}, o.in, o.out, source);
+    weight_ = this->register_parameter("weight", Array<T>(xt::transpose(w)));
+    if (!o.bias) return;
+    Array<T> b = Array<T>(xt::zeros<T>({o.out}));
+    if (o.weight_init == Init::pytorch_default)  // PyTorch's reset_parameters: U(+-1/sqrt(fan_in))
+        b = initial_values<T>(Init::pytorch_default, {o.out}, o.in, 1, source);
+    bias_ = this->register_parameter("bias", std::move(b));
+}
+
+template <class T>
+Linear<T>::Linear(std::size_t in, std::size_t out, bool bias) : Linear(LinearOptions{in, out, bias}) {}
+
+template <class T>
+Linear<T>::Linear(const LinearOptions& options) : options_(options) {
+    initialise(default_generator());
 }
 
 template <class T>
@@ -31,8 +47,7 @@ BasicTensor<T> Linear<T>::forward(const BasicTensor<T>& input) {
         throw ShapeError(fmt::format("Linear({} -> {}): input of shape {} must end in {} features", options_.in,
                                      options_.out, input.defined() ? to_string(input.shape()) : "undefined",
                                      options_.in));
-    auto y = matmul(input, weight_);
-    return options_.bias ? y + bias_ : y;
+    return functional::linear(input, weight_, bias_);
 }
 
 template <class T>

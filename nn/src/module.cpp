@@ -74,12 +74,25 @@ void Module<T>::register_module(std::string name, std::shared_ptr<Module> child)
 }
 
 template <class T>
+BasicTensor<T> Module<T>::forward(const BasicTensor<T>&) {
+    throw ValueError(fmt::format("{}{}: its forward does not take one tensor; call it with the arguments it defines "
+                                 "(a Sequential holds layers of one tensor)",
+                                 type_name(), name_.empty() ? "" : " '" + name_ + "'"));
+}
+
+template <class T>
 std::string Module<T>::type_name() const {
     int status = 0;
     std::unique_ptr<char, void (*)(void*)> full(abi::__cxa_demangle(typeid(*this).name(), nullptr, nullptr, &status),
                                                 std::free);
     std::string name = status == 0 && full ? full.get() : typeid(*this).name();
-    if (auto angle = name.find('<'); angle != std::string::npos) name.resize(angle);  // the dtype
+    // the dtype goes; a number of spatial axes stays as PyTorch's suffix (Conv<double, 2ul>: Conv2d)
+    if (auto angle = name.find('<'); angle != std::string::npos) {
+        auto comma = name.find(", ", angle);
+        char axes = comma != std::string::npos && comma + 2 < name.size() ? name[comma + 2] : '\0';
+        name.resize(angle);
+        if (axes >= '1' && axes <= '3') name += std::string(1, axes) + "d";
+    }
     if (auto colon = name.rfind("::"); colon != std::string::npos) name = name.substr(colon + 2);
     return name;
 }

@@ -22,11 +22,7 @@ BasicTensor<T> LayerNorm<T>::forward(const BasicTensor<T>& x) {
     if (!ok)
         throw ShapeError(fmt::format("LayerNorm({}): input of shape {} must end in {}", to_string(shape_),
                                      x.defined() ? to_string(x.shape()) : "undefined", to_string(shape_)));
-    Axes axes;
-    for (std::size_t i = 0; i < shape_.size(); ++i) axes.push_back(-std::ptrdiff_t(i) - 1);
-    auto centred = x - mean(x, axes, true);
-    auto y = centred / sqrt(mean(square(centred), axes, true) + T(eps_));  // the biased variance
-    return weight_.defined() ? y * weight_ + bias_ : y;
+    return functional::layer_norm(x, shape_, weight_, bias_, eps_);
 }
 
 template <class T>
@@ -50,35 +46,36 @@ BasicTensor<T> BatchNorm<T>::forward(const BasicTensor<T>& x) {
     if (!x.defined() || x.dim() != dims_ || x.shape()[1] != channels_)
         throw ShapeError(fmt::format("BatchNorm({} channels): expects {} dimensions [N, {}, ...], got shape {}",
                                      channels_, dims_, channels_, x.defined() ? to_string(x.shape()) : "undefined"));
-    Axes axes{0};
-    for (std::size_t d = 2; d < dims_; ++d) axes.push_back(std::ptrdiff_t(d));
-    Shape per_channel(dims_, 1);
-    per_channel[1] = channels_;
-    BasicTensor<T> centred, scale;
-    if (this->is_training()) {
-        std::size_t count = x.size() / channels_;
-        if (count < 2)
-            throw ValueError(fmt::format("BatchNorm: training needs more than one value per channel, got shape {}",
-                                         to_string(x.shape())));
-        auto m = mean(x, axes, true);
-        centred = x - m;
-        auto v = mean(square(centred), axes, true);  // the biased variance
-        scale = sqrt(v + T(eps_));
-        // the running statistics move outside the graph (PyTorch's unbiased running variance), by
-        // ops: a compiled function's replays move them as eager calls do
-        NoGrad outside;
-        T unbiased = T(double(count) / double(count - 1)), mo = T(momentum_);
-        Shape channels{channels_};
-        running_mean_.assign((T(1) - mo) * running_mean_ + mo * reshape(m, channels));
-        running_var_.assign((T(1) - mo) * running_var_ + (mo * unbiased) * reshape(v, channels));
-    } else {
-        centred = x - reshape(running_mean_, per_channel);
-        scale = sqrt(reshape(running_var_, per_channel) + T(eps_));
-    }
-    auto y = centred / scale;
-    return weight_.defined() ? y * reshape(weight_, per_channel) + reshape(bias_, per_channel) : y;
+    if (this->is_training() && x.size() / channels_ < 2)
+        throw ValueError(fmt::format("BatchNorm: training needs more than one value per channel, got shape {}",
+                                     to_string(x.shape())));
+    return functional::batch_norm(
+        x, running_mean_, running_var_,
+        {.weight = weight_, .bias = bias_, .training = this->is_training(), .momentum = momentum_, .eps = eps_});
 }
 
+template <class T>
+GroupNorm<T>::GroupNorm(std::size_t groups, std::size_t channels, double eps, bool affine)
+    : groups_(groups), channels_(channels), eps_(eps) {
+    if (groups == 0 || channels == 0 || channels % groups)
+        throw ValueError(fmt::format("GroupNorm: {} channels cannot be split into {} groups", channels, groups));
+    if (!(eps > 0)) throw ValueError(fmt::format("GroupNorm: eps must be positive, got {}", eps));
+    if (affine) {
+        weight_ = this->register_parameter("weight", Array<T>(xt::ones<T>({channels})));
+        bias_ = this->register_parameter("bias", Array<T>(xt::zeros<T>({channels})));
+    }
+}
+
+template <class T>
+BasicTensor<T> GroupNorm<T>::forward(const BasicTensor<T>& x) {
+    if (!x.defined() || x.dim() < 2 || x.shape()[1] != channels_)
+        throw ShapeError(fmt::format("GroupNorm({} groups, {} channels): expects [N, {}, ...], got shape {}", groups_,
+                                     channels_, channels_, x.defined() ? to_string(x.shape()) : "undefined"));
+    return functional::group_norm(x, groups_, weight_, bias_, eps_);
+}
+
+template class GroupNorm<float>;
+template class GroupNorm<double>;
 template class LayerNorm<float>;
 template class LayerNorm<double>;
 template class BatchNorm<float>;

@@ -14,7 +14,7 @@ BOOST_AUTO_TEST_CASE(named_parameters_follow_registration) {
     for (auto& [name, p] : mlp.named_parameters()) names.push_back(name);
     BOOST_TEST(names == (std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"}));
     BOOST_TEST(mlp.size() == 3u);  // linear, tanh, linear
-    BOOST_TEST(mlp.parameters()[0].shape() == Shape({4, 5}));
+    BOOST_TEST(mlp.parameters()[0].shape() == Shape({5, 4}));  // [out, in], as PyTorch's
     Linear<double> no_bias({.in = 3, .out = 2, .bias = false}, rng);
     BOOST_TEST(no_bias.parameters().size() == 1u);
 }
@@ -132,8 +132,8 @@ BOOST_AUTO_TEST_CASE(layers_initialised_from_a_generator) {
     BOOST_TEST((la.weight().value() == lb.weight().value()));
     MLP<float> m({4, 8, 3}, Activation::relu, a);
     BOOST_TEST(m.parameters().size() == 4u);
-    Conv2d<double> c(Conv2dOptions{.in_channels = 2, .out_channels = 3}, a);
-    BOOST_TEST(xt::amax(xt::abs(c.weight().value()))() <= std::sqrt(6.0 / 18.0));
+    Conv2d<double> c(Conv2dOptions{.in_channels = 2, .out_channels = 3, .kernel_size = 3}, a);
+    BOOST_TEST(xt::amax(xt::abs(c.weight().value()))() <= 1.0 / std::sqrt(18.0));  // PyTorch's default
     Embedding<double> e(10, 4, a);
     BOOST_TEST(std::abs(xt::mean(e.weight().value())()) < 1.0);
     BOOST_TEST(a.offset() > b.offset());  // each layer drew from the generator in turn

@@ -28,12 +28,12 @@ std::shared_ptr<nn::Sequential<float>> cnn(std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     auto net = std::make_shared<nn::Sequential<float>>();
     net->push_back(std::make_shared<nn::Conv2d<float>>(
-        nn::Conv2dOptions{.in_channels = 1, .out_channels = 6, .kernel = {3, 3}, .padding = {1, 1}}, rng));
+        nn::Conv2dOptions{.in_channels = 1, .out_channels = 6, .kernel_size = 3, .padding = 1}, rng));
     net->push_back(std::make_shared<nn::BatchNorm<float>>(6, 4));
     net->push_back(std::make_shared<nn::ReLU<float>>());
-    net->push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel = {2, 2}}));  // 6 x 4 x 4
+    net->push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel_size = 2}));  // 6 x 4 x 4
     net->push_back(std::make_shared<nn::Conv2d<float>>(
-        nn::Conv2dOptions{.in_channels = 6, .out_channels = 8, .kernel = {3, 3}, .padding = {1, 1}}, rng));
+        nn::Conv2dOptions{.in_channels = 6, .out_channels = 8, .kernel_size = 3, .padding = 1}, rng));
     net->push_back(std::make_shared<nn::Dropout<float>>(0.25, seed + 1));
     net->push_back(std::make_shared<nn::Flatten<float>>());
     net->push_back(std::make_shared<nn::Linear<float>>(nn::LinearOptions{.in = 128, .out = 10}, rng));
@@ -324,9 +324,9 @@ BOOST_AUTO_TEST_CASE(a_compiled_natural_gradient_step_on_a_max_pooling_cnn_follo
         explicit Net(std::uint64_t seed) {
             std::mt19937_64 rng(seed);
             net->push_back(std::make_shared<nn::Conv2d<double>>(
-                nn::Conv2dOptions{.in_channels = 1, .out_channels = 4, .kernel = {3, 3}, .padding = {1, 1}}, rng));
+                nn::Conv2dOptions{.in_channels = 1, .out_channels = 4, .kernel_size = 3, .padding = 1}, rng));
             net->push_back(std::make_shared<nn::ReLU<double>>());
-            net->push_back(std::make_shared<nn::MaxPool2d<double>>(nn::Pool2dOptions{.kernel = {2, 2}}));
+            net->push_back(std::make_shared<nn::MaxPool2d<double>>(nn::Pool2dOptions{.kernel_size = 2}));
             net->push_back(std::make_shared<nn::Flatten<double>>());
             net->push_back(std::make_shared<nn::Linear<double>>(nn::LinearOptions{.in = 64, .out = 10}, rng));
         }

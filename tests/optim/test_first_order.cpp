@@ -195,7 +195,7 @@ BOOST_AUTO_TEST_CASE(state_round_trips_with_the_checkpoint) {
         [&] {
             sgd.load_state({{"0.weight.momentum_buffer", Array<double>{1.0}}});
         },
-        "'0.weight.momentum_buffer' has shape [1], the parameter [3,4]");
+        "'0.weight.momentum_buffer' has shape [1], the parameter [4,3]");
     BOOST_TEST(sgd.state()[0].second == st[0].second);
     std::filesystem::remove(path);
 }

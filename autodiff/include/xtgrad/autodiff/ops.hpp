@@ -383,6 +383,11 @@ BasicTensor<T> index_add(const BasicTensor<T>& a, std::ptrdiff_t axis, const Bas
 /// backward pass are BLAS flags.
 template <class T>
 BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b);
+/// a b^T for a [..., k] and b [m, k] (BLAS's "NT"): the product of PyTorch's linear layout
+/// (weight [out, in]), b transposed by a flag, not copied; [..., m]. Its rules are the same
+/// primitive with other flags.
+template <class T>
+BasicTensor<T> matmul_nt(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// The sum of a matrix's diagonal.
 template <class T>
 BasicTensor<T> trace(const BasicTensor<T>& a);

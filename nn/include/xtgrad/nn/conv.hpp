@@ -1,76 +1,98 @@
-// Convolution and pooling over images [N, C, H, W], built on unfold2d (im2col) and matmul, so
-// they are differentiable twice like every op. Layouts and output sizes are PyTorch's.
+// Convolution and pooling over sequences [N, C, L] and images [N, C, H, W]: thin layers over
+// functional.hpp's forms, with PyTorch's names, layouts, output sizes and initialisation.
 #pragma once
 
 #include <array>
 #include <random>
 
+#include "xtgrad/nn/functional.hpp"
 #include "xtgrad/nn/init.hpp"
 #include "xtgrad/nn/module.hpp"
 
 namespace xtgrad::nn {
 
-struct Conv2dOptions {
+/// Options of Conv1d and Conv2d (torch::nn::ConvOptions). kernel_size has no default:
+/// leaving it out does not compile; sizes below their minimum (kernel_size, stride, dilation 1;
+/// padding 0) and channels that groups does not divide are refused at construction, naming
+/// the layer. Designated initialisers must follow this order (C++'s rule).
+template <std::size_t N>
+struct ConvOptions {
     std::size_t in_channels = 0, out_channels = 0;  ///< > 0, each divisible by groups
-    std::array<std::size_t, 2> kernel{3, 3};
-    std::array<std::size_t, 2> stride{1, 1};
-    std::array<std::size_t, 2> padding{0, 0};  ///< zeros on each side
-    std::array<std::size_t, 2> dilation{1, 1};
+    ExpandingArray<N> kernel_size;
+    ExpandingArray<N> stride = 1;
+    ExpandingArray<N> padding = 0;  ///< zeros on each side
+    ExpandingArray<N> dilation = 1;
     std::size_t groups = 1;  ///< channels split into groups convolved separately
     bool bias = true;
-    Init weight_init = Init::he_uniform;  ///< fan_in = in_channels / groups * kh * kw
+    /// fan_in = in_channels / groups * kernel elements. With PyTorch's default the bias is
+    /// U(+-1/sqrt(fan_in)) as PyTorch's; with another rule it starts at zero.
+    Init weight_init = Init::pytorch_default;
 };
+using Conv1dOptions = ConvOptions<1>;
+using Conv2dOptions = ConvOptions<2>;
 
-/// 2-D cross-correlation, as torch::nn::Conv2d: weight [out, in / groups, kh, kw], bias [out];
-/// output [N, out, (H + 2 pad - dil (kh - 1) - 1) / stride + 1, likewise for W]. Computed as
-/// matmul(unfold2d(x), weight^T) per group.
-template <class T>
-class Conv2d : public Module<T> {
+/// Cross-correlation over N spatial axes, as torch::nn::Conv1d/Conv2d: weight [out, in /
+/// groups, k...], bias [out]; functional::conv1d/conv2d with the layer's weights.
+template <class T, std::size_t N>
+class Conv : public Module<T> {
 public:
-    Conv2d(const Conv2dOptions& options, std::mt19937_64& rng);
-    /// The same, the weights drawn from a Generator (random.hpp).
-    Conv2d(const Conv2dOptions& options, Generator& gen);
+    /// Weights drawn from the default generator (as PyTorch's from its global one).
+    Conv(std::size_t in_channels, std::size_t out_channels, ExpandingArray<N> kernel_size);
+    explicit Conv(const ConvOptions<N>& options);
+    Conv(const ConvOptions<N>& options, std::mt19937_64& rng);
+    Conv(const ConvOptions<N>& options, Generator& gen);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
-    const Conv2dOptions& options() const { return options_; }
+    const ConvOptions<N>& options() const { return options_; }
     const BasicTensor<T>& weight() const { return weight_; }
-    const BasicTensor<T>& bias() const { return bias_; }
+    const BasicTensor<T>& bias() const { return bias_; }  ///< undefined when options.bias is false
 
 private:
     template <class Source>
     void initialise(Source& source);
-    Conv2dOptions options_;
+    ConvOptions<N> options_;
     BasicTensor<T> weight_, bias_;
 };
-
-struct Pool2dOptions {
-    std::array<std::size_t, 2> kernel{2, 2};
-    std::array<std::size_t, 2> stride{0, 0};   ///< {0, 0}: the kernel size (PyTorch's default)
-    std::array<std::size_t, 2> padding{0, 0};  ///< AvgPool2d only (zeros, counted in the mean)
-};
-
-/// The maximum of each window, per channel; the gradient goes to the maximum (the first in
-/// row-major order at ties, as in PyTorch; a NaN in a window is its maximum and propagates).
-/// Padding is refused (ValueError): zeros would win windows of negative values.
 template <class T>
-class MaxPool2d : public Module<T> {
+using Conv1d = Conv<T, 1>;
+template <class T>
+using Conv2d = Conv<T, 2>;
+
+/// Max pooling over N spatial axes (torch::nn::MaxPool1d/2d): functional::max_pool1d/2d.
+/// Options are checked at construction, naming the layer.
+template <class T, std::size_t N>
+class MaxPool : public Module<T> {
 public:
-    explicit MaxPool2d(const Pool2dOptions& options);
+    explicit MaxPool(ExpandingArray<N> kernel_size) : MaxPool(functional::PoolOptions<N>{.kernel_size = kernel_size}) {}
+    explicit MaxPool(const functional::PoolOptions<N>& options);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
+    const functional::PoolOptions<N>& options() const { return options_; }
 
 private:
-    Pool2dOptions options_;
+    functional::PoolOptions<N> options_;
 };
-
-/// The mean of each window, per channel (padding zeros included, as PyTorch's default).
 template <class T>
-class AvgPool2d : public Module<T> {
+using MaxPool1d = MaxPool<T, 1>;
+template <class T>
+using MaxPool2d = MaxPool<T, 2>;
+
+/// Average pooling over N spatial axes (torch::nn::AvgPool1d/2d): functional::avg_pool1d/2d.
+template <class T, std::size_t N>
+class AvgPool : public Module<T> {
 public:
-    explicit AvgPool2d(const Pool2dOptions& options);
+    explicit AvgPool(ExpandingArray<N> kernel_size) : AvgPool(functional::PoolOptions<N>{.kernel_size = kernel_size}) {}
+    explicit AvgPool(const functional::PoolOptions<N>& options);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
+    const functional::PoolOptions<N>& options() const { return options_; }
 
 private:
-    Pool2dOptions options_;
+    functional::PoolOptions<N> options_;
 };
+template <class T>
+using AvgPool1d = AvgPool<T, 1>;
+template <class T>
+using AvgPool2d = AvgPool<T, 2>;
+using functional::Pool1dOptions;
+using functional::Pool2dOptions;
 
 /// [N, d1, d2, ...] to [N, d1 d2 ...].
 template <class T>
@@ -79,12 +101,18 @@ public:
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
 };
 
-extern template class Conv2d<float>;
-extern template class Conv2d<double>;
-extern template class MaxPool2d<float>;
-extern template class MaxPool2d<double>;
-extern template class AvgPool2d<float>;
-extern template class AvgPool2d<double>;
+extern template class Conv<float, 1>;
+extern template class Conv<double, 1>;
+extern template class Conv<float, 2>;
+extern template class Conv<double, 2>;
+extern template class MaxPool<float, 1>;
+extern template class MaxPool<double, 1>;
+extern template class MaxPool<float, 2>;
+extern template class MaxPool<double, 2>;
+extern template class AvgPool<float, 1>;
+extern template class AvgPool<double, 1>;
+extern template class AvgPool<float, 2>;
+extern template class AvgPool<double, 2>;
 extern template class Flatten<float>;
 extern template class Flatten<double>;
 

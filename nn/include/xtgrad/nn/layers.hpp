@@ -37,6 +37,11 @@ public:
     BasicTensor<T> forward(const IndexArray& indices);
     /// Indices held in a tensor (their values must be whole numbers).
     BasicTensor<T> forward(const BasicTensor<T>& indices) override;
+    using Module<T>::operator();
+    /// embedding(indices) with an IndexArray, named in a compiled function's trace as any call.
+    BasicTensor<T> operator()(const IndexArray& indices) {
+        return this->scoped([&] { return forward(indices); });
+    }
     const BasicTensor<T>& weight() const { return weight_; }
 
 private:

@@ -4,23 +4,30 @@
 #include <random>
 #include <vector>
 
+#include "xtgrad/nn/functional.hpp"
 #include "xtgrad/nn/init.hpp"
 #include "xtgrad/nn/module.hpp"
 
 namespace xtgrad::nn {
 
 struct LinearOptions {
-    std::size_t in = 0;   ///< input features (> 0)
-    std::size_t out = 0;  ///< output features (> 0)
+    std::size_t in = 0;   ///< input features (> 0; PyTorch's in_features)
+    std::size_t out = 0;  ///< output features (> 0; PyTorch's out_features)
     bool bias = true;
-    Init weight_init = Init::xavier_uniform;
+    /// PyTorch's default: U(+-1/sqrt(in)) for the weight and the bias. With another rule the
+    /// bias starts at zero.
+    Init weight_init = Init::pytorch_default;
 };
 
-/// y = x W + b with W of shape [in, out] (so no transpose on the forward path) and b [out].
-/// Accepts inputs [..., in]; throws ShapeError naming the layer otherwise.
+/// y = x W^T + b with W of shape [out, in] and b [out], as torch::nn::Linear (the names,
+/// shapes and layout a PyTorch state_dict has): functional::linear, one BLAS call with W
+/// transposed by a flag. Accepts inputs [..., in]; throws ShapeError naming the layer otherwise.
 template <class T>
 class Linear : public Module<T> {
 public:
+    /// Linear(64, 10): weights from the default generator (as PyTorch's from its global one).
+    Linear(std::size_t in, std::size_t out, bool bias = true);
+    explicit Linear(const LinearOptions& options);
     Linear(const LinearOptions& options, std::mt19937_64& rng);
     /// The same, the weights drawn from a Generator (random.hpp).
     Linear(const LinearOptions& options, Generator& gen);

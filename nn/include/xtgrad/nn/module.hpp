@@ -25,13 +25,25 @@ public:
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;
 
-    virtual BasicTensor<T> forward(const BasicTensor<T>& input) = 0;
+    /// A layer's forward of one tensor (what Sequential calls). A module with another signature
+    /// (several inputs, a mask, index arrays, several outputs) defines its own `forward(...)` and
+    /// `operator()(...)` (through `scoped`) instead, and is registered, named, saved, switched
+    /// between train and eval and compiled like any other; calling this one on it is a
+    /// ValueError naming the module.
+    virtual BasicTensor<T> forward(const BasicTensor<T>& input);
     /// forward(input); in a compiled function's trace, the ops it records are named after the
     /// module ("features.2 (BatchNorm)", NamedScope) for the trace's error messages.
     BasicTensor<T> operator()(const BasicTensor<T>& input) {
-        if (!compiling()) return forward(input);
+        return scoped([&] { return forward(input); });
+    }
+    /// f() (a call of this module's forward) with the module's name on the ops it records in a
+    /// compiled function's trace: `auto operator()(const Tensor& x, const Tensor& mask) {
+    /// return scoped([&] { return forward(x, mask); }); }`.
+    template <class F>
+    decltype(auto) scoped(F&& f) {
+        if (!compiling()) return std::forward<F>(f)();
         NamedScope scope(name_, type_name());
-        return forward(input);
+        return std::forward<F>(f)();
     }
     /// The layer's type without namespace and dtype ("BatchNorm", "Linear").
     std::string type_name() const;

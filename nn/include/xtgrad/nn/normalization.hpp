@@ -2,6 +2,7 @@
 // with running statistics for evaluation, saved in checkpoints as buffers).
 #pragma once
 
+#include "xtgrad/nn/functional.hpp"
 #include "xtgrad/nn/module.hpp"
 
 namespace xtgrad::nn {
@@ -14,6 +15,8 @@ class LayerNorm : public Module<T> {
 public:
     explicit LayerNorm(const Shape& normalized_shape, double eps = 1e-5, bool affine = true);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
+    const BasicTensor<T>& weight() const { return weight_; }  ///< undefined without affine
+    const BasicTensor<T>& bias() const { return bias_; }
 
 private:
     Shape shape_;
@@ -32,6 +35,8 @@ public:
     /// `dims`: the input's number of dimensions, 2 or 3 (BatchNorm1d) or 4 (BatchNorm2d).
     BatchNorm(std::size_t channels, std::size_t dims, double eps = 1e-5, double momentum = 0.1, bool affine = true);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
+    const BasicTensor<T>& weight() const { return weight_; }  ///< undefined without affine
+    const BasicTensor<T>& bias() const { return bias_; }
     const BasicTensor<T>& running_mean() const { return running_mean_; }
     const BasicTensor<T>& running_var() const { return running_var_; }
 
@@ -41,6 +46,24 @@ private:
     BasicTensor<T> weight_, bias_, running_mean_, running_var_;
 };
 
+/// Group normalisation of [N, C, ...] (torch::nn::GroupNorm): functional::group_norm with
+/// weight (ones) and bias (zeros) [C] when affine. The same in training and evaluation.
+template <class T>
+class GroupNorm : public Module<T> {
+public:
+    GroupNorm(std::size_t groups, std::size_t channels, double eps = 1e-5, bool affine = true);
+    BasicTensor<T> forward(const BasicTensor<T>& input) override;
+    const BasicTensor<T>& weight() const { return weight_; }
+    const BasicTensor<T>& bias() const { return bias_; }
+
+private:
+    std::size_t groups_, channels_;
+    double eps_;
+    BasicTensor<T> weight_, bias_;
+};
+
+extern template class GroupNorm<float>;
+extern template class GroupNorm<double>;
 extern template class LayerNorm<float>;
 extern template class LayerNorm<double>;
 extern template class BatchNorm<float>;

@@ -32,13 +32,16 @@ void save_checkpoint(const nn::Module<T>& module, const Optimizer<T>& optimizer,
     for (auto& [name, p] : module.named_parameters()) arrays.emplace_back("param/" + name, p.value());
     for (auto& [name, b] : module.named_buffers()) arrays.emplace_back("param/" + name, b.value());
     for (auto& [name, a] : optimizer.state()) arrays.emplace_back("optim/" + name, a);
+    arrays.emplace_back(std::string(nn::format_version_entry), Array<T>({T(nn::checkpoint_format_version)}));
     nn::save_npz(path, arrays);
 }
 
 template <class T>
 void load_checkpoint(nn::Module<T>& module, Optimizer<T>& optimizer, const std::string& path) {
+    auto arrays = nn::load_npz<T>(path);
+    nn::check_format_version(module, arrays, path);
     nn::NamedArrays<T> params, state;
-    for (auto& [name, a] : nn::load_npz<T>(path)) {
+    for (auto& [name, a] : arrays) {
         if (name.rfind("param/", 0) == 0)
             params.emplace_back(name.substr(6), std::move(a));
         else if (name.rfind("optim/", 0) == 0)

@@ -46,8 +46,11 @@ BOOST_AUTO_TEST_CASE(round_trip_is_bit_exact) {
     BOOST_TEST((values(f) == values(g)));
     // the archive is a zip of .npy entries named after the parameters
     auto arrays = load_npz<double>(dir.file("a.npz"));
-    BOOST_TEST(arrays.size() == 4u);
+    BOOST_TEST(arrays.size() == 5u);  // four parameters and the format version
     BOOST_TEST(arrays[0].first == "0.weight");
+    BOOST_TEST(arrays[0].second.shape() == Shape({7, 5}));  // PyTorch's [out, in]
+    BOOST_TEST(arrays[4].first == "format_version");
+    BOOST_TEST(arrays[4].second(0) == 2.0);
     std::string raw = bytes_of(dir.file("a.npz"));
     BOOST_TEST(raw.substr(0, 4) == std::string("PK\x03\x04", 4));
     BOOST_TEST(raw.find("0.weight.npy") != std::string::npos);
@@ -103,6 +106,52 @@ BOOST_AUTO_TEST_CASE(bad_loads_leave_the_module_unchanged) {
     // an extra array is an error too (strict, like PyTorch's load_state_dict)
     save_npz<double>(dir.file("extra.npz"), {{"0.weight", small.parameters()[0].value()},
                                              {"0.bias", small.parameters()[1].value()},
-                                             {"stray", Array<double>{1.0}}});
+                                             {"stray", Array<double>{1.0}},
+                                             {"format_version", Array<double>{2.0}}});
     expect_error<IoError>([&] { load_parameters(small, dir.file("extra.npz")); }, "unexpected array 'stray'");
+}
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_of_the_old_linear_layout_is_refused_then_upgraded_never_loaded_transposed) {
+    TempDir dir;
+    std::mt19937_64 rng(5);
+    // square weights: loaded transposed they would fit without any shape error
+    MLP<double> model({3, 3, 3}, Activation::tanh, rng);
+    auto before = values(model);
+    NamedArrays<double> old;  // format 1: no version, Linear weights [in, out]
+    for (auto& [name, p] : model.named_parameters())
+        old.emplace_back(name, p.dim() == 2 ? Array<double>(xt::transpose(p.value())) : p.value());
+    save_npz(dir.file("v1.npz"), old);
+    MLP<double> fresh({3, 3, 3}, Activation::tanh, rng);
+    auto fresh_before = values(fresh);
+    expect_error<IoError>([&] { load_parameters(fresh, dir.file("v1.npz")); },
+                          "has no format version: it was written before Linear weights became PyTorch's [out, in] "
+                          "(it holds '0.weight' as [in, out]), or by other code. Convert a file of xtgrad's once with "
+                          "nn::upgrade_checkpoint(model, path)");
+    BOOST_TEST((values(fresh) == fresh_before));
+    upgrade_checkpoint(fresh, dir.file("v1.npz"));
+    load_parameters(fresh, dir.file("v1.npz"));
+    BOOST_TEST((values(fresh) == before));  // each weight as the model had it, not transposed
+    upgrade_checkpoint(fresh, dir.file("v1.npz"));  // a file with a version is left as it is
+    load_parameters(fresh, dir.file("v1.npz"));
+    BOOST_TEST((values(fresh) == before));
+    // optim::save_checkpoint's names: the parameters under "param/", a weight's state under its name
+    Array<double> w = model.named_parameters()[0].second.value(), wt = xt::transpose(w);
+    save_npz<double>(dir.file("opt.npz"), {{"param/0.weight", wt}, {"optim/0.weight.exp_avg", wt},
+                                           {"optim/0.bias.exp_avg", Array<double>{1.0, 2.0, 3.0}}});
+    upgrade_checkpoint(model, dir.file("opt.npz"));
+    auto upgraded = load_npz<double>(dir.file("opt.npz"));
+    BOOST_TEST((upgraded[0].second == w));
+    BOOST_TEST((upgraded[1].second == w));
+    BOOST_TEST((upgraded[2].second == Array<double>{1.0, 2.0, 3.0}));
+    BOOST_TEST(upgraded[3].first == "format_version");
+    // a module without Linear layers loads a file without a version (no layout changed)
+    LayerNorm<double> norm(Shape{3});
+    save_npz<double>(dir.file("norm.npz"), {{"weight", Array<double>{1.0, 2.0, 3.0}}, {"bias", Array<double>{0.0, 0.0, 1.0}}});
+    load_parameters(norm, dir.file("norm.npz"));
+    BOOST_TEST(norm.weight().value()(2) == 3.0);
+    // a newer format is refused
+    save_npz<double>(dir.file("v3.npz"), {{"weight", Array<double>{1.0, 2.0, 3.0}},
+                                          {"bias", Array<double>{0.0, 0.0, 1.0}},
+                                          {"format_version", Array<double>{3.0}}});
+    expect_error<IoError>([&] { load_parameters(norm, dir.file("v3.npz")); }, "has format version 3; this xtgrad reads up to 2");
 }

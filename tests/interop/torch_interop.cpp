@@ -1,0 +1,62 @@
+// The xtgrad half of the PyTorch round trip (tests/interop/torch_interop.sh): the same CNN as
+// torch_interop.py, built with xtgrad's layers.
+//   torch_interop write DIR   saves the model (save_parameters) and an input with its output
+//   torch_interop check DIR   loads the model PyTorch saved and compares with PyTorch's output
+#include <cstdio>
+#include <string>
+
+#include <xtensor/xmath.hpp>
+
+#include "xtgrad/nn.hpp"
+
+using namespace xtgrad;
+
+namespace {
+// torch.nn.Sequential(Conv2d(1, 4, 3, padding=1), BatchNorm2d(4), ReLU(), MaxPool2d(2), Flatten(),
+//                     Linear(64, 10), LayerNorm(10)): the children are named 0, 1, ... in both
+void build(nn::Sequential<double>& m) {
+    m.push_back(std::make_shared<nn::Conv2d<double>>(nn::Conv2dOptions{.in_channels = 1, .out_channels = 4,
+                                                                        .kernel_size = 3, .padding = 1}));
+    m.push_back(std::make_shared<nn::BatchNorm<double>>(4, 4));
+    m.push_back(std::make_shared<nn::ReLU<double>>());
+    m.push_back(std::make_shared<nn::MaxPool2d<double>>(2));
+    m.push_back(std::make_shared<nn::Flatten<double>>());
+    m.push_back(std::make_shared<nn::Linear<double>>(64, 10));
+    m.push_back(std::make_shared<nn::LayerNorm<double>>(Shape{10}));
+}
+
+const Array<double>& entry(const nn::NamedArrays<double>& arrays, const std::string& name) {
+    for (auto& [n, a] : arrays)
+        if (n == name) return a;
+    throw std::runtime_error("no entry " + name);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 3) {
+        std::fprintf(stderr, "usage: torch_interop write|check DIR\n");
+        return 2;
+    }
+    const std::string mode = argv[1], dir = argv[2];
+    nn::Sequential<double> m;
+    build(m);
+    if (mode == "write") {
+        Generator gen(11);
+        Tape tape;
+        m(randn<double>({8, 1, 8, 8}, gen));  // a training step's statistics, so the buffers matter
+        m.eval();
+        auto x = randn<double>({3, 1, 8, 8}, gen);
+        nn::save_parameters(m, dir + "/xtgrad_model.npz");
+        nn::save_npz<double>(dir + "/xtgrad_io.npz", {{"input", x.value()}, {"output", m(x).value()}});
+        std::printf("xtgrad: model and output written to %s\n", dir.c_str());
+        return 0;
+    }
+    nn::load_parameters(m, dir + "/torch_model.npz");
+    m.eval();
+    auto io = nn::load_npz<double>(dir + "/torch_io.npz");
+    Tape tape;
+    auto out = m(Tensor::constant(entry(io, "input"))).value();
+    double err = xt::amax(xt::abs(out - entry(io, "output")))();
+    std::printf("PyTorch's checkpoint in xtgrad: largest difference from PyTorch's output %.3g\n", err);
+    return err < 1e-12 ? 0 : 1;
+}

@@ -1,0 +1,44 @@
+"""The PyTorch half of the round trip (torch_interop.sh), in float64: loads xtgrad's checkpoint
+into the equivalent torch.nn model with load_state_dict (strict) and compares outputs, then
+saves a model PyTorch initialised, with its output, for xtgrad to load."""
+import sys
+
+import numpy as np
+import torch
+
+directory = sys.argv[1]
+torch.set_default_dtype(torch.float64)
+
+
+def model():
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                               torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(64, 10),
+                               torch.nn.LayerNorm(10))
+
+
+def counters(m):
+    # BatchNorm's num_batches_tracked: PyTorch's step counter (used only with momentum=None),
+    # which xtgrad does not keep
+    return {k: v for k, v in m.state_dict().items() if k.endswith("num_batches_tracked")}
+
+
+m = model()
+saved = np.load(f"{directory}/xtgrad_model.npz")
+assert int(saved["format_version"][0]) == 2, "not a format 2 checkpoint"
+state = {k: torch.from_numpy(saved[k]) for k in saved.files if k != "format_version"}
+state.update(counters(m))
+m.load_state_dict(state)  # strict: every name and shape must match
+m.eval()
+io = np.load(f"{directory}/xtgrad_io.npz")
+err = np.abs(m(torch.from_numpy(io["input"])).detach().numpy() - io["output"]).max()
+print(f"xtgrad's checkpoint in PyTorch {torch.__version__}: largest difference from xtgrad's output {err:.3g}")
+assert err < 1e-12
+
+torch.manual_seed(0)
+theirs = model()
+theirs(torch.randn(8, 1, 8, 8))  # a training step's statistics
+theirs.eval()
+x = torch.randn(3, 1, 8, 8)
+arrays = {k: v.numpy() for k, v in theirs.state_dict().items() if k not in counters(theirs)}
+np.savez(f"{directory}/torch_model.npz", format_version=np.array([2.0]), **arrays)
+np.savez(f"{directory}/torch_io.npz", input=x.numpy(), output=theirs(x).detach().numpy())

@@ -5,6 +5,7 @@
 #include "xtgrad/nn/checkpoint.hpp"
 #include "xtgrad/nn/conv.hpp"
 #include "xtgrad/nn/data.hpp"
+#include "xtgrad/nn/functional.hpp"
 #include "xtgrad/nn/init.hpp"
 #include "xtgrad/nn/layers.hpp"
 #include "xtgrad/nn/linear.hpp"

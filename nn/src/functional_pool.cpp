@@ -61,29 +61,51 @@ Geometry pool_geometry(const char* op, const BasicTensor<T>& x, const Pool2dOpti
 
 // Where each window's maximum lies, as an index into its image's H W pixels: the first
 // maximum in row-major order (PyTorch's choice), or the first NaN, which then propagates.
+// Positions outside the image are skipped (padding is -inf); the rows and columns a window
+// reads inside the image are worked out once per window, so the inner loop has no tests.
 template <class T>
 Array<T> window_maxima(const Array<T>& images, const Geometry& g) {
     const std::size_t n = images.shape()[0] * images.shape()[1], h = g.h.in, w = g.w.in;
     Array<T> positions = Array<T>::from_shape({images.shape()[0], images.shape()[1], g.h.out * g.w.out});
     T* out = positions.data();
+    // the kernel taps of window o that fall inside an axis: [first, last)
+    auto taps = [](const Axis& a, std::size_t o) {
+        std::ptrdiff_t start = a.start(o), d = std::ptrdiff_t(a.dilation), k = std::ptrdiff_t(a.kernel);
+        std::ptrdiff_t first = start < 0 ? (-start + d - 1) / d : 0;
+        std::ptrdiff_t last = std::min(k, (std::ptrdiff_t(a.in) - start + d - 1) / d);
+        return std::pair<std::ptrdiff_t, std::ptrdiff_t>{first, std::max(first, last)};
+    };
     for (std::size_t i = 0; i < n; ++i) {
         const T* image = images.data() + i * h * w;
-        for (std::size_t oy = 0; oy < g.h.out; ++oy)
+        for (std::size_t oy = 0; oy < g.h.out; ++oy) {
+            const auto [ky0, ky1] = taps(g.h, oy);
             for (std::size_t ox = 0; ox < g.w.out; ++ox) {
-                std::ptrdiff_t best = -1;
-                for (std::size_t ky = 0; ky < g.h.kernel; ++ky) {
-                    std::ptrdiff_t y = g.h.start(oy) + std::ptrdiff_t(ky * g.h.dilation);
-                    if (y < 0 || y >= std::ptrdiff_t(h)) continue;
-                    for (std::size_t kx = 0; kx < g.w.kernel; ++kx) {
-                        std::ptrdiff_t x = g.w.start(ox) + std::ptrdiff_t(kx * g.w.dilation);
-                        if (x < 0 || x >= std::ptrdiff_t(w)) continue;
-                        std::ptrdiff_t at = y * std::ptrdiff_t(w) + x;
-                        T v = image[at];
-                        if (best < 0 || v > image[best] || (v != v && image[best] == image[best])) best = at;
+                const auto [kx0, kx1] = taps(g.w, ox);
+                auto at = [&](std::ptrdiff_t ky, std::ptrdiff_t kx) {
+                    return (g.h.start(oy) + ky * std::ptrdiff_t(g.h.dilation)) * std::ptrdiff_t(w) + g.w.start(ox) +
+                           kx * std::ptrdiff_t(g.w.dilation);
+                };
+                std::ptrdiff_t best = at(ky0, kx0);  // every window holds a pixel (padding <= kernel / 2)
+                T top = image[best];
+                bool nan = false;
+                for (std::ptrdiff_t ky = ky0; ky < ky1; ++ky)
+                    for (std::ptrdiff_t kx = kx0; kx < kx1; ++kx) {
+                        const std::ptrdiff_t p = at(ky, kx);
+                        const T v = image[p];
+                        nan |= v != v;
+                        if (v > top) top = v, best = p;
                     }
+                if (nan) {  // rare: the first NaN in row-major order wins
+                    for (std::ptrdiff_t ky = ky0; ky < ky1 && image[best] == image[best]; ++ky)
+                        for (std::ptrdiff_t kx = kx0; kx < kx1; ++kx)
+                            if (image[at(ky, kx)] != image[at(ky, kx)]) {
+                                best = at(ky, kx);
+                                break;
+                            }
                 }
-                *out++ = T(best);  // every window holds a position of the input (padding <= kernel / 2)
+                *out++ = T(best);
             }
+        }
     }
     return positions;
 }

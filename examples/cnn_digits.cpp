@@ -46,7 +46,7 @@ struct Curve {
 };
 
 // Adam, batches of 64 reshuffled every epoch; the training loss and test accuracy per epoch.
-Curve train(Context& ctx, nn::Module<float>& model, nn::DataLoader<float>& loader, const Tensor32& x_test,
+Curve train(Context& ctx, nn::Layer<float>& model, nn::DataLoader<float>& loader, const Tensor32& x_test,
             const std::vector<std::size_t>& y_test, const char* label) {
     optim::Adam<float> adam(model.parameters(), {.lr = 1e-2});
     Curve curve;

@@ -54,6 +54,16 @@ void flip_axis(const Array<T>& x, Array<T>& out, std::size_t ax) {
 }  // namespace
 
 template <class T>
+TensorT<T> transpose(const TensorT<T>& a, std::ptrdiff_t axis0, std::ptrdiff_t axis1) {
+    check_usable("transpose", a, 0);
+    std::size_t i = normalize_axis("transpose", axis0, a.dim()), j = normalize_axis("transpose", axis1, a.dim());
+    if (i == j) return a;
+    std::vector<std::size_t> perm(a.dim());
+    for (std::size_t d = 0; d < a.dim(); ++d) perm[d] = d == i ? j : d == j ? i : d;
+    return permute(a, perm);
+}
+
+template <class T>
 TensorT<T> expand(const TensorT<T>& a, const ShapeArg& request) {
     check_usable("expand", a, 0);
     const auto& sizes = request.sizes();
@@ -272,6 +282,7 @@ std::vector<TensorT<T>> unbind(const TensorT<T>& a, std::ptrdiff_t axis) {
 }
 
 #define XTGRAD_INSTANTIATE(T)                                                                                   \
+    template TensorT<T> transpose(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t); \
     template TensorT<T> expand(const TensorT<T>&, const ShapeArg&);                                             \
     template TensorT<T> squeeze(const TensorT<T>&);                                                             \
     template TensorT<T> squeeze(const TensorT<T>&, const Axes&);                                                \

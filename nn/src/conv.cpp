@@ -69,8 +69,15 @@ void Conv<T, N>::initialise(Source& source) {
 }
 
 template <class T, std::size_t N>
-Conv<T, N>::Conv(std::size_t in_channels, std::size_t out_channels, ExpandingArray<N> kernel_size)
-    : Conv(ConvOptions<N>{.in_channels = in_channels, .out_channels = out_channels, .kernel_size = kernel_size}) {}
+Conv<T, N>::Conv(std::size_t in_channels, std::size_t out_channels, ExpandingArray<N> kernel_size,
+                 const functional::ConvFuncOptions<N>& g)
+    : Conv(ConvOptions<N>{.in_channels = in_channels,
+                          .out_channels = out_channels,
+                          .kernel_size = kernel_size,
+                          .stride = g.stride,
+                          .padding = g.padding,
+                          .dilation = g.dilation,
+                          .groups = g.groups}) {}
 
 template <class T, std::size_t N>
 Conv<T, N>::Conv(const ConvOptions<N>& o) : options_(o) {

@@ -224,6 +224,15 @@ std::pair<std::size_t, std::size_t> shard_range(std::size_t n, std::size_t shard
     return {n / shards * shard + std::min(shard, n % shards), n / shards * (shard + 1) + std::min(shard + 1, n % shards)};
 }
 
+Table row_range(const Table& table, std::size_t first, std::size_t last) {
+    if (first > last || last > table.features.shape()[0])
+        throw ValueError(fmt::format("row_range: rows [{}, {}) of a table of {} rows", first, last,
+                                     table.features.shape()[0]));
+    std::vector<std::size_t> indices(last - first);
+    std::iota(indices.begin(), indices.end(), first);
+    return take_rows(table, indices);
+}
+
 Table take_rows(const Table& table, const std::vector<std::size_t>& indices) {
     std::size_t rows = table.features.shape()[0], cols = table.features.shape()[1];
     Table out;

@@ -64,20 +64,13 @@ BasicTensor<T> Module<T>::register_buffer(std::string name, Array<T> value) {
 }
 
 template <class T>
-void Module<T>::register_module(std::string name, std::shared_ptr<Module> child) {
+void Module<T>::add_child(std::string name, std::shared_ptr<Module> child) {
     if (!child) throw ValueError(fmt::format("register_module: child '{}' is null", name));
     for (auto& [existing, c] : children_)
         if (existing == name) throw ValueError(fmt::format("register_module: '{}' is already registered", name));
     child->train(training_);
     child->name_ = name;
     children_.emplace_back(std::move(name), std::move(child));
-}
-
-template <class T>
-BasicTensor<T> Module<T>::forward(const BasicTensor<T>&) {
-    throw ValueError(fmt::format("{}{}: its forward does not take one tensor; call it with the arguments it defines "
-                                 "(a Sequential holds layers of one tensor)",
-                                 type_name(), name_.empty() ? "" : " '" + name_ + "'"));
 }
 
 template <class T>
@@ -98,19 +91,20 @@ std::string Module<T>::type_name() const {
 }
 
 template <class T>
-Sequential<T>::Sequential(std::vector<std::shared_ptr<Module<T>>> layers) {
+Sequential<T>::Sequential(std::vector<std::shared_ptr<Layer<T>>> layers) {
     for (auto& layer : layers) push_back(std::move(layer));
 }
 
 template <class T>
-void Sequential<T>::push_back(std::shared_ptr<Module<T>> layer) {
-    this->register_module(std::to_string(this->children().size()), std::move(layer));
+void Sequential<T>::push_back(std::shared_ptr<Layer<T>> layer) {
+    this->register_module(std::to_string(this->children().size()), layer);
+    layers_.push_back(std::move(layer));
 }
 
 template <class T>
 BasicTensor<T> Sequential<T>::forward(const BasicTensor<T>& input) {
     BasicTensor<T> x = input;
-    for (auto& [name, layer] : this->children()) x = (*layer)(x);
+    for (auto& layer : layers_) x = (*layer)(x);
     return x;
 }
 
@@ -138,6 +132,8 @@ BasicTensor<T> ActivationLayer<T>::forward(const BasicTensor<T>& input) {
 
 template class Module<float>;
 template class Module<double>;
+template class Layer<float>;
+template class Layer<double>;
 template class Sequential<float>;
 template class Sequential<double>;
 template class ActivationLayer<float>;

@@ -112,6 +112,17 @@ BOOST_AUTO_TEST_CASE(expand_and_repeat_against_their_definitions) {
     expect_error<ShapeError>([&] { repeat(b, {2}); }, "repeat: 1 repeats for a tensor of shape [2,3]");
 }
 
+BOOST_AUTO_TEST_CASE(transpose_swaps_two_axes) {
+    Tape tape;
+    auto a = param({2, 3, 4}, 30);
+    auto t = transpose(a, -2, -1);
+    BOOST_TEST(t.shape() == Shape({2, 4, 3}));
+    BOOST_TEST((t.value() == Array<double>(xt::transpose(a.value(), {0, 2, 1}))));
+    BOOST_TEST((transpose(a, 0, 2).value() == Array<double>(xt::transpose(a.value(), {2, 1, 0}))));
+    check_both([&] { return weighted(transpose(a, 0, 1), 31); }, {a});
+    expect_error<ValueError>([&] { transpose(a, 0, 3); }, "transpose: axis 3 is out of range");
+}
+
 BOOST_AUTO_TEST_CASE(flip_and_roll_against_xtensor) {
     Tape tape;
     auto a = param({3, 4, 5}, 12);

@@ -348,7 +348,5 @@ BOOST_AUTO_TEST_CASE(modules_with_several_inputs_and_outputs_are_modules) {
     load_parameters(copy, file.string());
     std::filesystem::remove(file);
     BOOST_TEST((copy.encoder->mean_head->weight().value() == model.encoder->mean_head->weight().value()));
-    // the one-tensor forward of such a module names it rather than doing something else
-    expect_error<ValueError>([&] { static_cast<Module<double>&>(*model.encoder)(Tensor::constant(x)); },
-                             "Encoder 'encoder': its forward does not take one tensor");
+    BOOST_TEST(model.encoder->type_name() == "Encoder");
 }

@@ -273,7 +273,7 @@ BOOST_AUTO_TEST_CASE(a_captured_parameter_that_changed_shape_is_traced_anew) {
 namespace {
 // A layer that scales by its input's largest value read on the host: refused at trace time
 // unless frozen on purpose, and then caught by the check mode, which names the layer.
-struct HostScale : nn::Module<double> {
+struct HostScale : nn::Layer<double> {
     bool frozen = false;
     Tensor forward(const Tensor& x) override {
         double top = 0;
@@ -303,7 +303,7 @@ BOOST_AUTO_TEST_CASE(trace_errors_and_the_check_mode_name_the_layer) {
 
 BOOST_AUTO_TEST_CASE(a_buffer_of_ones_is_not_taken_for_a_constant_of_ones) {
     // The plan removes products by constants of ones; a buffer holds ones at the trace only.
-    struct Scaled : nn::Module<double> {
+    struct Scaled : nn::Layer<double> {
         Tensor scale = this->register_buffer("scale", xt::ones<double>({3}));
         Tensor forward(const Tensor& x) override { return x * scale; }
     } m;

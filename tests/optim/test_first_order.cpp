@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(state_round_trips_with_the_checkpoint) {
     nn::MLP<double> a({3, 4, 2}, nn::Activation::tanh, rng);
     auto x = Tensor::constant(uniform({5, 3}, 2));
     std::vector<std::size_t> labels{0, 1, 1, 0, 1};
-    auto closure_for = [&](nn::Module<double>& m, Optimizer<double>& opt) {
+    auto closure_for = [&](nn::Layer<double>& m, Optimizer<double>& opt) {
         return [&] {
             opt.zero_grad();
             Tape tape;

@@ -269,6 +269,10 @@ BasicTensor<T> sum_to(const BasicTensor<T>& a, const Shape& shape);
 /// Reverses the axes (the matrix transpose for 2-D).
 template <class T>
 BasicTensor<T> transpose(const BasicTensor<T>& a);
+/// Swaps two axes (torch.transpose(a, dim0, dim1); `transpose(k, -2, -1)` for a batch of
+/// matrices).
+template <class T>
+BasicTensor<T> transpose(const BasicTensor<T>& a, std::ptrdiff_t axis0, std::ptrdiff_t axis1);
 /// Reorders the axes: result axis i is input axis perm[i].
 template <class T>
 BasicTensor<T> permute(const BasicTensor<T>& a, const std::vector<std::size_t>& perm);

@@ -34,10 +34,11 @@ using Conv2dOptions = ConvOptions<2>;
 /// Cross-correlation over N spatial axes, as torch::nn::Conv1d/Conv2d: weight [out, in /
 /// groups, k...], bias [out]; functional::conv1d/conv2d with the layer's weights.
 template <class T, std::size_t N>
-class Conv : public Module<T> {
+class Conv : public Layer<T> {
 public:
     /// Weights drawn from the default generator (as PyTorch's from its global one).
-    Conv(std::size_t in_channels, std::size_t out_channels, ExpandingArray<N> kernel_size);
+    Conv(std::size_t in_channels, std::size_t out_channels, ExpandingArray<N> kernel_size,
+         const functional::ConvFuncOptions<N>& geometry = {});  ///< Conv2d(1, 16, 3, {.padding = 1})
     explicit Conv(const ConvOptions<N>& options);
     Conv(const ConvOptions<N>& options, std::mt19937_64& rng);
     Conv(const ConvOptions<N>& options, Generator& gen);
@@ -60,7 +61,7 @@ using Conv2d = Conv<T, 2>;
 /// Max pooling over N spatial axes (torch::nn::MaxPool1d/2d): functional::max_pool1d/2d.
 /// Options are checked at construction, naming the layer.
 template <class T, std::size_t N>
-class MaxPool : public Module<T> {
+class MaxPool : public Layer<T> {
 public:
     explicit MaxPool(ExpandingArray<N> kernel_size) : MaxPool(functional::PoolOptions<N>{.kernel_size = kernel_size}) {}
     explicit MaxPool(const functional::PoolOptions<N>& options);
@@ -77,7 +78,7 @@ using MaxPool2d = MaxPool<T, 2>;
 
 /// Average pooling over N spatial axes (torch::nn::AvgPool1d/2d): functional::avg_pool1d/2d.
 template <class T, std::size_t N>
-class AvgPool : public Module<T> {
+class AvgPool : public Layer<T> {
 public:
     explicit AvgPool(ExpandingArray<N> kernel_size) : AvgPool(functional::PoolOptions<N>{.kernel_size = kernel_size}) {}
     explicit AvgPool(const functional::PoolOptions<N>& options);
@@ -93,10 +94,12 @@ template <class T>
 using AvgPool2d = AvgPool<T, 2>;
 using functional::Pool1dOptions;
 using functional::Pool2dOptions;
+using functional::Conv1dFuncOptions;
+using functional::Conv2dFuncOptions;
 
 /// [N, d1, d2, ...] to [N, d1 d2 ...].
 template <class T>
-class Flatten : public Module<T> {
+class Flatten : public Layer<T> {
 public:
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
 };

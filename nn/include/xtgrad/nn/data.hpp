@@ -48,6 +48,8 @@ std::vector<std::size_t> shuffled_indices(std::size_t n, std::uint64_t seed);
 /// The part [first, last) of n rows that shard `shard` of `shards` holds: contiguous, in shard
 /// order, sizes differing by at most one (ValueError when shard >= shards).
 std::pair<std::size_t, std::size_t> shard_range(std::size_t n, std::size_t shard, std::size_t shards);
+/// Rows first, ..., last - 1 of `table` (a slice, table[first:last] in numpy).
+Table row_range(const Table& table, std::size_t first, std::size_t last);
 /// The rows of `table` at `indices`, in that order.
 Table take_rows(const Table& table, const std::vector<std::size_t>& indices);
 /// Shuffles with `seed` and splits off a fraction (0, 1) of the rows as the test set.

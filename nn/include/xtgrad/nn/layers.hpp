@@ -13,7 +13,7 @@ namespace xtgrad::nn {
 /// (PyTorch's layers share the global one). p in [0, 1). A compiled function draws a fresh
 /// mask on every replay, the same as eager calls would with the same generator.
 template <class T>
-class Dropout : public Module<T> {
+class Dropout : public Layer<T> {
 public:
     explicit Dropout(double p, std::uint64_t seed = 0);
     Dropout(double p, Generator generator);
@@ -29,7 +29,7 @@ private:
 /// indices' shape followed by dim. Initialised N(0, 1) as PyTorch; its gradient adds up the
 /// rows of repeated indices (index_select's rule).
 template <class T>
-class Embedding : public Module<T> {
+class Embedding : public Layer<T> {
 public:
     Embedding(std::size_t count, std::size_t dim, std::mt19937_64& rng);
     /// The same, the table drawn from a Generator (random.hpp).
@@ -37,7 +37,7 @@ public:
     BasicTensor<T> forward(const IndexArray& indices);
     /// Indices held in a tensor (their values must be whole numbers).
     BasicTensor<T> forward(const BasicTensor<T>& indices) override;
-    using Module<T>::operator();
+    using Layer<T>::operator();
     /// embedding(indices) with an IndexArray, named in a compiled function's trace as any call.
     BasicTensor<T> operator()(const IndexArray& indices) {
         return this->scoped([&] { return forward(indices); });

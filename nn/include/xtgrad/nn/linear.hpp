@@ -23,7 +23,7 @@ struct LinearOptions {
 /// shapes and layout a PyTorch state_dict has): functional::linear, one BLAS call with W
 /// transposed by a flag. Accepts inputs [..., in]; throws ShapeError naming the layer otherwise.
 template <class T>
-class Linear : public Module<T> {
+class Linear : public Layer<T> {
 public:
     /// Linear(64, 10): weights from the default generator (as PyTorch's from its global one).
     Linear(std::size_t in, std::size_t out, bool bias = true);

@@ -2,6 +2,7 @@
 // tensor with autodiff ops (so gradients and Hessian-vector products flow through them).
 #pragma once
 
+#include <concepts>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,9 +15,12 @@ namespace xtgrad::nn {
 template <class T>
 using NamedTensors = std::vector<std::pair<std::string, BasicTensor<T>>>;
 
-/// Base of every layer. Parameters are named "weight", "bias", ...; a child's parameters
-/// appear as "<child name>.<name>" (PyTorch's convention), depth first in registration order.
-/// Modules are not copyable: parameters are handles, and a copy would silently share them.
+/// Base of every model and layer (PyTorch's nn.Module): named parameters, buffers and child
+/// modules, training mode. Its forward is the derived class's own, of any signature (several
+/// inputs, masks, index arrays; several outputs). Parameters are named "weight", "bias", ...; a
+/// child's parameters appear as "<child name>.<name>" (PyTorch's convention), depth first in
+/// registration order. Modules are not copyable: parameters are handles, and a copy would
+/// silently share them.
 template <class T>
 class Module {
 public:
@@ -25,19 +29,9 @@ public:
     Module(const Module&) = delete;
     Module& operator=(const Module&) = delete;
 
-    /// A layer's forward of one tensor (what Sequential calls). A module with another signature
-    /// (several inputs, a mask, index arrays, several outputs) defines its own `forward(...)` and
-    /// `operator()(...)` (through `scoped`) instead, and is registered, named, saved, switched
-    /// between train and eval and compiled like any other; calling this one on it is a
-    /// ValueError naming the module.
-    virtual BasicTensor<T> forward(const BasicTensor<T>& input);
-    /// forward(input); in a compiled function's trace, the ops it records are named after the
-    /// module ("features.2 (BatchNorm)", NamedScope) for the trace's error messages.
-    BasicTensor<T> operator()(const BasicTensor<T>& input) {
-        return scoped([&] { return forward(input); });
-    }
-    /// f() (a call of this module's forward) with the module's name on the ops it records in a
-    /// compiled function's trace: `auto operator()(const Tensor& x, const Tensor& mask) {
+    /// f() (a call of this module's forward, whatever its signature) with the module's name on
+    /// the ops it records in a compiled function's trace ("features.2 (BatchNorm)", NamedScope),
+    /// for the trace's error messages: `auto operator()(const Tensor& x, const Tensor& mask) {
     /// return scoped([&] { return forward(x, mask); }); }`.
     template <class F>
     decltype(auto) scoped(F&& f) {
@@ -72,32 +66,60 @@ protected:
     BasicTensor<T> register_parameter(std::string name, Array<T> value);
     /// Adds a buffer (a constant leaf whose value the module updates); returns its handle.
     BasicTensor<T> register_buffer(std::string name, Array<T> value);
-    /// Adds a child module under `name`.
-    void register_module(std::string name, std::shared_ptr<Module> child);
+    /// Adds a child module under `name`; returns it (libtorch's register_module), so that a
+    /// member can be made and registered in one line:
+    /// `std::shared_ptr<nn::Linear<float>> head = register_module("head", std::make_shared<...>(16, 1));`.
+    template <class M>
+    std::shared_ptr<M> register_module(std::string name, std::shared_ptr<M> child) {
+        add_child(std::move(name), child);
+        return child;
+    }
 
 private:
+    void add_child(std::string name, std::shared_ptr<Module> child);
     std::string name_;  // as its parent registered it (empty for the root)
     NamedTensors<T> params_, buffers_;
     std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
     bool training_ = true;
 };
 
-/// Children applied in order; they are named "0", "1", ...
+/// A module whose forward maps one tensor to one tensor: every built-in layer, and what
+/// Sequential chains. A model of another signature derives from Module directly.
 template <class T>
-class Sequential : public Module<T> {
+class Layer : public Module<T> {
+public:
+    virtual BasicTensor<T> forward(const BasicTensor<T>& input) = 0;
+    /// forward(input), named after the module in a compiled function's trace (scoped).
+    BasicTensor<T> operator()(const BasicTensor<T>& input) {
+        return this->scoped([&] { return forward(input); });
+    }
+};
+
+/// Layers applied in order; they are named "0", "1", ...
+template <class T>
+class Sequential : public Layer<T> {
 public:
     Sequential() = default;
-    explicit Sequential(std::vector<std::shared_ptr<Module<T>>> layers);
-    void push_back(std::shared_ptr<Module<T>> layer);
+    explicit Sequential(std::vector<std::shared_ptr<Layer<T>>> layers);
+    Sequential(std::initializer_list<std::shared_ptr<Layer<T>>> layers)
+        : Sequential(std::vector<std::shared_ptr<Layer<T>>>(layers)) {}
+    /// Sequential(make_shared<Linear<T>>(4, 8), make_shared<Tanh<T>>(), ...), as torch.nn.Sequential.
+    template <class... L>
+    requires(sizeof...(L) > 0 && (std::derived_from<L, Layer<T>> && ...)) explicit Sequential(std::shared_ptr<L>... layers)
+        : Sequential(std::vector<std::shared_ptr<Layer<T>>>{std::move(layers)...}) {}
+    void push_back(std::shared_ptr<Layer<T>> layer);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
-    std::size_t size() const { return this->children().size(); }
+    std::size_t size() const { return layers_.size(); }
+
+private:
+    std::vector<std::shared_ptr<Layer<T>>> layers_;
 };
 
 /// Elementwise activations as modules.
 enum class Activation { identity, tanh, sigmoid, relu, softplus };
 
 template <class T>
-class ActivationLayer : public Module<T> {
+class ActivationLayer : public Layer<T> {
 public:
     explicit ActivationLayer(Activation kind) : kind_(kind) {}
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
@@ -134,6 +156,8 @@ BasicTensor<T> activate(Activation kind, const BasicTensor<T>& x);
 
 extern template class Module<float>;
 extern template class Module<double>;
+extern template class Layer<float>;
+extern template class Layer<double>;
 extern template class Sequential<float>;
 extern template class Sequential<double>;
 extern template class ActivationLayer<float>;

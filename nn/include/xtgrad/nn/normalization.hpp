@@ -11,7 +11,7 @@ namespace xtgrad::nn {
 /// var without correction, then (if affine) times weight plus bias, both of that shape
 /// (torch::nn::LayerNorm). The same in training and evaluation.
 template <class T>
-class LayerNorm : public Module<T> {
+class LayerNorm : public Layer<T> {
 public:
     explicit LayerNorm(const Shape& normalized_shape, double eps = 1e-5, bool affine = true);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
@@ -30,7 +30,7 @@ private:
 /// running_mean and running_var move by `momentum` towards the batch's mean and unbiased
 /// variance; in evaluation the running statistics are used. weight (1) and bias (0) are [C].
 template <class T>
-class BatchNorm : public Module<T> {
+class BatchNorm : public Layer<T> {
 public:
     /// `dims`: the input's number of dimensions, 2 or 3 (BatchNorm1d) or 4 (BatchNorm2d).
     BatchNorm(std::size_t channels, std::size_t dims, double eps = 1e-5, double momentum = 0.1, bool affine = true);
@@ -49,7 +49,7 @@ private:
 /// Group normalisation of [N, C, ...] (torch::nn::GroupNorm): functional::group_norm with
 /// weight (ones) and bias (zeros) [C] when affine. The same in training and evaluation.
 template <class T>
-class GroupNorm : public Module<T> {
+class GroupNorm : public Layer<T> {
 public:
     GroupNorm(std::size_t groups, std::size_t channels, double eps = 1e-5, bool affine = true);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;

@@ -282,7 +282,7 @@ std::vector<TensorT<T>> unbind(const TensorT<T>& a, std::ptrdiff_t axis) {
 }
 
 #define XTGRAD_INSTANTIATE(T)                                                                                   \
-    template TensorT<T> transpose(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t); \
+    template TensorT<T> transpose(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t);                           \
     template TensorT<T> expand(const TensorT<T>&, const ShapeArg&);                                             \
     template TensorT<T> squeeze(const TensorT<T>&);                                                             \
     template TensorT<T> squeeze(const TensorT<T>&, const Axes&);                                                \

@@ -15,8 +15,9 @@ struct VAE : Module<float> {
     std::shared_ptr<Linear<float>> encoder = register_module("encoder", make_shared<Linear<float>>(64, 32));
     std::shared_ptr<Linear<float>> mean = register_module("mean", make_shared<Linear<float>>(32, latent));
     std::shared_ptr<Linear<float>> log_var = register_module("log_var", make_shared<Linear<float>>(32, latent));
-    std::shared_ptr<Sequential<float>> decoder = register_module("decoder", make_shared<Sequential<float>>(
-        make_shared<Linear<float>>(latent, 32), make_shared<Tanh<float>>(), make_shared<Linear<float>>(32, 64)));
+    std::shared_ptr<Sequential<float>> decoder = register_module(
+        "decoder", make_shared<Sequential<float>>(make_shared<Linear<float>>(latent, 32), make_shared<Tanh<float>>(),
+                                                  make_shared<Linear<float>>(32, 64)));
 
     std::tuple<Tensor32, Tensor32, Tensor32> forward(const Tensor32& x) {
         auto h = tanh((*encoder)(x));
@@ -35,8 +36,7 @@ Tensor32 loss_of(const Tensor32& logits, const Tensor32& x, const Tensor32& mean
 int main(int argc, char** argv) {
     auto data = load_csv(argv[1]);
     int epochs = argc > 2 ? std::stoi(argv[2]) : 20;
-    auto scaled = [](Array<float> x) { return Array<float>(x / 16.0f); };  // not x / 16: that would refer to x
-    DataLoader<float> loader(data, {.batch_size = 64, .shuffle = true}, scaled);
+    DataLoader<float> loader(data, {.batch_size = 64, .shuffle = true}, [](Array<float> x) { return x /= 16.0f; });
     default_generator().manual_seed(0);
     VAE model;
     optim::Adam<float> optimizer(model.parameters(), {.lr = 3e-3});

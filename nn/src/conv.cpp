@@ -80,6 +80,12 @@ Conv<T, N>::Conv(std::size_t in_channels, std::size_t out_channels, ExpandingArr
                           .groups = g.groups}) {}
 
 template <class T, std::size_t N>
+Conv<T, N>::Conv(std::size_t in_channels, std::size_t out_channels, ExpandingArray<N> kernel_size,
+                 ExpandingArray<N> stride, ExpandingArray<N> padding, ExpandingArray<N> dilation, std::size_t groups,
+                 bool bias)
+    : Conv(ConvOptions<N>{in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias}) {}
+
+template <class T, std::size_t N>
 Conv<T, N>::Conv(const ConvOptions<N>& o) : options_(o) {
     initialise(default_generator());
 }

@@ -14,8 +14,8 @@ std::array<std::size_t, N> ExpandingArray<N>::checked(std::string_view layer, st
     std::array<std::size_t, N> out{};
     for (std::size_t i = 0; i < N; ++i) {
         if (values_[i] < minimum)
-            throw ValueError(fmt::format("{}: {} ({}) must be at least {}", layer, what, fmt::join(values_, ", "),
-                                         minimum));
+            throw ValueError(
+                fmt::format("{}: {} ({}) must be at least {}", layer, what, fmt::join(values_, ", "), minimum));
         out[i] = static_cast<std::size_t>(values_[i]);
     }
     return out;

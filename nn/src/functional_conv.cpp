@@ -14,8 +14,8 @@ std::string shape_of(const auto& t) {
 template <class T>
 void check_bias(const char* op, const BasicTensor<T>& bias, std::size_t out) {
     if (bias.defined() && (bias.dim() != 1 || bias.shape()[0] != out))
-        throw ShapeError(fmt::format("{}: bias of shape {} for {} outputs (expected [{}])", op, to_string(bias.shape()),
-                                     out, out));
+        throw ShapeError(
+            fmt::format("{}: bias of shape {} for {} outputs (expected [{}])", op, to_string(bias.shape()), out, out));
 }
 }  // namespace
 
@@ -35,8 +35,8 @@ template <class T>
 BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, const BasicTensor<T>& bias,
                       const Conv2dFuncOptions& o) {
     if (!weight.defined() || weight.dim() != 4)
-        throw ShapeError(fmt::format("conv2d: weight of shape {} (expected [out, in / groups, kh, kw])",
-                                     shape_of(weight)));
+        throw ShapeError(
+            fmt::format("conv2d: weight of shape {} (expected [out, in / groups, kh, kw])", shape_of(weight)));
     const std::size_t out = weight.shape()[0], groups = o.groups;
     if (groups == 0 || out % groups)
         throw ValueError(fmt::format("conv2d: {} output channels cannot be split into {} groups", out, groups));
@@ -78,11 +78,11 @@ BasicTensor<T> conv1d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     return squeeze(y, 2);
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                                                         \
-    template BasicTensor<T> linear(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&);              \
-    template BasicTensor<T> conv1d(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&,               \
-                                   const Conv1dFuncOptions&);                                                          \
-    template BasicTensor<T> conv2d(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&,               \
+#define XTGRAD_INSTANTIATE(T)                                                                            \
+    template BasicTensor<T> linear(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&); \
+    template BasicTensor<T> conv1d(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&,  \
+                                   const Conv1dFuncOptions&);                                            \
+    template BasicTensor<T> conv2d(const BasicTensor<T>&, const BasicTensor<T>&, const BasicTensor<T>&,  \
                                    const Conv2dFuncOptions&);
 XTGRAD_INSTANTIATE(float)
 XTGRAD_INSTANTIATE(double)

@@ -20,8 +20,8 @@ BasicTensor<T> embedding(const IndexArray& indices, const BasicTensor<T>& weight
     const std::size_t count = weight.shape()[0];
     for (std::size_t i = 0; i < indices.size(); ++i)
         if (indices[i] < 0 || std::size_t(indices[i]) >= count)
-            throw ValueError(fmt::format("embedding: index {} at position {} is out of range for {} rows", indices[i],
-                                         i, count));
+            throw ValueError(
+                fmt::format("embedding: index {} at position {} is out of range for {} rows", indices[i], i, count));
     std::vector<std::int64_t> flat(indices.data(), indices.data() + indices.size());
     Shape shape = indices.shape();
     shape.push_back(weight.shape()[1]);
@@ -50,9 +50,9 @@ BasicTensor<T> one_hot(const IndexArray& labels, std::size_t classes) {
     return BasicTensor<T>::constant(std::move(out));
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                                  \
-    template BasicTensor<T> embedding(const IndexArray&, const BasicTensor<T>&);                \
-    template BasicTensor<T> embedding(const BasicTensor<T>&, const BasicTensor<T>&);            \
+#define XTGRAD_INSTANTIATE(T)                                                        \
+    template BasicTensor<T> embedding(const IndexArray&, const BasicTensor<T>&);     \
+    template BasicTensor<T> embedding(const BasicTensor<T>&, const BasicTensor<T>&); \
     template BasicTensor<T> one_hot(const IndexArray&, std::size_t);
 XTGRAD_INSTANTIATE(float)
 XTGRAD_INSTANTIATE(double)

@@ -115,12 +115,12 @@ BasicTensor<T> group_norm(const BasicTensor<T>& x, std::size_t groups, const Bas
     return bias.defined() ? y + per_channel(bias, x.dim()) : y;
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                                                     \
-    template BasicTensor<T> batch_norm(const BasicTensor<T>&, BasicTensor<T>, BasicTensor<T>,                     \
-                                       const BatchNormFuncOptions<T>&);                                           \
-    template BasicTensor<T> layer_norm(const BasicTensor<T>&, const Shape&, const BasicTensor<T>&,                \
-                                       const BasicTensor<T>&, double);                                            \
-    template BasicTensor<T> group_norm(const BasicTensor<T>&, std::size_t, const BasicTensor<T>&,                 \
+#define XTGRAD_INSTANTIATE(T)                                                                      \
+    template BasicTensor<T> batch_norm(const BasicTensor<T>&, BasicTensor<T>, BasicTensor<T>,      \
+                                       const BatchNormFuncOptions<T>&);                            \
+    template BasicTensor<T> layer_norm(const BasicTensor<T>&, const Shape&, const BasicTensor<T>&, \
+                                       const BasicTensor<T>&, double);                             \
+    template BasicTensor<T> group_norm(const BasicTensor<T>&, std::size_t, const BasicTensor<T>&,  \
                                        const BasicTensor<T>&, double);
 XTGRAD_INSTANTIATE(float)
 XTGRAD_INSTANTIATE(double)

@@ -30,12 +30,13 @@ Axis axis_geometry(const char* op, std::size_t in, std::size_t kernel, std::size
                    std::size_t dilation, bool ceil_mode) {
     const std::size_t span = dilation * (kernel - 1) + 1;
     if (pad > kernel / 2)
-        throw ValueError(fmt::format("{}: padding {} is more than half the kernel {} (PyTorch's limit)", op, pad,
-                                     kernel));
+        throw ValueError(
+            fmt::format("{}: padding {} is more than half the kernel {} (PyTorch's limit)", op, pad, kernel));
     if (in + 2 * pad < span)
-        throw ShapeError(fmt::format("{}: a window of {} positions (kernel {}, dilation {}) does not fit an extent of "
-                                     "{} with padding {}",
-                                     op, span, kernel, dilation, in, pad));
+        throw ShapeError(
+            fmt::format("{}: a window of {} positions (kernel {}, dilation {}) does not fit an extent of "
+                        "{} with padding {}",
+                        op, span, kernel, dilation, in, pad));
     const std::size_t room = in + 2 * pad - span;
     std::size_t out = (ceil_mode ? (room + stride - 1) / stride : room / stride) + 1;
     if (ceil_mode && (out - 1) * stride >= in + pad) --out;  // the last window must start inside
@@ -146,8 +147,8 @@ BasicTensor<T> max_pool2d(const BasicTensor<T>& x, const Pool2dOptions& options)
     const Geometry g = pool_geometry("max_pool2d", x, options);
     const Shape& s = x.shape();
     if (double(s[2]) * double(s[3]) > (std::is_same_v<T, float> ? 0x1.0p24 : 0x1.0p53))
-        throw ValueError(fmt::format("max_pool2d: images of {}x{} pixels: positions would not be exact in the dtype",
-                                     s[2], s[3]));
+        throw ValueError(
+            fmt::format("max_pool2d: images of {}x{} pixels: positions would not be exact in the dtype", s[2], s[3]));
     // The window maxima's positions are an op of their own (a rule that passes nothing back), so
     // that a compiled function finds them again at every replay; the gather by them is
     // take_along_axis with the positions as a tensor.
@@ -209,10 +210,10 @@ BasicTensor<T> avg_pool1d(const BasicTensor<T>& x, const Pool1dOptions& options)
     return squeeze(avg_pool2d(unsqueeze(x, 2), as_2d("avg_pool1d", options)), 2);
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                                 \
-    template BasicTensor<T> max_pool1d(const BasicTensor<T>&, const Pool1dOptions&);           \
-    template BasicTensor<T> max_pool2d(const BasicTensor<T>&, const Pool2dOptions&);           \
-    template BasicTensor<T> avg_pool1d(const BasicTensor<T>&, const Pool1dOptions&);           \
+#define XTGRAD_INSTANTIATE(T)                                                        \
+    template BasicTensor<T> max_pool1d(const BasicTensor<T>&, const Pool1dOptions&); \
+    template BasicTensor<T> max_pool2d(const BasicTensor<T>&, const Pool2dOptions&); \
+    template BasicTensor<T> avg_pool1d(const BasicTensor<T>&, const Pool1dOptions&); \
     template BasicTensor<T> avg_pool2d(const BasicTensor<T>&, const Pool2dOptions&);
 XTGRAD_INSTANTIATE(float)
 XTGRAD_INSTANTIATE(double)

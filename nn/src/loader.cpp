@@ -32,6 +32,13 @@ DataLoader<T>::DataLoader(Table table, const LoaderOptions& options, std::functi
         throw ShapeError(fmt::format("DataLoader: features of shape {} for {} targets",
                                      to_string(table_.features.shape()), table_.rows()));
     if (table_.rows() == 0) throw ValueError("DataLoader: the table has no rows");
+    if (!options_.sample_shape.empty()) {
+        std::size_t elements = 1;
+        for (std::size_t e : options_.sample_shape) elements *= e;
+        if (elements != table_.features.shape()[1])
+            throw ShapeError(fmt::format("DataLoader: sample_shape {} ({} elements) for rows of {} features",
+                                         to_string(options_.sample_shape), elements, table_.features.shape()[1]));
+    }
     if (options_.shards == 0 || options_.shard >= options_.shards)
         throw ValueError(fmt::format("DataLoader: shard {} of {} shards does not exist", options_.shard,
                                      options_.shards));
@@ -82,6 +89,11 @@ Batch<T> DataLoader<T>::make_batch(const std::vector<std::size_t>& order, std::s
     for (std::size_t i = 0; i < batch.rows.size(); ++i) {
         for (std::size_t j = 0; j < cols; ++j) x(i, j) = T(table_.features(batch.rows[i], j));
         y(i) = T(table_.target(batch.rows[i]));
+    }
+    if (!options_.sample_shape.empty()) {
+        Shape shape{batch.rows.size()};
+        shape.insert(shape.end(), options_.sample_shape.begin(), options_.sample_shape.end());
+        x.reshape(shape);
     }
     if (transform_) {
         Array<T> out = transform_(std::move(x));

@@ -28,9 +28,9 @@ BasicTensor<T> LayerNorm<T>::forward(const BasicTensor<T>& x) {
 template <class T>
 BatchNorm<T>::BatchNorm(std::size_t channels, std::size_t dims, double eps, double momentum, bool affine)
     : channels_(channels), dims_(dims), eps_(eps), momentum_(momentum) {
-    if (channels == 0 || dims < 2 || dims > 4)
+    if (channels == 0 || dims < 1 || dims > 4)
         throw ValueError(
-            fmt::format("BatchNorm: channels must be positive and dims 2, 3 or 4, got {} and {}", channels, dims));
+            fmt::format("BatchNorm: channels must be positive and dims 1 (BatchNorm1d: 2 or 3), 2, 3 or 4, got {} and {}", channels, dims));
     if (!(eps > 0) || !(momentum >= 0 && momentum <= 1))
         throw ValueError(fmt::format("BatchNorm: eps > 0 and momentum in [0, 1] needed, got {} and {}", eps, momentum));
     if (affine) {
@@ -43,9 +43,11 @@ BatchNorm<T>::BatchNorm(std::size_t channels, std::size_t dims, double eps, doub
 
 template <class T>
 BasicTensor<T> BatchNorm<T>::forward(const BasicTensor<T>& x) {
-    if (!x.defined() || x.dim() != dims_ || x.shape()[1] != channels_)
+    bool dims_ok = x.defined() && (dims_ == 1 ? x.dim() == 2 || x.dim() == 3 : x.dim() == dims_);
+    if (!dims_ok || x.shape()[1] != channels_)
         throw ShapeError(fmt::format("BatchNorm({} channels): expects {} dimensions [N, {}, ...], got shape {}",
-                                     channels_, dims_, channels_, x.defined() ? to_string(x.shape()) : "undefined"));
+                                     channels_, dims_ == 1 ? "2 or 3" : std::to_string(dims_), channels_,
+                                     x.defined() ? to_string(x.shape()) : "undefined"));
     if (this->is_training() && x.size() / channels_ < 2)
         throw ValueError(fmt::format("BatchNorm: training needs more than one value per channel, got shape {}",
                                      to_string(x.shape())));

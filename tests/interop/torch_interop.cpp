@@ -15,8 +15,8 @@ namespace {
 // torch.nn.Sequential(Conv2d(1, 4, 3, padding=1), BatchNorm2d(4), ReLU(), MaxPool2d(2), Flatten(),
 //                     Linear(64, 10), LayerNorm(10)): the children are named 0, 1, ... in both
 void build(nn::Sequential<double>& m) {
-    m.push_back(std::make_shared<nn::Conv2d<double>>(nn::Conv2dOptions{.in_channels = 1, .out_channels = 4,
-                                                                        .kernel_size = 3, .padding = 1}));
+    m.push_back(std::make_shared<nn::Conv2d<double>>(
+        nn::Conv2dOptions{.in_channels = 1, .out_channels = 4, .kernel_size = 3, .padding = 1}));
     m.push_back(std::make_shared<nn::BatchNorm<double>>(4, 4));
     m.push_back(std::make_shared<nn::ReLU<double>>());
     m.push_back(std::make_shared<nn::MaxPool2d<double>>(2));

@@ -67,8 +67,12 @@ BOOST_AUTO_TEST_CASE(pooling_with_padding_dilation_and_ceil_mode_is_pytorchs_def
                         for (bool include : {true, false}) {
                             std::array<std::size_t, 2> p{std::min(pad, k[0] / 2), std::min(pad, k[1] / 2)};
                             Reference ref{k, s, p, {dil, dil}, ceil_mode, include};
-                            F::Pool2dOptions o{.kernel_size = k, .stride = s, .padding = p, .dilation = dil,
-                                               .ceil_mode = ceil_mode, .count_include_pad = include};
+                            F::Pool2dOptions o{.kernel_size = k,
+                                               .stride = s,
+                                               .padding = p,
+                                               .dilation = dil,
+                                               .ceil_mode = ceil_mode,
+                                               .count_include_pad = include};
                             BOOST_TEST_CONTEXT("kernel " << k[0] << "x" << k[1] << " stride " << s[0] << "," << s[1]
                                                          << " padding " << p[0] << "," << p[1] << " dilation " << dil
                                                          << " ceil " << ceil_mode << " include " << include) {
@@ -81,8 +85,8 @@ BOOST_AUTO_TEST_CASE(pooling_with_padding_dilation_and_ceil_mode_is_pytorchs_def
                                         BOOST_TEST((Array<double>(xt::view(mx, n, c)) == ref.pool(one, true)));
                                         if (dil == 1) {
                                             auto av = F::avg_pool2d(img, o).value();
-                                            BOOST_TEST(xt::allclose(xt::view(av, n, c), ref.pool(one, false), 1e-14,
-                                                                    1e-15));
+                                            BOOST_TEST(
+                                                xt::allclose(xt::view(av, n, c), ref.pool(one, false), 1e-14, 1e-15));
                                         }
                                     }
                                 ++cases;
@@ -98,8 +102,8 @@ BOOST_AUTO_TEST_CASE(pooling_with_padding_dilation_and_ceil_mode_is_pytorchs_def
     // 1-D pooling is 2-D pooling over a height of 1
     auto seq = param({2, 3, 11}, 3);
     F::Pool1dOptions o1{.kernel_size = 3, .stride = 2, .padding = 1, .ceil_mode = true};
-    auto as_2d = F::max_pool2d(unsqueeze(seq, 2), {.kernel_size = {1, 3}, .stride = {1, 2}, .padding = {0, 1},
-                                                   .ceil_mode = true});
+    auto as_2d = F::max_pool2d(unsqueeze(seq, 2),
+                               {.kernel_size = {1, 3}, .stride = {1, 2}, .padding = {0, 1}, .ceil_mode = true});
     BOOST_TEST((F::max_pool1d(seq, o1).value() == squeeze(as_2d, 2).value()));
     BOOST_TEST(F::avg_pool1d(seq, o1).shape() == Shape({2, 3, 6}));
     check_both([&] { return sin(F::avg_pool1d(seq, o1)); }, {seq});
@@ -136,8 +140,11 @@ BOOST_AUTO_TEST_CASE(linear_is_x_times_w_transposed_in_pytorchs_layout) {
     Linear<double> layer(3, 5);
     BOOST_TEST(layer.weight().shape() == Shape({5, 3}));
     BOOST_TEST((layer(x).value() == F::linear(x, layer.weight(), layer.bias()).value()));
-    expect_error<ShapeError>([&] { F::linear(x, param({3, 5}, 8)); },
-                             "linear: input of shape [4,3] for a weight [out, in] = [3,5] (expected [..., 5])");
+    expect_error<ShapeError>(
+        [&] {
+            F::linear(x, param({3, 5}, 8));
+        },
+        "linear: input of shape [4,3] for a weight [out, in] = [3,5] (expected [..., 5])");
 }
 
 BOOST_AUTO_TEST_CASE(conv1d_is_the_direct_sum_and_conv2d_layers_equal_their_functional_form) {
@@ -155,14 +162,15 @@ BOOST_AUTO_TEST_CASE(conv1d_is_the_direct_sum_and_conv2d_layers_equal_their_func
                 for (std::size_t ic = 0; ic < 2; ++ic)
                     for (std::size_t k = 0; k < 3; ++k) {
                         long at = long(t * 2 + k * 2) - 1;
-                        if (at >= 0 && at < 9) want += x.value()(n, group * 2 + ic, std::size_t(at)) * w.value()(oc, ic, k);
+                        if (at >= 0 && at < 9)
+                            want += x.value()(n, group * 2 + ic, std::size_t(at)) * w.value()(oc, ic, k);
                     }
                 worst = std::max(worst, std::abs(want - y(n, oc, t)));
             }
     BOOST_TEST(worst < 1e-13);
     check_both([&] { return sin(F::conv1d(x, w, b, o)); }, {x, w, b});
-    Conv1d<double> layer({.in_channels = 4, .out_channels = 6, .kernel_size = 3, .stride = 2, .padding = 1,
-                          .dilation = 2, .groups = 2});
+    Conv1d<double> layer(
+        {.in_channels = 4, .out_channels = 6, .kernel_size = 3, .stride = 2, .padding = 1, .dilation = 2, .groups = 2});
     BOOST_TEST(layer.weight().shape() == Shape({6, 2, 3}));
     BOOST_TEST((layer(x).value() == F::conv1d(x, layer.weight(), layer.bias(), o).value()));
     BOOST_TEST(layer.type_name() == "Conv1d");
@@ -173,9 +181,13 @@ BOOST_AUTO_TEST_CASE(conv1d_is_the_direct_sum_and_conv2d_layers_equal_their_func
 }
 
 template <class Options>
-concept made_without_kernel_size = requires { Options{.in_channels = 1, .out_channels = 1}; };
+concept made_without_kernel_size = requires {
+    Options{.in_channels = 1, .out_channels = 1};
+};
 template <class Options>
-concept made_with_kernel_size = requires { Options{.in_channels = 1, .out_channels = 1, .kernel_size = 3}; };
+concept made_with_kernel_size = requires {
+    Options{.in_channels = 1, .out_channels = 1, .kernel_size = 3};
+};
 
 BOOST_AUTO_TEST_CASE(a_size_given_once_is_every_axis_and_bad_sizes_are_refused_where_the_layer_is_made) {
     Tape tape;
@@ -192,10 +204,13 @@ BOOST_AUTO_TEST_CASE(a_size_given_once_is_every_axis_and_bad_sizes_are_refused_w
     expect_error<ValueError>([&] { Conv2d<double>({.in_channels = 1, .out_channels = 2, .kernel_size = 0}); },
                              "Conv2d: kernel_size (0, 0) must be at least 1");
     expect_error<ValueError>(
-        [&] { Conv2d<double>({.in_channels = 1, .out_channels = 2, .kernel_size = 3, .stride = {1, 0}}); },
+        [&] {
+            Conv2d<double>({.in_channels = 1, .out_channels = 2, .kernel_size = 3, .stride = {1, 0}});
+        },
         "Conv2d: stride (1, 0) must be at least 1");
-    expect_error<ValueError>([&] { Conv1d<double>({.in_channels = 1, .out_channels = 2, .kernel_size = 3, .padding = -1}); },
-                             "Conv1d: padding (-1) must be at least 0");
+    expect_error<ValueError>(
+        [&] { Conv1d<double>({.in_channels = 1, .out_channels = 2, .kernel_size = 3, .padding = -1}); },
+        "Conv1d: padding (-1) must be at least 0");
     expect_error<ValueError>([&] { Conv2d<double>(0, 2, 3); }, "Conv2d: channels 0 -> 2 must be positive");
     expect_error<ValueError>([&] { MaxPool1d<double>(0); }, "MaxPool1d: kernel_size (0) must be at least 1");
     expect_error<ValueError>([&] { AvgPool2d<double>({.kernel_size = 2, .dilation = 2}); },
@@ -229,7 +244,8 @@ BOOST_AUTO_TEST_CASE(normalisations_are_their_definitions_and_the_layers_their_f
 
     // batch_norm: the layer is the functional form with its buffers, in both modes
     BatchNorm<double> bn(6, 3);
-    auto rm = Tensor::constant(Array<double>(xt::zeros<double>({6}))), rv = Tensor::constant(Array<double>(xt::ones<double>({6})));
+    auto rm = Tensor::constant(Array<double>(xt::zeros<double>({6}))),
+         rv = Tensor::constant(Array<double>(xt::ones<double>({6})));
     auto by = F::batch_norm(x, rm, rv, {.weight = bn.weight(), .bias = bn.bias(), .training = true});
     BOOST_TEST((bn(x).value() == by.value()));
     BOOST_TEST((bn.running_mean().value() == rm.value()));  // the functional form moved its statistics too
@@ -349,4 +365,35 @@ BOOST_AUTO_TEST_CASE(modules_with_several_inputs_and_outputs_are_modules) {
     std::filesystem::remove(file);
     BOOST_TEST((copy.encoder->mean_head->weight().value() == model.encoder->mean_head->weight().value()));
     BOOST_TEST(model.encoder->type_name() == "Encoder");
+}
+
+BOOST_AUTO_TEST_CASE(pytorch_shaped_constructors_and_loader_samples) {
+    Tape tape;
+    // Conv2d(in, out, kernel, stride, padding): PyTorch's positional order, the same layer as the options
+    Conv2d<double> positional(2, 4, 3, 2, 1);
+    BOOST_TEST((positional.options().stride == ExpandingArray<2>(2)));
+    BOOST_TEST((positional.options().padding == ExpandingArray<2>(1)));
+    BOOST_TEST(positional(param({1, 2, 7, 7}, 40)).shape() == Shape({1, 4, 4, 4}));
+    Conv2d<double> geometry(2, 4, 3, {.stride = 2, .padding = 1});
+    BOOST_TEST((geometry.options().stride == positional.options().stride));
+    // BatchNorm1d takes [N, C] and [N, C, L]; BatchNorm2d images
+    BatchNorm1d<double> bn1(3);
+    BOOST_TEST(bn1(param({4, 3}, 41)).shape() == Shape({4, 3}));
+    BOOST_TEST(bn1(param({4, 3, 5}, 42)).shape() == Shape({4, 3, 5}));
+    expect_error<ShapeError>([&] { bn1(param({4, 3, 2, 2}, 43)); }, "expects 2 or 3 dimensions [N, 3, ...]");
+    BatchNorm2d<double> bn2(3);
+    expect_error<ShapeError>([&] { bn2(param({4, 3}, 44)); }, "expects 4 dimensions");
+    // Sequential(layers...) and register_module's returned child
+    Sequential<double> seq(std::make_shared<Linear<double>>(3, 2), std::make_shared<Tanh<double>>());
+    BOOST_TEST(seq.size() == 2u);
+    BOOST_TEST(seq.named_parameters()[0].first == "0.weight");
+    // a loader's rows as samples of a shape; the table's rows selected by range
+    Table table{Array<double>(xt::arange<double>(24.0).reshape({3, 8})), Array<double>{0.0, 1.0, 0.0}};
+    DataLoader<double> loader(row_range(table, 1, 3), {.batch_size = 2, .shuffle = false, .sample_shape = {2, 2, 2}});
+    auto batch = *loader.begin();
+    BOOST_TEST(batch.x.shape() == Shape({2, 2, 2, 2}));
+    BOOST_TEST(batch.x.value()(0, 0, 0, 0) == 8.0);  // row 1 of the table
+    expect_error<ShapeError>([&] { DataLoader<double>(table, {.sample_shape = {3, 3}}); },
+                             "DataLoader: sample_shape [3,3] (9 elements) for rows of 8 features");
+    expect_error<ValueError>([&] { row_range(table, 2, 4); }, "row_range: rows [2, 4) of a table of 3 rows");
 }

@@ -39,6 +39,9 @@ public:
     /// Weights drawn from the default generator (as PyTorch's from its global one).
     Conv(std::size_t in_channels, std::size_t out_channels, ExpandingArray<N> kernel_size,
          const functional::ConvFuncOptions<N>& geometry = {});  ///< Conv2d(1, 16, 3, {.padding = 1})
+    /// PyTorch's positional order: Conv2d(1, 16, 3, 1, 1) is stride 1, padding 1.
+    Conv(std::size_t in_channels, std::size_t out_channels, ExpandingArray<N> kernel_size, ExpandingArray<N> stride,
+         ExpandingArray<N> padding = 0, ExpandingArray<N> dilation = 1, std::size_t groups = 1, bool bias = true);
     explicit Conv(const ConvOptions<N>& options);
     Conv(const ConvOptions<N>& options, std::mt19937_64& rng);
     Conv(const ConvOptions<N>& options, Generator& gen);

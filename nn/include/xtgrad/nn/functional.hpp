@@ -43,10 +43,10 @@ template <std::size_t N>
 struct PoolOptions {
     ExpandingArray<N> kernel_size;
     OptionalExpandingArray<N> stride;  ///< none: kernel_size (PyTorch's default)
-    ExpandingArray<N> padding = 0;            ///< at most half the kernel, as in PyTorch
-    ExpandingArray<N> dilation = 1;           ///< max pooling only (PyTorch's average pooling has none)
-    bool ceil_mode = false;  ///< a last, partial window where floor would drop it
-    bool count_include_pad = true;  ///< average pooling: padding zeros count in the divisor
+    ExpandingArray<N> padding = 0;     ///< at most half the kernel, as in PyTorch
+    ExpandingArray<N> dilation = 1;    ///< max pooling only (PyTorch's average pooling has none)
+    bool ceil_mode = false;            ///< a last, partial window where floor would drop it
+    bool count_include_pad = true;     ///< average pooling: padding zeros count in the divisor
 };
 using Pool1dOptions = PoolOptions<1>;
 using Pool2dOptions = PoolOptions<2>;

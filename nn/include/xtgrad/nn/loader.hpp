@@ -12,7 +12,9 @@
 // loader inside a training epoch, or two interleaved passes, leave each other's rows alone.
 #pragma once
 
+#include <concepts>
 #include <functional>
+#include <type_traits>
 #include <memory>
 #include <optional>
 
@@ -39,6 +41,10 @@ struct LoaderOptions {
     /// global batch exactly.
     std::size_t shards = 1;
     std::size_t shard = 0;  ///< this process's part, < shards
+    /// The shape each row's features take in a batch, [b, sample_shape...] ({1, 8, 8}: images,
+    /// as a PyTorch dataset of [1, 8, 8] samples gives); empty: [b, columns]. Its elements must
+    /// number the table's columns. Applied before the transform.
+    Shape sample_shape{};
 };
 
 template <class T>
@@ -60,6 +66,16 @@ public:
     /// to images [b, 1, 8, 8], scaling, augmentation); empty: the identity. Its output must
     /// keep the b rows first (ShapeError otherwise: the targets would no longer match).
     DataLoader(Table table, const LoaderOptions& options = {}, std::function<Array<T>(Array<T>)> transform = {});
+    /// The same for any callable, which must return an Array: a lambda returning `x / 16.0f`
+    /// would return an xtensor expression that refers to its own parameter, gone when it
+    /// returns (a read of freed memory), so it does not compile.
+    template <class F>
+    requires std::invocable<F&, Array<T>> DataLoader(Table table, const LoaderOptions& options, F transform)
+        : DataLoader(std::move(table), options, std::function<Array<T>(Array<T>)>(std::move(transform))) {
+        static_assert(std::is_same_v<std::remove_cvref_t<std::invoke_result_t<F&, Array<T>>>, Array<T>>,
+                      "DataLoader: the transform must return an Array<T> (return Array<T>(x / 16), or scale x in "
+                      "place and return x): an xtensor expression of its parameter would outlive the parameter");
+    }
 
     std::size_t rows() const { return table_.rows(); }
     /// Batches per epoch (global batches when sharded).

@@ -32,7 +32,7 @@ private:
 template <class T>
 class BatchNorm : public Layer<T> {
 public:
-    /// `dims`: the input's number of dimensions, 2 or 3 (BatchNorm1d) or 4 (BatchNorm2d).
+    /// `dims`: the input's number of dimensions, 2, 3 or 4; 1 accepts 2 or 3 (BatchNorm1d).
     BatchNorm(std::size_t channels, std::size_t dims, double eps = 1e-5, double momentum = 0.1, bool affine = true);
     BasicTensor<T> forward(const BasicTensor<T>& input) override;
     const BasicTensor<T>& weight() const { return weight_; }  ///< undefined without affine
@@ -60,6 +60,19 @@ private:
     std::size_t groups_, channels_;
     double eps_;
     BasicTensor<T> weight_, bias_;
+};
+
+/// torch::nn::BatchNorm2d: BatchNorm over images [N, C, H, W].
+template <class T>
+struct BatchNorm2d : BatchNorm<T> {
+    explicit BatchNorm2d(std::size_t channels, double eps = 1e-5, double momentum = 0.1, bool affine = true)
+        : BatchNorm<T>(channels, 4, eps, momentum, affine) {}
+};
+/// torch::nn::BatchNorm1d: BatchNorm over [N, C] or [N, C, L], either accepted.
+template <class T>
+struct BatchNorm1d : BatchNorm<T> {
+    explicit BatchNorm1d(std::size_t channels, double eps = 1e-5, double momentum = 0.1, bool affine = true)
+        : BatchNorm<T>(channels, 1, eps, momentum, affine) {}
 };
 
 extern template class GroupNorm<float>;

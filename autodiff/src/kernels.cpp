@@ -101,6 +101,11 @@ void check_not_empty(std::string_view op, const Shape& shape) {
         if (d == 0)
             throw ValueError(fmt::format("{}: shape {} has no elements; xtgrad does not support empty tensors", op,
                                          to_string(shape)));
+    // an Array of such a shape says it has (the product modulo 2^64) elements: reads past its end
+    std::size_t n = 1;
+    for (auto d : shape)
+        if (__builtin_mul_overflow(n, d, &n))
+            throw ShapeError(fmt::format("{}: shape {} has more elements than any array can hold", op, to_string(shape)));
 }
 
 }  // namespace xtgrad::detail

@@ -86,6 +86,7 @@ TensorT<T> expand(const TensorT<T>& a, const ShapeArg& request) {
             throw ShapeError(fmt::format("expand: {} to {}: axis {} of extent {} is not 1 and cannot become {}",
                                          to_string(from), asked(), i - lead, from[i - lead], shape[i]));
     }
+    check_not_empty("expand", shape);
     return shape == from ? a : broadcast_to(a, shape);
 }
 
@@ -169,6 +170,7 @@ TensorT<T> repeat(const TensorT<T>& a, const std::vector<std::size_t>& repeats) 
         tiled.insert(tiled.end(), {repeats[i], e});
         result.push_back(repeats[i] * e);
     }
+    check_not_empty("repeat", tiled);
     return reshape(broadcast_to(reshape(a, spread), tiled), result);
 }
 
@@ -248,9 +250,11 @@ std::vector<TensorT<T>> split(const TensorT<T>& a, const std::vector<std::size_t
     std::size_t ax = normalize_axis("split", axis, a.dim());
     std::size_t total = 0;
     for (std::size_t s : sizes) {
-        if (s == 0 || __builtin_add_overflow(total, s, &total))
+        if (s == 0)
             throw ValueError(fmt::format("split: sizes [{}] along axis {} of shape {}: each must be positive",
                                          fmt::join(sizes, ","), ax, to_string(a.shape())));
+        if (__builtin_add_overflow(total, s, &total))
+            throw ValueError(fmt::format("split: sizes [{}] add up to more than any axis has", fmt::join(sizes, ",")));
     }
     if (total != a.shape()[ax])
         throw ValueError(fmt::format("split: sizes [{}] add up to {}, but axis {} of shape {} has {} elements",

@@ -83,6 +83,7 @@ TensorT<T> reshape(const TensorT<T>& a, const ShapeArg& request) {
 template <class T>
 TensorT<T> broadcast_to(const TensorT<T>& a, const Shape& shape) {
     check_usable("broadcast_to", a, 0);
+    check_not_empty("broadcast_to", shape);
     if (broadcast_shapes("broadcast_to", a.shape(), shape) != shape)
         throw ShapeError(
             fmt::format("broadcast_to: shape {} cannot be broadcast to {}", to_string(a.shape()), to_string(shape)));

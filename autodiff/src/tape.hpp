@@ -196,7 +196,8 @@ std::optional<std::size_t> node_index(TapeState& tape, const BasicTensor<T>& t);
 template <class T>
 void register_leaf(TapeState& tape, const BasicTensor<T>& t);
 
-/// ValueError for tensors with no elements (xtgrad does not support empty tensors).
+/// ValueError for tensors with no elements (xtgrad does not support empty tensors); ShapeError
+/// for a shape whose elements number more than any array can hold (their product overflows).
 void check_not_empty(std::string_view op, const Shape& shape);
 
 /// Throws TapeError when `t` was recorded on a tape that is released or not live.

@@ -110,6 +110,20 @@ BOOST_AUTO_TEST_CASE(expand_and_repeat_against_their_definitions) {
             for (std::size_t k = 0; k < 6; ++k) BOOST_TEST(r.value()(i, j, k) == b.value()(j, k % 3));
     check_both([&] { return weighted(repeat(b, {3, 2}), 11); }, {b});
     expect_error<ShapeError>([&] { repeat(b, {2}); }, "repeat: 1 repeats for a tensor of shape [2,3]");
+    // sizes whose product overflows: refused, never an array whose shape claims more than it holds
+    const std::size_t huge = std::size_t(1) << 33;
+    expect_error<ShapeError>([&] { repeat(b, {huge, huge}); }, "repeat: shape [8589934592,2,8589934592,3] has more");
+    expect_error<ShapeError>([&] { expand(a, {huge, 3, huge}); }, "expand: shape [8589934592,3,8589934592] has more");
+    expect_error<ShapeError>(
+        [&] {
+            broadcast_to(a, {huge, 3, huge});
+        },
+        "broadcast_to: shape [8589934592,3,8589934592]");
+    expect_error<ShapeError>(
+        [&] {
+            Tensor::constant(Array<double>::from_shape({huge, huge}));
+        },
+        "constant: shape [8589934592,8589934592] has more elements than any array can hold");
 }
 
 BOOST_AUTO_TEST_CASE(transpose_swaps_two_axes) {

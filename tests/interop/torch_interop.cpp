@@ -48,6 +48,23 @@ int main(int argc, char** argv) {
         auto x = randn<double>({3, 1, 8, 8}, gen);
         nn::save_parameters(m, dir + "/xtgrad_model.npz");
         nn::save_npz<double>(dir + "/xtgrad_io.npz", {{"input", x.value()}, {"output", m(x).value()}});
+        // the recurrent layers: torch.nn.LSTM and GRU(3, 4, num_layers=2, batch_first=True,
+        // bidirectional=True) given these weights must give these outputs and states
+        nn::RecurrentOptions o{
+            .input_size = 3, .hidden_size = 4, .num_layers = 2, .batch_first = true, .bidirectional = true};
+        nn::LSTM<double> lstm(o, gen);
+        nn::GRU<double> gru(o, gen);
+        auto seq = randn<double>({2, 5, 3}, gen);
+        auto l = lstm(seq);
+        auto g = gru(seq);
+        nn::save_parameters(lstm, dir + "/xtgrad_lstm.npz");
+        nn::save_parameters(gru, dir + "/xtgrad_gru.npz");
+        nn::save_npz<double>(dir + "/xtgrad_sequences.npz", {{"input", seq.value()},
+                                                             {"lstm_output", l.output.value()},
+                                                             {"lstm_h_n", l.h_n.value()},
+                                                             {"lstm_c_n", l.c_n.value()},
+                                                             {"gru_output", g.output.value()},
+                                                             {"gru_h_n", g.h_n.value()}});
         std::printf("xtgrad: model and output written to %s\n", dir.c_str());
         return 0;
     }

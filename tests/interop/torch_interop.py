@@ -34,6 +34,22 @@ err = np.abs(m(torch.from_numpy(io["input"])).detach().numpy() - io["output"]).m
 print(f"xtgrad's checkpoint in PyTorch {torch.__version__}: largest difference from xtgrad's output {err:.3g}")
 assert err < 1e-12
 
+# the recurrent layers with xtgrad's weights: outputs and last states
+sequences = np.load(f"{directory}/xtgrad_sequences.npz")
+seq = torch.from_numpy(sequences["input"])
+for name, layer in (("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)):
+    rnn = layer(3, 4, num_layers=2, batch_first=True, bidirectional=True)
+    weights = np.load(f"{directory}/xtgrad_{name}.npz")
+    rnn.load_state_dict({k: torch.from_numpy(weights[k]) for k in weights.files if k != "format_version"})
+    output, state = rnn(seq)
+    h_n = state[0] if name == "lstm" else state
+    err = max(np.abs(output.detach().numpy() - sequences[f"{name}_output"]).max(),
+              np.abs(h_n.detach().numpy() - sequences[f"{name}_h_n"]).max())
+    if name == "lstm":
+        err = max(err, np.abs(state[1].detach().numpy() - sequences["lstm_c_n"]).max())
+    print(f"xtgrad's {name.upper()} in PyTorch: largest difference in outputs and states {err:.3g}")
+    assert err < 1e-12
+
 torch.manual_seed(0)
 theirs = model()
 theirs(torch.randn(8, 1, 8, 8))  # a training step's statistics

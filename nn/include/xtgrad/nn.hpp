@@ -14,3 +14,4 @@
 #include "xtgrad/nn/metrics.hpp"
 #include "xtgrad/nn/module.hpp"
 #include "xtgrad/nn/normalization.hpp"
+#include "xtgrad/nn/recurrent.hpp"

@@ -236,6 +236,17 @@ TensorT<T> narrow(const TensorT<T>& a, std::ptrdiff_t axis, std::ptrdiff_t start
 }
 
 template <class T>
+TensorT<T> select(const TensorT<T>& a, std::ptrdiff_t axis, std::ptrdiff_t index) {
+    check_usable("select", a, 0);
+    std::size_t ax = normalize_axis("select", axis, a.dim());
+    std::ptrdiff_t n = signed_extent(a.shape(), ax);
+    if (index < -n || index >= n)
+        throw ValueError(fmt::format("select: index {} is out of range for axis {} of shape {}", index, ax,
+                                     to_string(a.shape())));
+    return squeeze(narrow(a, axis, index, 1), axis);
+}
+
+template <class T>
 std::vector<TensorT<T>> split(const TensorT<T>& a, std::size_t size, std::ptrdiff_t axis) {
     check_usable("split", a, 0);
     std::size_t ax = normalize_axis("split", axis, a.dim());
@@ -297,6 +308,7 @@ std::vector<TensorT<T>> unbind(const TensorT<T>& a, std::ptrdiff_t axis) {
     template TensorT<T> flip(const TensorT<T>&, const Axes&);                                                   \
     template TensorT<T> roll(const TensorT<T>&, const std::vector<std::ptrdiff_t>&, const Axes&);               \
     template TensorT<T> narrow(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t, std::size_t);                 \
+    template TensorT<T> select(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t);                                  \
     template std::vector<TensorT<T>> split(const TensorT<T>&, std::size_t, std::ptrdiff_t);                     \
     template std::vector<TensorT<T>> split(const TensorT<T>&, const std::vector<std::size_t>&, std::ptrdiff_t); \
     template std::vector<TensorT<T>> chunk(const TensorT<T>&, std::size_t, std::ptrdiff_t);                     \

@@ -111,6 +111,8 @@ BOOST_AUTO_TEST_CASE(expand_and_repeat_against_their_definitions) {
     check_both([&] { return weighted(repeat(b, {3, 2}), 11); }, {b});
     expect_error<ShapeError>([&] { repeat(b, {2}); }, "repeat: 1 repeats for a tensor of shape [2,3]");
     // sizes whose product overflows: refused, never an array whose shape claims more than it holds
+    // (an Array made with such a shape is undefined behaviour inside xtensor already, its strides
+    // overflow and the UBSan stage says so, so leaves are not tested that way)
     const std::size_t huge = std::size_t(1) << 33;
     expect_error<ShapeError>([&] { repeat(b, {huge, huge}); }, "repeat: shape [8589934592,2,8589934592,3] has more");
     expect_error<ShapeError>([&] { expand(a, {huge, 3, huge}); }, "expand: shape [8589934592,3,8589934592] has more");
@@ -119,11 +121,6 @@ BOOST_AUTO_TEST_CASE(expand_and_repeat_against_their_definitions) {
             broadcast_to(a, {huge, 3, huge});
         },
         "broadcast_to: shape [8589934592,3,8589934592]");
-    expect_error<ShapeError>(
-        [&] {
-            Tensor::constant(Array<double>::from_shape({huge, huge}));
-        },
-        "constant: shape [8589934592,8589934592] has more elements than any array can hold");
 }
 
 BOOST_AUTO_TEST_CASE(transpose_swaps_two_axes) {
@@ -208,6 +205,10 @@ BOOST_AUTO_TEST_CASE(narrow_split_chunk_unbind_as_pytorch_cuts) {
             return sum(square(p[0])) * sum(p[1]);
         },
         {a});
+    BOOST_TEST((select(a, 1, 2).value() == Array<double>(xt::view(a.value(), xt::all(), 2))));
+    BOOST_TEST((select(a, 0, -1).value() == Array<double>(xt::view(a.value(), 3))));
+    check_both([&] { return weighted(select(a, 1, -2), 32); }, {a});
+    expect_error<ValueError>([&] { select(a, 1, 7); }, "select: index 7 is out of range for axis 1 of shape [4,7]");
     BOOST_TEST(unbind(a, -1).size() == 7u);
     BOOST_TEST(unbind(a, -1)[6].shape() == Shape({4}));
     expect_error<ValueError>(

@@ -289,6 +289,10 @@ BasicTensor<T> stack(const std::vector<BasicTensor<T>>& parts, std::ptrdiff_t ax
 /// `length` elements from `start` along `axis` (negative start counts from the end): torch.narrow.
 template <class T>
 BasicTensor<T> narrow(const BasicTensor<T>& a, std::ptrdiff_t axis, std::ptrdiff_t start, std::size_t length);
+/// The slice at `index` along `axis`, without that axis (torch.select; x[:, t] is select(x, 1, t),
+/// h[-1] is select(h, 0, -1)); negative indices count from the end.
+template <class T>
+BasicTensor<T> select(const BasicTensor<T>& a, std::ptrdiff_t axis, std::ptrdiff_t index);
 /// Pieces of `size` elements along `axis`, the last one shorter if they do not divide (torch.split).
 template <class T>
 std::vector<BasicTensor<T>> split(const BasicTensor<T>& a, std::size_t size, std::ptrdiff_t axis = 0);

@@ -42,4 +42,11 @@ double cnn_adam_step(int, int) {
     absent();
 }
 
+double lstm_adam_step(int) {
+    absent();
+}
+double encoder_adam_step(int) {
+    absent();
+}
+
 }  // namespace torch_side

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "support/datasets.hpp"
+#include "support/digits_training.hpp"
 
 namespace lecture {
 
@@ -14,79 +15,27 @@ using namespace xtgrad;
 
 namespace {
 constexpr std::size_t kEpochs = 20;
-
-nn::Table table_of(const Array<double>& x, const std::vector<std::size_t>& y) {
-    nn::Table t{x, Array<double>::from_shape({y.size()})};
-    for (std::size_t i = 0; i < y.size(); ++i) t.target(i) = double(y[i]);
-    return t;
-}
-
-Array<float> as_images(Array<float> x) {
-    x.reshape({x.shape()[0], 1, 8, 8});
-    return x;
-}
-
-std::shared_ptr<nn::Sequential<float>> cnn(std::mt19937_64& rng) {
-    auto net = std::make_shared<nn::Sequential<float>>();
-    net->push_back(std::make_shared<nn::Conv2d<float>>(
-        nn::Conv2dOptions{.in_channels = 1, .out_channels = 16, .kernel_size = 3, .padding = 1}, rng));
-    net->push_back(std::make_shared<nn::ActivationLayer<float>>(nn::Activation::relu));
-    net->push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel_size = 2}));  // 16 x 4 x 4
-    net->push_back(std::make_shared<nn::Conv2d<float>>(
-        nn::Conv2dOptions{.in_channels = 16, .out_channels = 32, .kernel_size = 3, .padding = 1}, rng));
-    net->push_back(std::make_shared<nn::ActivationLayer<float>>(nn::Activation::relu));
-    net->push_back(std::make_shared<nn::MaxPool2d<float>>(nn::Pool2dOptions{.kernel_size = 2}));  // 32 x 2 x 2
-    net->push_back(std::make_shared<nn::Flatten<float>>());
-    net->push_back(std::make_shared<nn::Linear<float>>(nn::LinearOptions{.in = 128, .out = 10}, rng));
-    return net;
-}
-
-struct Curve {
-    std::vector<double> loss, accuracy;
-};
-
-// Adam, batches of 64 reshuffled every epoch; the training loss and test accuracy per epoch.
-Curve train(Context& ctx, nn::Layer<float>& model, nn::DataLoader<float>& loader, const Tensor32& x_test,
-            const std::vector<std::size_t>& y_test, const char* label) {
-    optim::Adam<float> adam(model.parameters(), {.lr = 1e-2});
-    Curve curve;
-    for (std::size_t epoch = 1; epoch <= kEpochs; ++epoch) {
-        model.train();
-        double total = 0;
-        for (const auto& batch : loader) {
-            Tape tape;
-            adam.zero_grad();
-            auto loss = nn::cross_entropy(model(batch.x), batch.labels());
-            loss.backward();
-            adam.step();
-            total += loss.item() * double(batch.rows.size());
-        }
-        model.eval();
-        NoGrad no_grad;
-        curve.loss.push_back(total / double(loader.rows()));
-        curve.accuracy.push_back(nn::accuracy(model(x_test).value(), y_test));
-        ctx.progress(label, epoch, kEpochs, curve.loss.back(), curve.accuracy.back());
-    }
-    ctx.end_progress();
-    return curve;
-}
 }  // namespace
 
 void cnn_digits(Context& ctx) {
     auto d = digits(ctx);
-    auto train_table = table_of(d.x_train, d.y_train);
+    auto train_table = classification_table(d.x_train, d.y_train);
     Array<float> test_flat = d.x_test;
     auto x_test_images = Tensor32::constant(as_images(test_flat));
     auto x_test_flat = Tensor32::constant(test_flat);
 
     std::mt19937_64 rng(1);
-    auto net = cnn(rng);
+    auto net = digits_cnn(rng);
     nn::DataLoader<float> image_loader(train_table, {.batch_size = 64, .seed = 1}, as_images);
-    Curve conv = train(ctx, *net, image_loader, x_test_images, d.y_test, "CNN (Adam)");
+    Curve conv = train_classifier(
+        ctx, *net, [&](const Tensor32& x) { return (*net)(x); }, image_loader, x_test_images, d.y_test, "CNN (Adam)",
+        kEpochs, 1e-2);
 
     nn::MLP<float> mlp({64, 32, 10}, nn::Activation::tanh, rng);
     nn::DataLoader<float> flat_loader(train_table, {.batch_size = 64, .seed = 1});
-    Curve dense = train(ctx, mlp, flat_loader, x_test_flat, d.y_test, "MLP 64-32-10 (Adam)");
+    Curve dense = train_classifier(
+        ctx, mlp, [&](const Tensor32& x) { return mlp(x); }, flat_loader, x_test_flat, d.y_test, "MLP 64-32-10 (Adam)",
+        kEpochs, 1e-2);
     std::size_t count = 0;
     for (auto& p : net->parameters()) count += p.size();
     ctx.claim("digits: the CNN (2 conv + pool, " + std::to_string(count) +
@@ -103,7 +52,7 @@ void cnn_digits(Context& ctx) {
     IndexArray ys = nn::to_labels(small.target);
     // the same start for both: one network, its initial values copied
     std::mt19937_64 rng2(2);
-    auto net2 = cnn(rng2);
+    auto net2 = digits_cnn(rng2);
     auto initial = net2->parameters();
     std::vector<Array<float>> start_values;
     for (auto& p : initial) start_values.push_back(p.value());

@@ -15,18 +15,40 @@ auto signed_extent(const Shape& shape, std::size_t axis) {
     return static_cast<std::ptrdiff_t>(shape[axis]);
 }
 
-// The pieces of `a` along `ax` of the given sizes (which add up to its extent).
+// The pieces of `a` along `ax` of the given sizes (which add up to its extent). Each piece is a
+// slice, and a slice's gradient is its input's size, so n slices of one tensor cost n times its
+// size in the backward pass: unbinding a sequence of T steps was O(T^2), most of an LSTM's
+// step. Beyond four pieces the tensor is halved first and each half split again, which makes
+// it O(size log n) (the halves' copies included), the values and gradients unchanged.
+template <class T>
+void pieces_into(const TensorT<T>& a, std::size_t ax, const std::size_t* sizes, std::size_t n,
+                 std::vector<TensorT<T>>& out) {
+    auto part = [&](std::size_t start, std::size_t stop) {
+        return start == 0 && stop == a.shape()[ax]
+                   ? a
+                   : slice(a, static_cast<std::ptrdiff_t>(ax), static_cast<std::ptrdiff_t>(start),
+                           static_cast<std::ptrdiff_t>(stop));
+    };
+    if (n <= 4) {
+        std::size_t start = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            out.push_back(part(start, start + sizes[i]));
+            start += sizes[i];
+        }
+        return;
+    }
+    const std::size_t half = n / 2;
+    std::size_t left = 0;
+    for (std::size_t i = 0; i < half; ++i) left += sizes[i];
+    pieces_into(part(0, left), ax, sizes, half, out);
+    pieces_into(part(left, a.shape()[ax]), ax, sizes + half, n - half, out);
+}
+
 template <class T>
 std::vector<TensorT<T>> pieces(const TensorT<T>& a, std::size_t ax, const std::vector<std::size_t>& sizes) {
     std::vector<TensorT<T>> out;
-    std::size_t start = 0;
-    for (std::size_t size : sizes) {
-        out.push_back(size == a.shape()[ax]
-                          ? a
-                          : slice(a, static_cast<std::ptrdiff_t>(ax), static_cast<std::ptrdiff_t>(start),
-                                  static_cast<std::ptrdiff_t>(start + size)));
-        start += size;
-    }
+    out.reserve(sizes.size());
+    pieces_into(a, ax, sizes.data(), sizes.size(), out);
     return out;
 }
 

@@ -147,6 +147,8 @@ const std::vector<Example>& examples() {
         {"the evidence chooses the weight decay", evidence_chooses_weight_decay},
         {"second-order methods", second_order_methods},
         {"a convolutional network on the digits", cnn_digits},
+        {"sequence models on the digits", sequence_digits},
+        {"a character-level language model", char_language_model},
         {"checking gradients", checking_gradients},
     };
     return all;

@@ -1,6 +1,8 @@
 // Module bookkeeping, Sequential, activation layers.
 #include "xtgrad/nn/module.hpp"
 
+#include "xtgrad/nn/functional.hpp"
+
 #include <cstdlib>
 #include <cxxabi.h>
 #include <typeinfo>
@@ -121,6 +123,8 @@ BasicTensor<T> activate(Activation kind, const BasicTensor<T>& x) {
             return relu(x);
         case Activation::softplus:
             return softplus(x);
+        case Activation::gelu:
+            return functional::gelu(x);
     }
     throw ValueError("activate: unknown activation");
 }

@@ -1,5 +1,5 @@
 // RNN, LSTM and GRU: each step a few ops on the hidden state, the input's projections for all
-// steps of a layer one product (linear over [T, B, in]).
+// steps of a layer one product (linear over [T, B, in]), the recurrent weights split by gate.
 #include "xtgrad/nn/recurrent.hpp"
 
 #include <cmath>
@@ -20,30 +20,53 @@ BasicTensor<T> plus_bias(const BasicTensor<T>& y, const BasicTensor<T>& b) {
     return b.defined() ? y + b : y;
 }
 
-// One step from the input's projection xp = x W_ih^T + b_ih [B, G H]: {h', c'}.
+// A layer's recurrent weights split by gate, once per call: W_hh [G H, H] into G of [H, H]
+// (and b_hh), so that no step slices its gates out of one [B, G H] product (a slice's gradient
+// is the whole product's size: four per step were a third of an LSTM's time).
 template <class T>
-std::pair<BasicTensor<T>, BasicTensor<T>> step(RecurrentKind kind, const BasicTensor<T>& xp, const BasicTensor<T>& h,
-                                               const BasicTensor<T>& c, const BasicTensor<T>& w_hh,
-                                               const BasicTensor<T>& b_hh) {
-    auto hp = plus_bias(matmul_nt(h, w_hh), b_hh);  // [B, G H]
+struct GateWeights {
+    std::vector<BasicTensor<T>> w_hh, b_hh;
+};
+template <class T>
+GateWeights<T> by_gate(RecurrentKind kind, const BasicTensor<T>& w_hh, const BasicTensor<T>& b_hh) {
+    const std::size_t g = gates(kind);
+    GateWeights<T> w{chunk(w_hh, std::int64_t(g), 0), std::vector<BasicTensor<T>>(g)};
+    if (b_hh.defined()) w.b_hh = chunk(b_hh, std::int64_t(g), 0);
+    return w;
+}
+
+// One step from the input's projections per gate xp[k] = x W_ih,k^T + b_ih,k [B, H]: {h', c'}.
+template <class T>
+std::pair<BasicTensor<T>, BasicTensor<T>> step(RecurrentKind kind, const std::vector<BasicTensor<T>>& xp,
+                                               const BasicTensor<T>& h, const BasicTensor<T>& c,
+                                               const GateWeights<T>& w) {
+    auto hp = [&](std::size_t k) { return plus_bias(matmul_nt(h, w.w_hh[k]), w.b_hh[k]); };  // [B, H]
     switch (kind) {
         case RecurrentKind::rnn_tanh:
-            return {tanh(xp + hp), {}};
+            return {tanh(xp[0] + hp(0)), {}};
         case RecurrentKind::rnn_relu:
-            return {relu(xp + hp), {}};
-        case RecurrentKind::lstm: {
-            auto g = chunk(xp + hp, 4, 1);  // i, f, g, o
-            auto c_next = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
-            return {sigmoid(g[3]) * tanh(c_next), c_next};
+            return {relu(xp[0] + hp(0)), {}};
+        case RecurrentKind::lstm: {  // i, f, g, o
+            auto c_next = sigmoid(xp[1] + hp(1)) * c + sigmoid(xp[0] + hp(0)) * tanh(xp[2] + hp(2));
+            return {sigmoid(xp[3] + hp(3)) * tanh(c_next), c_next};
         }
-        case RecurrentKind::gru: {
-            auto x3 = chunk(xp, 3, 1), h3 = chunk(hp, 3, 1);  // r, z, n
-            auto r = sigmoid(x3[0] + h3[0]), z = sigmoid(x3[1] + h3[1]);
-            auto n = tanh(x3[2] + r * h3[2]);
+        case RecurrentKind::gru: {  // r, z, n
+            auto r = sigmoid(xp[0] + hp(0)), z = sigmoid(xp[1] + hp(1));
+            auto n = tanh(xp[2] + r * hp(2));
             return {(T(1) - z) * n + z * h, {}};
         }
     }
     throw ValueError("recurrent step: unknown kind");
+}
+
+// One step of a cell from x [B, in]: the input's projection split by gate.
+template <class T>
+std::pair<BasicTensor<T>, BasicTensor<T>> cell_step(RecurrentKind kind, const BasicTensor<T>& x,
+                                                    const BasicTensor<T>& h, const BasicTensor<T>& c,
+                                                    const BasicTensor<T>& w_ih, const BasicTensor<T>& w_hh,
+                                                    const BasicTensor<T>& b_ih, const BasicTensor<T>& b_hh) {
+    auto xp = chunk(functional::linear(x, w_ih, b_ih), std::int64_t(gates(kind)), 1);
+    return step(kind, xp, h, c, by_gate(kind, w_hh, b_hh));
 }
 
 template <class T>
@@ -134,13 +157,19 @@ RecurrentOutput<T> Recurrent<T>::forward(const BasicTensor<T>& input, const Basi
         for (std::size_t d = 0; d < directions; ++d) {
             const std::size_t index = layer * directions + d;
             const Weights& w = weights_[index];
-            auto xp = unbind(functional::linear(layer_input, w.w_ih, w.b_ih), 0);  // T of [B, G H]
+            // the input's projections for all steps: one product [T, B, G H], split by gate, then by step
+            std::vector<std::vector<BasicTensor<T>>> xp_by_gate;
+            for (auto& gate : chunk(functional::linear(layer_input, w.w_ih, w.b_ih), std::int64_t(gates(kind_)), 2))
+                xp_by_gate.push_back(unbind(gate, 0));
+            const GateWeights<T> w_gates = by_gate(kind_, w.w_hh, w.b_hh);
+            std::vector<BasicTensor<T>> xp(xp_by_gate.size());
             BasicTensor<T> h = initial(h0, index),
                            c = kind_ == RecurrentKind::lstm ? initial(c0, index) : BasicTensor<T>();
             std::vector<BasicTensor<T>> hs(steps);
             for (std::size_t i = 0; i < steps; ++i) {
                 std::size_t t = d == 0 ? i : steps - 1 - i;
-                std::tie(h, c) = step(kind_, xp[t], h, c, w.w_hh, w.b_hh);
+                for (std::size_t k = 0; k < xp.size(); ++k) xp[k] = xp_by_gate[k][t];
+                std::tie(h, c) = step(kind_, xp, h, c, w_gates);
                 hs[t] = h;
             }
             outputs.push_back(stack(hs, 0));  // [T, B, H]
@@ -183,29 +212,30 @@ std::pair<BasicTensor<T>, BasicTensor<T>> Cell<T>::forward(const BasicTensor<T>&
     const Shape state{x.shape()[0], hidden_size_};
     check_state(layer.c_str(), "h", h, state);
     check_state(layer.c_str(), "c", c, state);
+    if (c.defined() && kind_ != RecurrentKind::lstm)
+        throw ValueError(fmt::format("{}: a cell state c is for LSTMCell only", layer));
     auto h_ = h.defined() ? h : zeros<T>(state[0], state[1]);
     auto c_ = kind_ == RecurrentKind::lstm ? (c.defined() ? c : zeros<T>(state[0], state[1])) : BasicTensor<T>();
-    return step(kind_, functional::linear(x, w_ih_, b_ih_), h_, c_, w_hh_, b_hh_);
+    return cell_step(kind_, x, h_, c_, w_ih_, w_hh_, b_ih_, b_hh_);
 }
 
 namespace functional {
 template <class T>
 BasicTensor<T> rnn_cell(const BasicTensor<T>& x, const BasicTensor<T>& h, const BasicTensor<T>& w_ih,
                         const BasicTensor<T>& w_hh, const BasicTensor<T>& b_ih, const BasicTensor<T>& b_hh, bool relu) {
-    return step(relu ? RecurrentKind::rnn_relu : RecurrentKind::rnn_tanh, linear(x, w_ih, b_ih), h, {}, w_hh, b_hh)
-        .first;
+    return cell_step(relu ? RecurrentKind::rnn_relu : RecurrentKind::rnn_tanh, x, h, {}, w_ih, w_hh, b_ih, b_hh).first;
 }
 template <class T>
 std::pair<BasicTensor<T>, BasicTensor<T>> lstm_cell(const BasicTensor<T>& x, const BasicTensor<T>& h,
                                                     const BasicTensor<T>& c, const BasicTensor<T>& w_ih,
                                                     const BasicTensor<T>& w_hh, const BasicTensor<T>& b_ih,
                                                     const BasicTensor<T>& b_hh) {
-    return step(RecurrentKind::lstm, linear(x, w_ih, b_ih), h, c, w_hh, b_hh);
+    return cell_step(RecurrentKind::lstm, x, h, c, w_ih, w_hh, b_ih, b_hh);
 }
 template <class T>
 BasicTensor<T> gru_cell(const BasicTensor<T>& x, const BasicTensor<T>& h, const BasicTensor<T>& w_ih,
                         const BasicTensor<T>& w_hh, const BasicTensor<T>& b_ih, const BasicTensor<T>& b_hh) {
-    return step(RecurrentKind::gru, linear(x, w_ih, b_ih), h, {}, w_hh, b_hh).first;
+    return cell_step(RecurrentKind::gru, x, h, {}, w_ih, w_hh, b_ih, b_hh).first;
 }
 
 #define XTGRAD_INSTANTIATE(T)                                                                                    \

@@ -1,5 +1,5 @@
 // The xtgrad half of the PyTorch round trip (tests/interop/torch_interop.sh): the same CNN as
-// torch_interop.py, built with xtgrad's layers.
+// torch_interop.py, built with xtgrad's layers; recurrent and attention layers given xtgrad's weights.
 //   torch_interop write DIR   saves the model (save_parameters) and an input with its output
 //   torch_interop check DIR   loads the model PyTorch saved and compares with PyTorch's output
 #include <cstdio>
@@ -29,6 +29,65 @@ const Array<double>& entry(const nn::NamedArrays<double>& arrays, const std::str
     for (auto& [n, a] : arrays)
         if (n == name) return a;
     throw std::runtime_error("no entry " + name);
+}
+// Biases start at zero in PyTorch's attention; random ones show a misplaced bias.
+void randomise_biases(nn::Module<double>& m, Generator& gen) {
+    for (auto& [name, p] : m.named_parameters())
+        if (name.find("bias") != std::string::npos) {
+            Tensor handle = p;
+            handle.set_value(randn<double>(p.shape(), gen).value());
+        }
+}
+
+// torch.nn.MultiheadAttention (packed, then with kdim and vdim) and TransformerEncoderLayer
+// (post-norm relu, pre-norm gelu), batch_first, with key padding and attention masks, given
+// these weights must give these outputs and weights
+void write_attention(const std::string& dir, Generator& gen) {
+    Tape tape;
+    nn::MultiheadAttention<double> packed({.embed_dim = 6, .num_heads = 3, .batch_first = true}, gen);
+    nn::MultiheadAttention<double> separate({.embed_dim = 6, .num_heads = 2, .kdim = 3, .vdim = 4, .batch_first = true},
+                                            gen);
+    nn::TransformerEncoderLayer<double> post({.d_model = 6, .nhead = 3, .dim_feedforward = 8, .batch_first = true},
+                                             gen);
+    nn::TransformerEncoderLayer<double> pre({.d_model = 6,
+                                             .nhead = 3,
+                                             .dim_feedforward = 8,
+                                             .activation = nn::Activation::gelu,
+                                             .batch_first = true,
+                                             .norm_first = true},
+                                            gen);
+    for (nn::Module<double>* m : std::initializer_list<nn::Module<double>*>{&packed, &separate, &post, &pre}) {
+        randomise_biases(*m, gen);
+        m->eval();
+    }
+    auto q = randn<double>({2, 4, 6}, gen), kv = randn<double>({2, 5, 6}, gen), k3 = randn<double>({2, 5, 3}, gen),
+         v4 = randn<double>({2, 5, 4}, gen), x = randn<double>({2, 5, 6}, gen);
+    Array<bool> pad = {{false, false, false, false, false}, {false, false, false, true, true}};
+    Array<bool> band = {{false, false, true, true, true},
+                        {false, false, false, true, true},
+                        {true, false, false, false, true},
+                        {true, true, false, false, false}};  // true: may not attend
+    auto a = packed(q, kv, kv, {.key_padding_mask = Mask(pad), .attn_mask = Mask(band)});
+    auto b = separate(q, k3, v4, {.key_padding_mask = Mask(pad), .average_attn_weights = false});
+    auto post_out = post(x, {.src_key_padding_mask = Mask(pad), .is_causal = true});
+    auto pre_out = pre(x, {.src_key_padding_mask = Mask(pad), .is_causal = true});
+    nn::save_parameters(packed, dir + "/xtgrad_mha_packed.npz");
+    nn::save_parameters(separate, dir + "/xtgrad_mha_separate.npz");
+    nn::save_parameters(post, dir + "/xtgrad_encoder_post.npz");
+    nn::save_parameters(pre, dir + "/xtgrad_encoder_pre.npz");
+    nn::save_npz<double>(dir + "/xtgrad_attention.npz", {{"q", q.value()},
+                                                         {"kv", kv.value()},
+                                                         {"k3", k3.value()},
+                                                         {"v4", v4.value()},
+                                                         {"x", x.value()},
+                                                         {"pad", Array<double>(xt::cast<double>(pad))},
+                                                         {"band", Array<double>(xt::cast<double>(band))},
+                                                         {"packed_output", a.output.value()},
+                                                         {"packed_weights", a.weights.value()},
+                                                         {"separate_output", b.output.value()},
+                                                         {"separate_weights", b.weights.value()},
+                                                         {"post_output", post_out.value()},
+                                                         {"pre_output", pre_out.value()}});
 }
 }  // namespace
 
@@ -65,6 +124,7 @@ int main(int argc, char** argv) {
                                                              {"lstm_c_n", l.c_n.value()},
                                                              {"gru_output", g.output.value()},
                                                              {"gru_h_n", g.h_n.value()}});
+        write_attention(dir, gen);
         std::printf("xtgrad: model and output written to %s\n", dir.c_str());
         return 0;
     }

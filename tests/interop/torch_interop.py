@@ -50,6 +50,36 @@ for name, layer in (("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)):
     print(f"xtgrad's {name.upper()} in PyTorch: largest difference in outputs and states {err:.3g}")
     assert err < 1e-12
 
+
+
+def load(module, name):
+    weights = np.load(f"{directory}/xtgrad_{name}.npz")
+    module.load_state_dict({k: torch.from_numpy(weights[k]) for k in weights.files if k != "format_version"})
+    return module.eval()
+
+
+# attention with xtgrad's weights: outputs and attention weights, every mask convention
+att = {k: torch.from_numpy(v) for k, v in np.load(f"{directory}/xtgrad_attention.npz").items()}
+pad, band = att["pad"].bool(), att["band"].bool()
+packed = load(torch.nn.MultiheadAttention(6, 3, batch_first=True), "mha_packed")
+separate = load(torch.nn.MultiheadAttention(6, 2, kdim=3, vdim=4, batch_first=True), "mha_separate")
+out, weights = packed(att["q"], att["kv"], att["kv"], key_padding_mask=pad, attn_mask=band)
+err = max(np.abs(out.detach().numpy() - att["packed_output"].numpy()).max(),
+          np.abs(weights.detach().numpy() - att["packed_weights"].numpy()).max())
+out, weights = separate(att["q"], att["k3"], att["v4"], key_padding_mask=pad, average_attn_weights=False)
+err = max(err, np.abs(out.detach().numpy() - att["separate_output"].numpy()).max(),
+          np.abs(weights.detach().numpy() - att["separate_weights"].numpy()).max())
+print(f"xtgrad's MultiheadAttention in PyTorch: largest difference in outputs and weights {err:.3g}")
+assert err < 1e-12
+causal = torch.triu(torch.ones(5, 5, dtype=torch.bool), 1)  # torch 1.13 has no is_causal
+for name, activation, norm_first in (("post", "relu", False), ("pre", "gelu", True)):
+    layer = load(torch.nn.TransformerEncoderLayer(6, 3, dim_feedforward=8, activation=activation,
+                                                  batch_first=True, norm_first=norm_first), f"encoder_{name}")
+    out = layer(att["x"], src_mask=causal, src_key_padding_mask=pad)
+    err = np.abs(out.detach().numpy() - att[f"{name}_output"].numpy()).max()
+    print(f"xtgrad's TransformerEncoderLayer ({name}-norm, {activation}) in PyTorch: largest difference {err:.3g}")
+    assert err < 1e-12
+
 torch.manual_seed(0)
 theirs = model()
 theirs(torch.randn(8, 1, 8, 8))  # a training step's statistics

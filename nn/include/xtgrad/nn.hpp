@@ -15,3 +15,5 @@
 #include "xtgrad/nn/module.hpp"
 #include "xtgrad/nn/normalization.hpp"
 #include "xtgrad/nn/recurrent.hpp"
+#include "xtgrad/nn/attention.hpp"
+#include "xtgrad/nn/transformer.hpp"

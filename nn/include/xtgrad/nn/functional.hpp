@@ -102,6 +102,16 @@ BasicTensor<T> embedding(const BasicTensor<T>& indices, const BasicTensor<T>& we
 template <class T = double>
 BasicTensor<T> one_hot(const IndexArray& labels, std::size_t classes);
 
+/// x Phi(x), Phi the standard normal's distribution function (torch's gelu, approximate='none'):
+/// x (1 + erf(x / sqrt 2)) / 2. With `tanh_approximation`, approximate='tanh':
+/// x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))) / 2.
+template <class T>
+BasicTensor<T> gelu(const BasicTensor<T>& x, bool tanh_approximation = false) {
+    if (tanh_approximation)
+        return T(0.5) * x * (T(1) + tanh(T(0.7978845608028654) * (x + T(0.044715) * x * x * x)));
+    return T(0.5) * x * (T(1) + erf(x * T(0.7071067811865476)));
+}
+
 using xtgrad::dropout;  // dropout(x, p, training, generator): random.hpp
 
 }  // namespace xtgrad::nn::functional

@@ -116,7 +116,8 @@ private:
 };
 
 /// Elementwise activations as modules.
-enum class Activation { identity, tanh, sigmoid, relu, softplus };
+/// gelu is x Phi(x) with Phi the standard normal's distribution function (functional::gelu).
+enum class Activation { identity, tanh, sigmoid, relu, softplus, gelu };
 
 template <class T>
 class ActivationLayer : public Layer<T> {
@@ -144,6 +145,10 @@ struct ReLU : ActivationLayer<T> {
 template <class T>
 struct Softplus : ActivationLayer<T> {
     Softplus() : ActivationLayer<T>(Activation::softplus) {}
+};
+template <class T>
+struct GELU : ActivationLayer<T> {
+    GELU() : ActivationLayer<T>(Activation::gelu) {}
 };
 template <class T>
 struct Identity : ActivationLayer<T> {

@@ -6,6 +6,7 @@
 //         sequence 64, batch 32 (batch_first), mean of squares of the output.
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "timing.hpp"
 #include "torch_workloads.hpp"
@@ -81,8 +82,16 @@ void report(const char* what, int threads, double eager, double compiled, double
 }
 }  // namespace
 
+// Usage: bench_sequence [--quick] [--only lstm|encoder]
 int main(int argc, char** argv) {
-    bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    bool quick = false;
+    std::string only;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--quick") == 0)
+            quick = true;
+        else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
+    }
     const int reps = quick ? 5 : 30;
     std::printf("sequence models, float32, one Adam step (median of %d)\n", reps);
     std::printf("  LSTM: 2 layers, input 32, hidden 128, sequence 50, batch 32\n");
@@ -91,10 +100,12 @@ int main(int argc, char** argv) {
         set_num_threads(threads);
         torch_side::set_threads(threads);
         bool torch = torch_side::available();
-        report("LSTM", threads, lstm_step(false, reps), lstm_step(true, reps),
-               torch ? torch_side::lstm_adam_step(reps) : 0);
-        report("encoder", threads, encoder_step(false, reps), encoder_step(true, reps),
-               torch ? torch_side::encoder_adam_step(reps) : 0);
+        if (only.empty() || only == "lstm")
+            report("LSTM", threads, lstm_step(false, reps), lstm_step(true, reps),
+                   torch ? torch_side::lstm_adam_step(reps) : 0);
+        if (only.empty() || only == "encoder")
+            report("encoder", threads, encoder_step(false, reps), encoder_step(true, reps),
+                   torch ? torch_side::encoder_adam_step(reps) : 0);
     }
     return 0;
 }

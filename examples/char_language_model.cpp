@@ -167,7 +167,7 @@ void char_language_model(Context& ctx) {
             double validation = nn::cross_entropy(second_half, IndexArray(labels, {labels.size()})).item();
             double accuracy = nn::accuracy(second_half.value(), IndexArray(labels, {labels.size()}));
             rows.push_back({double(step), running / double(kEvery), validation, unigram, bigram});
-            ctx.progress("LSTM 128 on characters", step / kEvery, kSteps / kEvery, rows.back()[1], accuracy);
+            ctx.progress("LSTM 128 on characters", step, kSteps, rows.back()[1], accuracy, "step");
             running = 0;
         }
     }
@@ -184,14 +184,16 @@ void char_language_model(Context& ctx) {
     for (auto& c : text)
         if (c == '\n') c = ' ';
     ctx.note("sampled at temperature 0.7 after \"And God said\": " + text);
-    ctx.plot("char_language_model", {"step", "training", "held_out", "unigram", "bigram"}, rows,
-             "set title 'an LSTM (hidden 128) predicting the next character of Genesis (KJV), float32, Adam'\n"
-             "set xlabel 'step (32 windows of 64 characters)'\nset ylabel 'cross entropy (nats per character)'\n"
-             "set key top right\n"
-             "plot csv using 1:2 with linespoints lw 2 lc rgb '#1f77b4' title 'LSTM, training batches', "
-             "csv using 1:3 with linespoints lw 2 lc rgb '#d62728' title 'LSTM, held out', "
-             "csv using 1:4 with lines dt 2 lw 2 lc rgb '#7f7f7f' title 'unigram (counted), held out', "
-             "csv using 1:5 with lines dt 3 lw 2 lc rgb '#000000' title 'bigram (counted), held out'");
+    ctx.plot(
+        "char_language_model", {"step", "training", "held_out", "unigram", "bigram"}, rows,
+        "set title 'an LSTM (hidden 128) predicting the next character of Genesis (KJV), float32, Adam'\n"
+        "set xlabel 'step (32 windows of 64 characters)'\nset ylabel 'cross entropy (nats per character)'\n"
+        "set key top right\nset yrange [1.2:3.7]\n"
+        "plot csv using 1:2 with linespoints lw 2 lc rgb '#1f77b4' title 'LSTM, training batches (mean of the last "
+        "50)', "
+        "csv using 1:3 with linespoints lw 2 lc rgb '#d62728' title 'LSTM, held out (with 64 characters of context)', "
+        "csv using 1:4 with lines dt 2 lw 2 lc rgb '#7f7f7f' title 'unigram (counted), held out', "
+        "csv using 1:5 with lines dt 3 lw 2 lc rgb '#000000' title 'bigram (counted), held out'");
 }
 
 }  // namespace lecture

@@ -82,12 +82,14 @@ void Context::plot(const std::string& name, const std::vector<std::string>& head
         note("gnuplot failed for " + name + " (see " + name + ".gnuplot.log)");
 }
 
-void Context::progress(const std::string& label, std::size_t epoch, std::size_t epochs, double loss, double accuracy) {
+void Context::progress(const std::string& label, std::size_t epoch, std::size_t epochs, double loss, double accuracy,
+                       const char* unit) {
     if (!verbose_) return;
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    char line[160];
-    std::snprintf(line, sizeof line, "  %-28s epoch %4zu/%-4zu loss %-10.5f accuracy %6.2f %%  %6.1f s", label.c_str(),
-                  epoch, epochs, loss, 100 * accuracy, seconds);
+    char line[200], acc[32] = "";
+    if (!std::isnan(accuracy)) std::snprintf(acc, sizeof acc, "accuracy %6.2f %%", 100 * accuracy);
+    std::snprintf(line, sizeof line, "  %-30s %-5s %4zu/%-4zu loss %-10.5f %-17s %6.1f s", label.c_str(), unit, epoch,
+                  epochs, loss, acc, seconds);
     if (tty_) {
         std::printf("\r%s", line);
         std::fflush(stdout);

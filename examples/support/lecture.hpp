@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -50,7 +51,9 @@ public:
     bool gnuplot_available() const { return gnuplot_; }
 
     /// Progress of a training loop: rewritten in place on a terminal, plain lines otherwise.
-    void progress(const std::string& label, std::size_t epoch, std::size_t epochs, double loss, double accuracy);
+    /// A NaN accuracy is left out; `unit` names what is counted ("epoch", "step").
+    void progress(const std::string& label, std::size_t epoch, std::size_t epochs, double loss,
+                  double accuracy = std::nan(""), const char* unit = "epoch");
     void end_progress();
 
     /// Writes <output>/index.html: the summary table, every claim with its measured value and

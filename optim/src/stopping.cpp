@@ -73,8 +73,11 @@ bool StoppingState::gradient_small(const StopCriteria& c, double max_abs_grad) {
 }
 
 bool StoppingState::change_small(const StopCriteria& c, double f_old, double f_new) {
+    // 0 is off: a step that leaves the loss exactly where it was (the rounding floor's
+    // business, or a gradient-norm acceptance near the minimum) must not stop a run whose
+    // user asked for the gradient test alone
     double scale = std::max({std::abs(f_old), std::abs(f_new), 1.0});
-    if (std::abs(f_old - f_new) <= c.tolerance_change * scale)
+    if (c.tolerance_change > 0 && std::abs(f_old - f_new) <= c.tolerance_change * scale)
         stop(StopReason::loss_change_small,
              fmt::format("loss changed from {:.17g} to {:.17g}, relative change {:.3g} <= tolerance_change {:.3g}",
                          f_old, f_new, std::abs(f_old - f_new) / scale, c.tolerance_change));

@@ -365,6 +365,39 @@ BOOST_AUTO_TEST_CASE(the_loss_change_criterion_is_relative_to_the_loss) {
     Probe p;
     p.change_small(c, 1e6, 1e6 - 1e-4);
     BOOST_TEST(p.status() == StopReason::loss_change_small);
+    // 0 switches the test off, even for a step that changed nothing
+    BOOST_TEST(!Probe().change_small({.tolerance_change = 0}, 0.5, 0.5));
+}
+
+// Newton's method (the Hessian, CG run to the end) on L2 logistic regression reaches the
+// rounding floor of the gradient as numpy's Newton does (8 steps from zero): near the minimum
+// the loss cannot tell a better point from a worse one, and a full step that makes the
+// gradient smaller is accepted.
+BOOST_AUTO_TEST_CASE(newton_reaches_a_gradient_of_1e_12) {
+    for (bool compiled : {false, true}) {
+        // the loss summed over the 569 rows and the prior's alpha / 2 |w|^2 with alpha = 1 (the
+        // evidence's convention): a loss of about 70, whose rounding hides the last steps' decrease
+        Logistic lr(0.5);
+        CurvatureModel<double> model{
+            [&] { return lr.logits(); },
+            [&](const Tensor& z) { return nn::binary_cross_entropy_with_logits(z, lr.t, nn::Reduction::sum); },
+            [&] { return lr.penalty(); }};
+        NaturalGradient<double> newton(TensorList<double>{lr.w, lr.b}, model,
+                                       {.damping = 1e-10,
+                                        .cg_iterations = 64,
+                                        .cg_rtol = 1e-14,
+                                        .curvature = Curvature::hessian,
+                                        .compile = compiled,
+                                        .stop = {.tolerance_grad = 1e-12, .tolerance_change = 0}});
+        auto r = newton.minimize();
+        BOOST_TEST_MESSAGE("Newton (compiled " << compiled << "): " << r.message << " after " << r.iterations
+                                               << " steps");
+        BOOST_TEST(r.status == StopReason::gradient_small, r.message);
+        BOOST_TEST(r.iterations <= 12u);
+        Tape tape;
+        auto g = grad(model.loss(model.outputs()) + model.penalty(), {lr.w, lr.b});
+        BOOST_TEST(std::max(xt::amax(xt::abs(g[0].value()))(), xt::amax(xt::abs(g[1].value()))()) <= 1e-12);
+    }
 }
 
 // The step a line search returns meets the sufficient-decrease condition, not only a

@@ -104,7 +104,7 @@ void check_state(const char* layer, const char* what, const BasicTensor<T>& s, c
 
 template <class T>
 Recurrent<T>::Recurrent(RecurrentKind kind, const RecurrentOptions& o, Generator& gen)
-    : kind_(kind), options_(o), dropout_gen_(0) {
+    : kind_(kind), options_(o), dropout_gen_(gen) {
     if (o.input_size == 0 || o.hidden_size == 0 || o.num_layers == 0)
         throw ValueError(fmt::format("{}: input_size {}, hidden_size {} and num_layers {} must be positive", name(),
                                      o.input_size, o.hidden_size, o.num_layers));

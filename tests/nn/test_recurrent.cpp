@@ -177,6 +177,28 @@ BOOST_AUTO_TEST_CASE(batch_first_initial_states_cells_and_compiled_replays) {
     BOOST_TEST(compiled.traces() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(dropout_between_layers_is_a_dropout_of_the_first_layers_output) {
+    Generator gen(20);
+    LSTM<double> two({.input_size = 3, .hidden_size = 4, .num_layers = 2, .dropout = 0.5}, gen);
+    // the same network layer by layer, its weights copied
+    LSTM<double> first(3, 4), second(4, 4);
+    for (auto [layer, suffix] : {std::pair{&first, "_l0"}, std::pair{&second, "_l1"}})
+        for (auto& [name, p] : layer->named_parameters()) {
+            Tensor copy = p;
+            copy.set_value(param_of(two, name.substr(0, name.size() - 3) + suffix));
+        }
+    Tape tape;
+    auto x = Tensor::constant(uniform({5, 2, 3}, 21));
+    gen.set_offset(1000);  // the layer's generator is a handle to this one
+    auto trained = two(x).output;
+    gen.set_offset(1000);
+    auto expected = second(dropout(first(x).output, 0.5, true, gen)).output;
+    BOOST_TEST(xt::allclose(trained.value(), expected.value(), 1e-15, 1e-15));
+    BOOST_TEST(!xt::allclose(trained.value(), second(first(x).output).output.value(), 1e-6, 1e-6));
+    two.eval();  // no dropout in evaluation
+    BOOST_TEST(xt::allclose(two(x).output.value(), second(first(x).output).output.value(), 1e-15, 1e-15));
+}
+
 BOOST_AUTO_TEST_CASE(errors_name_the_layer) {
     Generator gen(13);
     GRU<double> gru(3, 4);

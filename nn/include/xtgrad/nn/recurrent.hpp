@@ -48,7 +48,9 @@ public:
         return this->scoped([&] { return forward(input, h0, c0); });
     }
     const RecurrentOptions& options() const { return options_; }
-    Generator& generator() { return dropout_gen_; }  ///< draws the masks of `dropout`
+    /// Draws the masks of `dropout`: a handle to the generator the layer was made with (by
+    /// default the process's, as PyTorch's draws from its global generator).
+    Generator& generator() { return dropout_gen_; }
 
 private:
     struct Weights {

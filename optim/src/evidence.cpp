@@ -122,6 +122,19 @@ double weight_decay_log_evidence(const Laplace<T>& laplace, double alpha) {
 }  // namespace
 
 template <class T>
+BasicTensor<T> gaussian_prior(const TensorList<T>& params, double alpha) {
+    check_precisions("gaussian_prior", alpha, 1);
+    if (params.empty()) throw ValueError("gaussian_prior: no parameters");
+    BasicTensor<T> s = sum(square(params[0]));
+    std::size_t p = params[0].size();
+    for (std::size_t i = 1; i < params.size(); ++i) {
+        s = s + sum(square(params[i]));
+        p += params[i].size();
+    }
+    return s * T(alpha / 2) + T(0.5 * double(p) * (kLog2Pi - std::log(alpha)));
+}
+
+template <class T>
 double laplace_log_evidence(const TensorList<T>& params, const CurvatureModel<T>& data_model, double alpha,
                             Curvature curvature) {
     check_precisions("laplace_log_evidence", alpha, 1);
@@ -169,6 +182,7 @@ EvidenceResult reestimate_weight_decay(const TensorList<T>& params, const Curvat
                                                          const BasicTensor<T>&, const BasicTensor<T>&);           \
     template EvidenceResult reestimate_linear_gaussian(const Array<T>&, const Array<T>&, const EvidenceOptions&); \
     template double laplace_log_evidence(const TensorList<T>&, const CurvatureModel<T>&, double, Curvature);      \
+    template BasicTensor<T> gaussian_prior(const TensorList<T>&, double);                                         \
     template EvidenceResult reestimate_weight_decay(const TensorList<T>&, const CurvatureModel<T>&,               \
                                                     const std::function<void(double)>&, const EvidenceOptions&,   \
                                                     Curvature);

@@ -96,6 +96,16 @@ BOOST_AUTO_TEST_CASE(laplace_is_exact_for_the_gaussian_linear_model) {
     double wd = optim::laplace_log_evidence<double>(
         {w}, {[&] { return matmul(X, w); }, [&](const Tensor& z) { return sum(square(z - y)) * 0.5; }, {}}, alpha);
     BOOST_TEST(std::isfinite(wd));
+    // one convention: the Laplace object with gaussian_prior as the penalty gives that value
+    optim::CurvatureModel<double> with_prior{[&] { return matmul(X, w); },
+                                             [&](const Tensor& z) { return sum(square(z - y)) * 0.5; },
+                                             [&] { return optim::gaussian_prior<double>({w}, alpha); }};
+    BOOST_TEST(rel(optim::Laplace<double>({w}, with_prior).log_evidence(), wd) < 1e-12);
+    // an l2 penalty without the prior's constant is off by exactly p/2 log(2 pi / alpha)
+    optim::CurvatureModel<double> without{with_prior.outputs, with_prior.loss,
+                                          [&] { return sum(square(w)) * (alpha / 2); }};
+    BOOST_TEST(optim::Laplace<double>({w}, without).log_evidence() - wd == 2.5 * std::log(2 * M_PI / alpha),
+               boost::test_tools::tolerance(1e-9));
 }
 
 BOOST_AUTO_TEST_CASE(matrix_free_laplace_agrees_within_its_stated_error) {

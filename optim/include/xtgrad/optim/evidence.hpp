@@ -45,6 +45,14 @@ struct EvidenceResult {
 template <class T>
 EvidenceResult reestimate_linear_gaussian(const Array<T>& X, const Array<T>& y, const EvidenceOptions& options = {});
 
+/// The negative log density of the prior N(0, I / alpha) over every element of `params`, its
+/// normalising constant included: alpha/2 |w|^2 - p/2 log(alpha / (2 pi)). As a model's penalty
+/// it makes Laplace::log_evidence() the log evidence with every constant, the value
+/// laplace_log_evidence returns (tested equal); an l2_penalty there leaves the constant out
+/// (p/2 log(2 pi / alpha): 28.5 nats for 31 parameters at alpha = 1). Differentiable in params.
+template <class T>
+BasicTensor<T> gaussian_prior(const TensorList<T>& params, double alpha);
+
 /// The Laplace estimate of log p(D | alpha) for a model trained by MAP with the penalty
 /// alpha/2 |w|^2 on every parameter, its data term `data_model` (loss(outputs()), no penalty) a
 /// negative log-likelihood with its normalising constant: at the current (MAP) parameters,

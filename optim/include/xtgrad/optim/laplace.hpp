@@ -40,7 +40,8 @@ public:
     /// v^T H^-1 v: the variance of a linearised prediction whose gradient is v.
     double variance_along(const ParamVector<T>& v) const;
     /// -E(w*) + p/2 log(2 pi) - 1/2 log det H, with E(w*) = `negative_log_joint` (by default
-    /// loss(), for a model whose loss and penalty carry their normalising constants).
+    /// loss(), for a model whose loss and penalty carry their normalising constants: a Gaussian
+    /// prior as `gaussian_prior` (evidence.hpp), not `l2_penalty`, which has none).
     double log_evidence(double negative_log_joint) const;
     double log_evidence() const { return log_evidence(loss_); }
 

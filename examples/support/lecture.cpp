@@ -151,6 +151,7 @@ const std::vector<Example>& examples() {
         {"a convolutional network on the digits", cnn_digits},
         {"sequence models on the digits", sequence_digits},
         {"a character-level language model", char_language_model},
+        {"Hessian-free training of a recurrent net", hessian_free_rnn},
         {"checking gradients", checking_gradients},
     };
     return all;

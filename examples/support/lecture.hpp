@@ -103,6 +103,7 @@ void evidence_chooses_weight_decay(Context& ctx);
 void cnn_digits(Context& ctx);
 void sequence_digits(Context& ctx);
 void char_language_model(Context& ctx);
+void hessian_free_rnn(Context& ctx);
 void gaussian_covariance_ml(Context& ctx);
 void second_order_methods(Context& ctx);
 void checking_gradients(Context& ctx);

@@ -22,6 +22,8 @@ void NaturalGradientOptions::validate() const {
         throw ValueError(fmt::format("NaturalGradient: need 0 <= min_damping <= max_damping, got {} and {}",
                                      min_damping, max_damping));
     if (cg_iterations == 0) throw ValueError("NaturalGradient: cg_iterations must be positive");
+    if (!(cg_warm_start >= 0 && cg_warm_start <= 1))
+        throw ValueError(fmt::format("NaturalGradient: cg_warm_start must be in [0, 1], got {}", cg_warm_start));
     stop.validate("NaturalGradient");
 }
 
@@ -91,7 +93,16 @@ void NaturalGradient<T>::step() {
         return bv;
     };
     Vec<T> d;
+    const bool warm = o.cg_warm_start > 0 && previous_solution_.size() == g.size();
+    if (warm) d = detail::scaled(o.cg_warm_start, previous_solution_);
     report_.cg = linear_cg<T>(damped, g, d, {.max_iterations = o.cg_iterations, .rtol = o.cg_rtol});
+    // CG truncated after a warm start need not return a descent direction (from zero it does,
+    // the system being positive definite): then it starts again from zero
+    if (warm && detail::dot(g, d) <= 0) {
+        d.clear();
+        report_.cg = linear_cg<T>(damped, g, d, {.max_iterations = o.cg_iterations, .rtol = o.cg_rtol});
+    }
+    if (o.cg_warm_start > 0) previous_solution_ = d;
     if (detail::norm(d) == 0) d = g;  // negative curvature at once: fall back to the gradient
     Vec<T> delta = detail::scaled(-o.lr, d);
     double slope = detail::dot(g, delta);  // g^T delta < 0 for a descent direction
@@ -124,7 +135,7 @@ void NaturalGradient<T>::step() {
         snapshot.keep();
         this->change_small(o.stop, f0, f_new);
     } else {  // the snapshot restores the parameters
-        if (below_rounding(-slope, f0, std::numeric_limits<T>::epsilon()))
+        if (slope < 0 && below_rounding(-slope, f0, std::numeric_limits<T>::epsilon()))
             stop(StopReason::rounding_floor,
                  fmt::format("no decrease of the loss {:.17g} is representable: the full step predicts {:.3g}, "
                              "below its rounding",
@@ -162,6 +173,7 @@ void NaturalGradient<T>::restart() {
     resume();
     iterations_ = evaluations_ = 0;
     stopped_at_.clear();
+    previous_solution_.clear();
 }
 
 template <class T>

@@ -416,3 +416,31 @@ BOOST_AUTO_TEST_CASE(a_line_search_step_meets_sufficient_decrease) {
         BOOST_TEST(std::abs(r.slope) <= o.c2 * 4.0);
     }
 }
+
+// Martens' warm start: CG begins from 0.95 times the last step's solution. The first step has
+// none and equals a cold one; the next ones differ; both runs reach the minimum's loss.
+BOOST_AUTO_TEST_CASE(cg_warm_start_continues_from_the_last_solution) {
+    Logistic a, b;
+    NaturalGradientOptions cold{
+        .cg_iterations = 2, .curvature = Curvature::hessian, .stop = {.tolerance_grad = 1e-10, .tolerance_change = 0}};
+    NaturalGradientOptions warm = cold;
+    warm.cg_warm_start = 0.95;
+    NaturalGradient<double> c(TensorList<double>{a.w, a.b}, a.model(), cold);
+    NaturalGradient<double> w(TensorList<double>{b.w, b.b}, b.model(), warm);
+    c.step();
+    w.step();
+    BOOST_TEST((a.w.value() == b.w.value()));
+    c.step();
+    w.step();
+    BOOST_TEST(!(a.w.value() == b.w.value()));
+    auto rc = c.minimize(), rw = w.minimize();
+    BOOST_TEST_MESSAGE("cold: " << rc.message << " (" << rc.iterations << "); warm: " << rw.message << " (" << rw.iterations << ")");
+    BOOST_TEST(rc.converged, rc.message);
+    BOOST_TEST(rw.converged, rw.message);
+    BOOST_TEST(rc.loss == rw.loss, boost::test_tools::tolerance(1e-12));
+    warm.cg_warm_start = 1.5;
+    BOOST_CHECK_EXCEPTION(
+        NaturalGradient<double>(TensorList<double>{a.w, a.b}, a.model(), warm), ValueError, [](const ValueError& e) {
+            return std::string(e.what()).find("cg_warm_start must be in [0, 1], got 1.5") != std::string::npos;
+        });
+}

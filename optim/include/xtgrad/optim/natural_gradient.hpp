@@ -28,6 +28,10 @@ struct NaturalGradientOptions {
     double max_damping = 1e10;
     std::size_t cg_iterations = 20;
     double cg_rtol = 1e-8;
+    /// CG starts from this multiple of the previous step's solution instead of zero (Martens
+    /// 2010 uses 0.95): successive Gauss-Newton systems are close, and a warm start carries
+    /// the progress of earlier iterations along low-curvature directions. In [0, 1].
+    double cg_warm_start = 0;
     Curvature curvature = Curvature::fisher;
     std::size_t max_backtracks = 20;  ///< halvings of the step before it is rejected
     /// Record the model, its gradient and the curvature product once and replay them at every
@@ -77,7 +81,8 @@ private:
     std::shared_ptr<detail::CompiledCurvature<T>> compiled_;  // with options.compile, made at the first step
     double damping_;
     NaturalGradientReport report_;
-    ParamVector<T> stopped_at_;  // the parameters when it stopped
+    ParamVector<T> stopped_at_;         // the parameters when it stopped
+    ParamVector<T> previous_solution_;  // CG's last solution, for cg_warm_start
 };
 
 extern template class NaturalGradient<float>;

@@ -1,6 +1,12 @@
 // libtorch versions of the benchmark workloads: the same shapes, data sizes and steps.
 #include "torch_workloads.hpp"
 
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
 #include <torch/torch.h>
 
 #include "timing.hpp"
@@ -207,6 +213,39 @@ double encoder_adam_step(int reps) {
             opt.step();
         },
         reps);
+}
+
+void linalg(const char* op, int n, int reps, double& forward_seconds, double& backward_seconds) {
+    torch::manual_seed(0);
+    auto opt = torch::TensorOptions().dtype(torch::kFloat64);
+    auto a0 = torch::randn({n, n}, opt) + std::sqrt(double(n)) * torch::eye(n, opt);
+    auto s0 = a0.mm(a0.t()) / double(n) + torch::eye(n, opt);
+    auto a = a0.clone().requires_grad_(true), s = s0.clone().requires_grad_(true);
+    auto b = torch::randn({n}, opt).requires_grad_(true);
+    std::string name = op;
+    std::vector<double> f, g;
+    for (int i = 0; i < reps + 1; ++i) {  // the first run warms up
+        auto start = std::chrono::steady_clock::now();
+        torch::Tensor out;
+        if (name == "solve") out = torch::linalg::solve(a, b, true);
+        else if (name == "inverse") out = torch::linalg::inv(a);
+        else if (name == "logdet") out = torch::logdet(s);
+        else if (name == "cholesky_solve") out = torch::cholesky_solve(b.unsqueeze(1), torch::linalg::cholesky(s));
+        else throw std::invalid_argument("linalg: unknown op " + name);
+        auto mid = std::chrono::steady_clock::now();
+        out.sum().backward();
+        auto end = std::chrono::steady_clock::now();
+        for (auto* t : {&a, &s, &b})
+            if (t->grad().defined()) t->mutable_grad().reset();
+        if (i > 0) {
+            f.push_back(std::chrono::duration<double>(mid - start).count());
+            g.push_back(std::chrono::duration<double>(end - mid).count());
+        }
+    }
+    std::nth_element(f.begin(), f.begin() + f.size() / 2, f.end());
+    std::nth_element(g.begin(), g.begin() + g.size() / 2, g.end());
+    forward_seconds = f[f.size() / 2];
+    backward_seconds = g[g.size() / 2];
 }
 
 }  // namespace torch_side

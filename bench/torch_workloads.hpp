@@ -35,4 +35,8 @@ double lstm_adam_step(int reps);
 /// dropout 0, batch_first) on [32, 64, 128], mean of squares of the output, float32: seconds.
 double encoder_adam_step(int reps);
 
+/// Forward and backward seconds (medians of `reps`) of one linear-algebra op in float64 at size
+/// n, as bench_linalg.cpp's rows: "solve", "inverse", "logdet" or "cholesky_solve".
+void linalg(const char* op, int n, int reps, double& forward_seconds, double& backward_seconds);
+
 }  // namespace torch_side

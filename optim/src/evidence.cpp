@@ -125,13 +125,7 @@ template <class T>
 BasicTensor<T> gaussian_prior(const TensorList<T>& params, double alpha) {
     check_precisions("gaussian_prior", alpha, 1);
     if (params.empty()) throw ValueError("gaussian_prior: no parameters");
-    BasicTensor<T> s = sum(square(params[0]));
-    std::size_t p = params[0].size();
-    for (std::size_t i = 1; i < params.size(); ++i) {
-        s = s + sum(square(params[i]));
-        p += params[i].size();
-    }
-    return s * T(alpha / 2) + T(0.5 * double(p) * (kLog2Pi - std::log(alpha)));
+    return gaussian_prior(std::vector<PriorGroup<T>>{{"all", params, true}}, {alpha});
 }
 
 template <class T>

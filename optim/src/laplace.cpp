@@ -13,37 +13,13 @@
 namespace xtgrad::optim {
 
 using detail::CurvatureRecording;
+using detail::from_flat;
+using detail::total_size;
+using detail::to_flat;
 using detail::Vec;
 
 namespace {
 constexpr double kLog2Pi = 1.8378770664093453;
-
-template <class T>
-std::size_t total_size(const TensorList<T>& params) {
-    std::size_t p = 0;
-    for (auto& t : params) p += t.size();
-    return p;
-}
-
-// A flat vector of p entries as one array per parameter, and back.
-template <class T>
-Vec<T> from_flat(const T* flat, const TensorList<T>& params) {
-    Vec<T> v;
-    for (auto& t : params) {
-        Array<T> a = Array<T>::from_shape(t.shape());
-        std::copy(flat, flat + a.size(), a.data());
-        flat += a.size();
-        v.push_back(std::move(a));
-    }
-    return v;
-}
-
-template <class T>
-std::vector<double> to_flat(const Vec<T>& v) {
-    std::vector<double> flat;
-    for (auto& a : v) flat.insert(flat.end(), a.begin(), a.end());
-    return flat;
-}
 
 template <class T>
 void check_direction(const char* who, const Vec<T>& v, const std::vector<Shape>& shapes) {

@@ -139,6 +139,34 @@ inline std::vector<std::string> default_names(std::size_t offset, std::size_t n)
     return names;
 }
 
+/// The number of elements of all the parameters together.
+template <class T>
+std::size_t total_size(const TensorList<T>& params) {
+    std::size_t p = 0;
+    for (auto& t : params) p += t.size();
+    return p;
+}
+
+/// A flat vector of total_size(params) entries as one array per parameter, and back.
+template <class T>
+Vec<T> from_flat(const T* flat, const TensorList<T>& params) {
+    Vec<T> v;
+    for (auto& t : params) {
+        Array<T> a = Array<T>::from_shape(t.shape());
+        std::copy(flat, flat + a.size(), a.data());
+        flat += a.size();
+        v.push_back(std::move(a));
+    }
+    return v;
+}
+
+template <class T>
+std::vector<double> to_flat(const Vec<T>& v) {
+    std::vector<double> flat;
+    for (auto& a : v) flat.insert(flat.end(), a.begin(), a.end());
+    return flat;
+}
+
 /// Restores the parameters' values on scope exit unless `keep()` was called.
 template <class T>
 class Snapshot {

@@ -109,7 +109,8 @@ void NaturalGradient<T>::step() {
     double curv = detail::dot(delta, product(delta));
     const Vec<T>& x0 = snapshot.saved();
     double scale = 1.0, f_new = f0;
-    bool accepted = false;
+    bool accepted = false, by_gradient = false;
+    const double g0 = detail::norm(g);
     if (slope < 0) {
         for (std::size_t k = 0; k <= o.max_backtracks; ++k, scale /= 2) {
             Vec<T> x = x0;
@@ -123,6 +124,18 @@ void NaturalGradient<T>::step() {
                 accepted = true;
                 break;
             }
+            // Once the step's whole predicted decrease is within the loss's rounding, the loss
+            // cannot judge it (backtracking on its noise took 1/8 steps): the gradient can. A
+            // full step that leaves the loss equal to rounding and reduces |g| is taken.
+            if (k == 0 && std::isfinite(f_new) && below_rounding(-slope, f0, std::numeric_limits<T>::epsilon()) &&
+                below_rounding(std::abs(f_new - f0), f0, std::numeric_limits<T>::epsilon())) {
+                detail::CurvatureRecording<T> there(model_, params, o.curvature);
+                ++evaluations_;
+                if (detail::norm(there.gradient()) < g0) {
+                    accepted = by_gradient = true;
+                    break;
+                }
+            }
         }
     }
     ++iterations_;
@@ -130,6 +143,7 @@ void NaturalGradient<T>::step() {
     if (accepted) {
         report_.predicted_change = scale * slope + 0.5 * scale * scale * curv;
         rho = report_.predicted_change < 0 ? (f_new - f0) / report_.predicted_change : 0.0;
+        if (by_gradient) rho = 0.5;  // the loss's change is rounding: no evidence to move the damping
         report_.loss_after = f_new;
         report_.step_scale = scale;
         snapshot.keep();

@@ -69,14 +69,14 @@ LineSearchResult strong_wolfe(const LineFunction& phi, double f0, double g0, dou
         return r;
     };
     Point prev{0, f0, g0};
-    double a = initial;
+    double a = std::min(initial, o.max_step);
     for (std::size_t i = 0; r.evaluations < o.max_evaluations; ++i) {
         Point p = eval(a);
         bool not_lower = i > 0 && (p.f > prev.f || (p.f == prev.f && !curvature(p)));
         if (!std::isfinite(p.f) || !armijo(p) || not_lower) return zoom(prev, p);
         if (curvature(p)) {
             if (o.refine && r.evaluations < o.max_evaluations) {
-                double lo = std::min(prev.a, p.a), hi = std::max(prev.a, p.a) * 2;
+                double lo = std::min(prev.a, p.a), hi = std::min(std::max(prev.a, p.a) * 2, o.max_step);
                 double ac = cubic_minimizer(prev.a, prev.f, prev.g, p.a, p.f, p.g, lo, hi);
                 if (std::abs(ac - p.a) > 1e-9 * p.a) {
                     Point q = eval(ac);
@@ -86,8 +86,9 @@ LineSearchResult strong_wolfe(const LineFunction& phi, double f0, double g0, dou
             return accept(p);
         }
         if (p.g >= 0) return zoom(p, prev);
+        if (p.a >= o.max_step) return accept(p);  // still falling at the largest step allowed
         // extrapolate: the cubic's minimiser, at least doubling and at most ten times the step
-        double next = cubic_minimizer(prev.a, prev.f, prev.g, p.a, p.f, p.g, 2 * p.a, 10 * p.a);
+        double next = std::min(cubic_minimizer(prev.a, prev.f, prev.g, p.a, p.f, p.g, 2 * p.a, 10 * p.a), o.max_step);
         prev = p;
         a = next;
     }

@@ -25,6 +25,11 @@ void set_grads(const TensorList<T>& params, const Vec<T>& g) {
 }  // namespace
 
 template <class T, class Options>
+double LineSearchMethod<T, Options>::stationarity(const ParamVector<T>& g) const {
+    return detail::max_abs(g);
+}
+
+template <class T, class Options>
 void LineSearchMethod<T, Options>::step() {
     throw ValueError(fmt::format("{}: step() needs the loss along the line; call step(closure)", method_name()));
 }
@@ -51,7 +56,8 @@ double LineSearchMethod<T, Options>::step(const Closure& closure) {
             resume();  // a new point: the old verdict was about another one
     }
     const double f0 = f_;
-    if (stopped() || this->gradient_small(o.stop, detail::max_abs(g_)) || this->budget_spent(o.stop)) {
+    if (stopped() || this->gradient_small(o.stop, stationarity(g_), stationarity_name()) ||
+        this->budget_spent(o.stop)) {
         snapshot.keep();
         return f0;
     }
@@ -59,8 +65,10 @@ double LineSearchMethod<T, Options>::step(const Closure& closure) {
     Direction dir = direction(g_, f0);
     Vec<T> g1;
     auto search = [&](const Direction& d) {
-        return detail::search_along(closure, params, x_, d.d, f0, detail::dot(g_, d.d), d.initial, o.line_search,
-                                    evaluations_, g1);
+        LineSearchOptions ls = o.line_search;
+        ls.max_step = std::min(ls.max_step, d.max_step);
+        return detail::search_along<T>(closure, params, x_, d.d, f0, detail::dot(g_, d.d), d.initial, ls, evaluations_,
+                                    g1, [this](Vec<T>& x) { make_feasible(x); });
     };
     double slope0 = detail::dot(g_, dir.d);
     LineSearchResult r = search(dir);
@@ -94,7 +102,7 @@ double LineSearchMethod<T, Options>::step(const Closure& closure) {
     g_ = std::move(g1);
     f_ = f1;
     ++iterations_;
-    if (!this->gradient_small(o.stop, detail::max_abs(g_))) this->change_small(o.stop, f0, f1);
+    if (!this->gradient_small(o.stop, stationarity(g_), stationarity_name())) this->change_small(o.stop, f0, f1);
     return f0;
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <limits>
 #include <optional>
 
@@ -17,7 +18,8 @@ namespace xtgrad::optim::detail {
 template <class T>
 LineSearchResult search_along(const Closure& closure, const TensorList<T>& params, const Vec<T>& x0,
                               const Vec<T>& direction, double value0, double slope0, double initial,
-                              const LineSearchOptions& options, std::size_t& evaluations, Vec<T>& gradient) {
+                              const LineSearchOptions& options, std::size_t& evaluations, Vec<T>& gradient,
+                              const std::function<void(Vec<T>&)>& make_feasible = {}) {
     // The gradients of the last two points evaluated: the accepted point is one of them,
     // except after a rejected refinement (the line search's `refine`), which is two back at most.
     struct Evaluated {
@@ -29,6 +31,7 @@ LineSearchResult search_along(const Closure& closure, const TensorList<T>& param
     auto move_to = [&](double a) {
         Vec<T> x = x0;
         axpy(a, direction, x);
+        if (make_feasible) make_feasible(x);
         assign(params, x);
     };
     auto phi = [&](double a) -> std::pair<double, double> {

@@ -65,10 +65,10 @@ bool StoppingState::budget_spent(const StopCriteria& c) {
     return stopped();
 }
 
-bool StoppingState::gradient_small(const StopCriteria& c, double max_abs_grad) {
+bool StoppingState::gradient_small(const StopCriteria& c, double max_abs_grad, std::string_view what) {
     if (max_abs_grad <= c.tolerance_grad)
         stop(StopReason::gradient_small,
-             fmt::format("largest gradient component {:.3g} <= tolerance_grad {:.3g}", max_abs_grad, c.tolerance_grad));
+             fmt::format("{} {:.3g} <= tolerance_grad {:.3g}", what, max_abs_grad, c.tolerance_grad));
     return stopped();
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <utility>
 
 namespace xtgrad::optim {
@@ -17,6 +18,10 @@ struct LineSearchOptions {
     /// quadratic this finds the exact minimiser along the line, which conjugate gradients need
     /// for their n-step termination.
     bool refine = true;
+    /// The largest step tried (a bound of L-BFGS-B reached at it). Where the loss still falls
+    /// at this step with a slope too steep for the curvature condition, the step is accepted
+    /// there, as Moré and Thuente's search does at its stpmax.
+    double max_step = std::numeric_limits<double>::infinity();
 };
 
 struct LineSearchResult {

@@ -4,6 +4,8 @@
 // where the line search already evaluated it), and the stop criteria of StopCriteria.
 #pragma once
 
+#include <limits>
+
 #include "xtgrad/optim/grouped.hpp"
 #include "xtgrad/optim/line_search.hpp"
 #include "xtgrad/optim/linear_cg.hpp"
@@ -34,7 +36,16 @@ protected:
         ParamVector<T> d;
         double initial = 1;     ///< first trial step of the line search
         bool steepest = false;  ///< d = -g: no other direction to fall back on
+        /// The largest step the line search may take (a bound is reached there).
+        double max_step = std::numeric_limits<double>::infinity();
     };
+    /// The measure of stationarity the gradient test reads: the largest gradient component,
+    /// or (with bounds) the largest component of the projected gradient.
+    virtual double stationarity(const ParamVector<T>& g) const;
+    virtual const char* stationarity_name() const { return "largest gradient component"; }
+    /// Puts a point the line search tries back inside the feasible set (rounding of x + a d at
+    /// a bound); nothing without bounds.
+    virtual void make_feasible(ParamVector<T>&) const {}
     /// The method's search direction at the current point (loss f, gradient g).
     virtual Direction direction(const ParamVector<T>& g, double f) = 0;
     /// Steepest descent, for a start, a restart, or when `direction` failed.

@@ -69,8 +69,10 @@ protected:
     void resume() noexcept { status_ = StopReason::running; }
     /// Stops with iteration_limit or evaluation_limit when a budget is spent; returns stopped().
     bool budget_spent(const StopCriteria& criteria);
-    /// Stops with gradient_small when max_abs_grad <= tolerance_grad; returns stopped().
-    bool gradient_small(const StopCriteria& criteria, double max_abs_grad);
+    /// Stops with gradient_small when max_abs_grad <= tolerance_grad; returns stopped(). `what`
+    /// names the measure in the message (L-BFGS-B's is the projected gradient).
+    bool gradient_small(const StopCriteria& criteria, double max_abs_grad,
+                        std::string_view what = "largest gradient component");
     /// Stops with loss_change_small for a small relative change from f_old to f_new.
     bool change_small(const StopCriteria& criteria, double f_old, double f_new);
     OptimizeResult result(double loss) const;

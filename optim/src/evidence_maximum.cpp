@@ -96,32 +96,54 @@ Curvatures<T> record(const TensorList<T>& params, const CurvatureModel<T>& model
 // differentiated once more (third derivatives, exact). Columns go in chunks, a tape each, so
 // that the recorded graph stays a few products large.
 template <class T>
-std::vector<double> trace_gradient(const TensorList<T>& params, const CurvatureModel<T>& data_model,
-                                   const Array<T>& m) {
+BasicTensor<T> inner(const TensorList<T>& a, const Vec<T>& c) {  // sum_i <a_i, c_i>
+    BasicTensor<T> s;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        auto term = sum(a[i] * BasicTensor<T>::constant(c[i]));
+        s = s.defined() ? s + term : term;
+    }
+    return s;
+}
+
+// For the Gauss-Newton matrix G = J^T H_L J the quadratic form is m^T G m = (J m)^T H_L (J m):
+// J m by the double-vjp trick (the derivative of <J^T u, m> in a seed u, recorded), H_L (J m) as
+// the derivative of <dL/dz, J m> in z (J m does not depend on z itself), both functions of w.
+template <class T>
+std::vector<double> trace_gradient(const TensorList<T>& params, const CurvatureModel<T>& data_model, const Array<T>& m,
+                                   Curvature curvature) {
     const std::size_t p = m.shape()[0], chunk = 8;
     std::vector<double> t(p, 0.0);
     for (std::size_t start = 0; start < p; start += chunk) {
         Tape tape;
-        auto data = data_model.loss(data_model.outputs());
-        auto g = grad(data, params, true, true);
+        auto z = data_model.outputs();
+        auto data = data_model.loss(z);
+        TensorList<T> g;
+        BasicTensor<T> seed, dl_dz;
+        if (curvature == Curvature::hessian) {
+            g = grad(data, params, true, true);
+        } else {
+            seed = BasicTensor<T>::parameter(Array<T>(xt::zeros<T>(z.shape())));
+            g = grad(sum(z * seed), params, true, true);  // J^T u, linear in u
+            dl_dz = grad(data, {z}, true, true)[0];
+        }
         BasicTensor<T> q;
         for (std::size_t k = start; k < std::min(p, start + chunk); ++k) {
             std::vector<T> column(p);
             for (std::size_t i = 0; i < p; ++i) column[i] = m(i, k);
             Vec<T> c = from_flat(column.data(), params);
-            BasicTensor<T> gc;
-            for (std::size_t i = 0; i < params.size(); ++i) {
-                auto term = sum(g[i] * BasicTensor<T>::constant(c[i]));
-                gc = gc.defined() ? gc + term : term;
+            BasicTensor<T> gc = inner(g, c);
+            if (!gc.requires_grad()) continue;  // a data term linear in w: no curvature
+            BasicTensor<T> qk;
+            if (curvature == Curvature::hessian) {
+                qk = inner(grad(gc, params, true, true), c);  // m^T H_D m
+            } else {
+                auto jm = grad(gc, {seed}, true, true)[0];             // J m
+                auto hjm = grad(sum(dl_dz * jm), {z}, true, true)[0];  // H_L J m
+                qk = sum(jm * hjm);
             }
-            if (!gc.requires_grad()) continue;  // a data term linear in w: H_D = 0
-            auto hc = grad(gc, params, true, true);
-            for (std::size_t i = 0; i < params.size(); ++i) {
-                auto term = sum(hc[i] * BasicTensor<T>::constant(c[i]));
-                q = q.defined() ? q + term : term;
-            }
+            q = q.defined() ? q + qk : qk;
         }
-        if (!q.defined() || !q.requires_grad()) continue;  // H_D does not depend on w (a quadratic data term)
+        if (!q.defined() || !q.requires_grad()) continue;  // the curvature does not depend on w
         auto dq = grad(q, params, false, true);
         std::vector<double> flat = to_flat(detail::values_of(dq));
         for (std::size_t i = 0; i < p; ++i) t[i] += flat[i];
@@ -152,23 +174,31 @@ BasicTensor<T> gaussian_prior(const std::vector<PriorGroup<T>>& groups, const st
 namespace {
 // The evidence, the effective parameters and the gradient in log alpha; without `movement`, the
 // gradient leaves out the MAP's movement (MacKay's approximation) and costs no third derivative.
+// The movement dw*/d log alpha_g = -H^-1 alpha_g w*_g is by the exact Hessian H of data term +
+// prior even when log det uses the Gauss-Newton matrix.
 template <class T>
 EvidenceGradient evidence_terms(const std::vector<PriorGroup<T>>& groups, const CurvatureModel<T>& data_model,
-                                const std::vector<double>& alphas, bool movement) {
+                                const std::vector<double>& alphas, bool movement, Curvature curvature) {
     const TensorList<T> params = all_params(groups);
-    Laplace<T> laplace(params, with_priors(groups, data_model, alphas), Curvature::hessian);
+    Laplace<T> laplace(params, with_priors(groups, data_model, alphas), curvature);
     const Array<T> cov = laplace.covariance();
     const std::size_t p = laplace.size();
-    std::vector<double> z(p, 0.0);  // H^-1 t
+    std::vector<double> z(p, 0.0);  // (exact Hessian)^-1 t
     if (movement) {
         Array<T> m;
         {
             NoGrad no_grad;
             m = cholesky(BasicTensor<T>::constant(cov)).value();  // H^-1 = M M^T
         }
-        std::vector<double> t = trace_gradient(params, data_model, m);
+        std::vector<double> t = trace_gradient(params, data_model, m, curvature);
+        // the MAP moves by the loss's exact Hessian (implicit differentiation of its gradient),
+        // whichever curvature the Laplace step uses for log det
+        const Array<T> moved =
+            curvature == Curvature::hessian
+                ? cov
+                : Laplace<T>(params, with_priors(groups, data_model, alphas), Curvature::hessian).covariance();
         for (std::size_t i = 0; i < p; ++i)
-            for (std::size_t j = 0; j < p; ++j) z[i] += double(cov(i, j)) * t[j];
+            for (std::size_t j = 0; j < p; ++j) z[i] += double(moved(i, j)) * t[j];
     }
     std::vector<double> w;
     for (const auto& param : params) w.insert(w.end(), param.value().begin(), param.value().end());
@@ -204,7 +234,7 @@ EvidenceMaximum mackay_fixed_point(const std::vector<PriorGroup<T>>& groups, con
     for (r.iterations = 0; r.iterations < o.max_iterations; ++r.iterations) {
         fit(alphas);
         ++r.fits;
-        EvidenceGradient e = evidence_terms(groups, data_model, alphas, false);
+        EvidenceGradient e = evidence_terms(groups, data_model, alphas, false, o.curvature);
         bool settled = true;
         for (std::size_t g = 0; g < groups.size(); ++g) {
             if (!groups[g].penalised) continue;
@@ -229,7 +259,7 @@ EvidenceMaximum mackay_fixed_point(const std::vector<PriorGroup<T>>& groups, con
     if (!r.converged) r.message = "max_iterations reached";
     fit(alphas);
     ++r.fits;
-    EvidenceGradient e = evidence_terms(groups, data_model, alphas, true);
+    EvidenceGradient e = evidence_terms(groups, data_model, alphas, true, o.curvature);
     r.alphas = alphas;
     r.gammas = e.gammas;
     r.gradient = e.d_log_alpha;
@@ -240,10 +270,11 @@ EvidenceMaximum mackay_fixed_point(const std::vector<PriorGroup<T>>& groups, con
 
 template <class T>
 EvidenceGradient laplace_evidence_gradient(const std::vector<PriorGroup<T>>& groups,
-                                           const CurvatureModel<T>& data_model, const std::vector<double>& alphas) {
+                                           const CurvatureModel<T>& data_model, const std::vector<double>& alphas,
+                                           Curvature curvature) {
     check_groups("laplace_evidence_gradient", groups, alphas);
     check_data_model("laplace_evidence_gradient", data_model);
-    return evidence_terms(groups, data_model, alphas, true);
+    return evidence_terms(groups, data_model, alphas, true, curvature);
 }
 
 template <class T>
@@ -319,7 +350,7 @@ EvidenceMaximum maximize_evidence(const std::vector<PriorGroup<T>>& groups, cons
     auto evaluate = [&](const std::vector<double>& a) {
         fit_at(a);
         ++r.fits;
-        return evidence_terms(groups, data_model, a, true);
+        return evidence_terms(groups, data_model, a, true, o.curvature);
     };
     // the free coordinates: log alpha of the penalised groups
     std::vector<std::size_t> free;
@@ -398,7 +429,7 @@ EvidenceMaximum maximize_evidence(const std::vector<PriorGroup<T>>& groups, cons
 #define XTGRAD_EVIDENCE_MAXIMUM(T)                                                                                   \
     template BasicTensor<T> gaussian_prior(const std::vector<PriorGroup<T>>&, const std::vector<double>&);           \
     template EvidenceGradient laplace_evidence_gradient(const std::vector<PriorGroup<T>>&, const CurvatureModel<T>&, \
-                                                        const std::vector<double>&);                                 \
+                                                        const std::vector<double>&, Curvature);                      \
     template std::size_t fit_map_newton(const std::vector<PriorGroup<T>>&, const CurvatureModel<T>&,                 \
                                         const std::vector<double>&, double);                                         \
     template EvidenceMaximum maximize_evidence(const std::vector<PriorGroup<T>>&, const CurvatureModel<T>&,          \

@@ -102,7 +102,9 @@ BasicTensor<T> gaussian_prior(const std::vector<PriorGroup<T>>& groups, const st
 /// -H^-1 alpha_g w*_g (implicit differentiation), carried through the third derivative of the
 /// data term (one reverse sweep over p recorded Hessian-vector products). MacKay's update
 /// drops the last term. The data term must carry its normalising constant, as in
-/// laplace_log_evidence; the curvature is the exact Hessian.
+/// laplace_log_evidence. With Curvature::fisher, H_D is the Gauss-Newton matrix J^T H_L J (the
+/// usual choice for networks: positive semi-definite wherever the weights are) and t its own
+/// derivative, (J m)^T H_L (J m) differentiated in w: the exact gradient of that evidence.
 struct EvidenceGradient {
     double log_evidence = 0;
     std::vector<double> d_log_alpha;  ///< per group (0 for an unpenalised one)
@@ -110,7 +112,8 @@ struct EvidenceGradient {
 };
 template <class T>
 EvidenceGradient laplace_evidence_gradient(const std::vector<PriorGroup<T>>& groups,
-                                           const CurvatureModel<T>& data_model, const std::vector<double>& alphas);
+                                           const CurvatureModel<T>& data_model, const std::vector<double>& alphas,
+                                           Curvature curvature = Curvature::hessian);
 
 /// How maximize_evidence moves the precisions.
 enum class EvidenceMethod {
@@ -120,6 +123,8 @@ enum class EvidenceMethod {
 
 struct EvidenceMaximumOptions {
     EvidenceMethod method = EvidenceMethod::exact;
+    /// The Laplace approximation's curvature: the exact Hessian, or the Gauss-Newton matrix.
+    Curvature curvature = Curvature::hessian;
     double alpha = 1;                  ///< the starting precision of every penalised group
     std::size_t max_iterations = 100;  ///< quasi-Newton steps in log alpha
     /// Stop when every |dL/d log alpha_g| is at most this (nats): alpha is then within about

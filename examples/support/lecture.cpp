@@ -148,6 +148,7 @@ const std::vector<Example>& examples() {
         {"MAP with a full prior covariance", map_full_prior},
         {"the evidence chooses the weight decay", evidence_chooses_weight_decay},
         {"second-order methods", second_order_methods},
+        {"the curvature spectrum of a trained network", curvature_spectrum},
         {"a convolutional network on the digits", cnn_digits},
         {"sequence models on the digits", sequence_digits},
         {"a character-level language model", char_language_model},

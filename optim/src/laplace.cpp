@@ -8,6 +8,7 @@
 #include <xtensor/xbuilder.hpp>
 
 #include "curvature_recording.hpp"
+#include "lanczos.hpp"
 #include "vector.hpp"
 
 namespace xtgrad::optim {
@@ -28,49 +29,6 @@ void check_direction(const char* who, const Vec<T>& v, const std::vector<Shape>&
     if (!ok) throw ShapeError(fmt::format("{}: the direction must have one array per parameter, of its shape", who));
 }
 
-// Eigenvalues and first components of the eigenvectors of a small symmetric matrix (cyclic
-// Jacobi rotations: simple and accurate for the Lanczos matrices of a few dozen rows).
-void symmetric_eigen(std::vector<double> a, std::size_t n, std::vector<double>& values, std::vector<double>& first) {
-    std::vector<double> v(n * n, 0.0);
-    for (std::size_t i = 0; i < n; ++i) v[i * n + i] = 1;
-    double total = 0;
-    for (double e : a) total += e * e;
-    for (int sweep = 0; sweep < 100; ++sweep) {
-        double off = 0;
-        for (std::size_t i = 0; i < n; ++i)
-            for (std::size_t j = i + 1; j < n; ++j) off += a[i * n + j] * a[i * n + j];
-        if (off <= 1e-32 * total) break;  // off-diagonal mass at rounding level
-        for (std::size_t p = 0; p < n; ++p)
-            for (std::size_t q = p + 1; q < n; ++q) {
-                double apq = a[p * n + q];
-                if (std::abs(apq) < 1e-300) continue;
-                double theta = (a[q * n + q] - a[p * n + p]) / (2 * apq);
-                double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1));
-                double c = 1 / std::sqrt(t * t + 1), s = t * c;
-                for (std::size_t k = 0; k < n; ++k) {  // A <- J^T A J
-                    double akp = a[k * n + p], akq = a[k * n + q];
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
-                }
-                for (std::size_t k = 0; k < n; ++k) {
-                    double apk = a[p * n + k], aqk = a[q * n + k];
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
-                for (std::size_t k = 0; k < n; ++k) {
-                    double vkp = v[k * n + p], vkq = v[k * n + q];
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-    }
-    values.resize(n);
-    first.resize(n);
-    for (std::size_t k = 0; k < n; ++k) {
-        values[k] = a[k * n + k];
-        first[k] = v[k];  // row 0 of the eigenvector matrix
-    }
-}
 }  // namespace
 
 // ---- Laplace: H formed ------------------------------------------------------------------
@@ -173,37 +131,15 @@ Estimate MatrixFreeLaplace<T>::log_det_precision() const {
         std::vector<double> z(p);
         for (auto& e : z) e = coin(rng) ? 1.0 : -1.0;
         double znorm2 = double(p);
-        // Lanczos with full reorthogonalisation: q_1 = z / |z|
-        std::vector<std::vector<double>> q{std::vector<double>(p)};
-        for (std::size_t i = 0; i < p; ++i) q[0][i] = z[i] / std::sqrt(znorm2);
-        std::vector<double> alpha, beta;
-        for (std::size_t j = 0; j < steps; ++j) {
-            std::vector<double> w = impl_->apply(q[j]);
-            double a = 0;
-            for (std::size_t i = 0; i < p; ++i) a += w[i] * q[j][i];
-            alpha.push_back(a);
-            for (int pass = 0; pass < 2; ++pass)  // twice is enough (Kahan)
-                for (auto& qk : q) {
-                    double c = 0;
-                    for (std::size_t i = 0; i < p; ++i) c += w[i] * qk[i];
-                    for (std::size_t i = 0; i < p; ++i) w[i] -= c * qk[i];
-                }
-            double b = 0;
-            for (double e : w) b += e * e;
-            b = std::sqrt(b);
-            if (j + 1 == steps || b <= 1e-12 * std::abs(a)) break;  // done, or an invariant subspace
-            beta.push_back(b);
-            for (auto& e : w) e /= b;
-            q.push_back(std::move(w));
-        }
-        std::size_t m = alpha.size();
-        std::vector<double> tri(m * m, 0.0);
-        for (std::size_t k = 0; k < m; ++k) {
-            tri[k * m + k] = alpha[k];
-            if (k + 1 < m) tri[k * m + k + 1] = tri[(k + 1) * m + k] = beta[k];
-        }
-        std::vector<double> theta, tau;
-        symmetric_eigen(tri, m, theta, tau);
+        std::vector<double> start(p);
+        for (std::size_t i = 0; i < p; ++i) start[i] = z[i] / std::sqrt(znorm2);
+        detail::Lanczos l = detail::lanczos([this](const std::vector<double>& v) { return impl_->apply(v); }, start,
+                                            steps);
+        std::vector<double> theta, vectors;
+        detail::ritz(l, theta, vectors);
+        const std::size_t m = theta.size();
+        std::vector<double> tau(m);
+        for (std::size_t k = 0; k < m; ++k) tau[k] = vectors[k];  // first components: row 0
         double quad = 0;
         for (std::size_t k = 0; k < m; ++k) {
             if (!(theta[k] > 0))

@@ -13,6 +13,7 @@
 #include "xtgrad/optim/optimizer.hpp"
 #include "xtgrad/optim/evidence.hpp"
 #include "xtgrad/optim/laplace.hpp"
+#include "xtgrad/optim/spectrum.hpp"
 #include "xtgrad/optim/schedule.hpp"
 #include "xtgrad/optim/sgd.hpp"
 #include "xtgrad/optim/stopping.hpp"

@@ -57,6 +57,17 @@ double marginal_log_likelihood(const Array<double>& x, const Array<double>& y, d
     double quad = dot(Y, solve(C, Y)).item();
     return -0.5 * quad - 0.5 * logdet(C).item() - 0.5 * double(n) * kLog2Pi;
 }
+// n points uniform in [-1.5, 1.5]^2, labelled 1 inside the unit circle: [n, 2] and [n, 1].
+std::pair<Array<double>, Array<double>> circle(std::size_t n, std::mt19937_64& rng) {
+    std::uniform_real_distribution<double> u(-1.5, 1.5);
+    Array<double> x = Array<double>::from_shape({n, 2}), t = Array<double>::from_shape({n, 1});
+    for (std::size_t i = 0; i < n; ++i) {
+        x(i, 0) = u(rng);
+        x(i, 1) = u(rng);
+        t(i, 0) = x(i, 0) * x(i, 0) + x(i, 1) * x(i, 1) < 1.0 ? 1.0 : 0.0;
+    }
+    return {x, t};
+}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(linear_gaussian_evidence_matches_the_marginal_likelihood) {
@@ -244,14 +255,8 @@ BOOST_AUTO_TEST_CASE(evidence_of_a_small_mlp_with_the_gauss_newton_matrix) {
     // a 2-4-1 tanh network classifying points inside a circle: the Gauss-Newton matrix plus
     // alpha I is positive definite wherever the weights are, as the Laplace step needs
     std::mt19937_64 rng(10);
-    std::uniform_real_distribution<double> u(-1.5, 1.5);
-    const std::size_t n = 80;
-    Array<double> x = Array<double>::from_shape({n, 2}), t = Array<double>::from_shape({n, 1});
-    for (std::size_t i = 0; i < n; ++i) {
-        x(i, 0) = u(rng);
-        x(i, 1) = u(rng);
-        t(i, 0) = x(i, 0) * x(i, 0) + x(i, 1) * x(i, 1) < 1.0 ? 1.0 : 0.0;
-    }
+    const auto data = circle(80, rng);
+    const Array<double>&x = data.first, &t = data.second;
     nn::MLP<double> mlp({2, 4, 1}, nn::Activation::tanh, rng);
     auto params = mlp.parameters();
     auto X = Tensor::constant(x), T = Tensor::constant(t);
@@ -316,12 +321,13 @@ struct Logistic {
             groups = {{"w_a", {wa}}, {"w_b", {wb}}, {"intercept", {b}, false}};
         else
             groups = {{"w", {wa}}};
-        data_model = {[this, split] {
-                          auto z = matmul(xa, wa);
-                          return split ? z + matmul(xb, wb) + b : z;
-                      },
-                      [this](const Tensor& z) { return nn::binary_cross_entropy_with_logits(z, t, nn::Reduction::sum); },
-                      {}};
+        data_model = {
+            [this, split] {
+                auto z = matmul(xa, wa);
+                return split ? z + matmul(xb, wb) + b : z;
+            },
+            [this](const Tensor& z) { return nn::binary_cross_entropy_with_logits(z, t, nn::Reduction::sum); },
+            {}};
     }
     double evidence_at(const std::vector<double>& alphas) {
         optim::fit_map_newton(groups, data_model, alphas);
@@ -423,12 +429,12 @@ BOOST_AUTO_TEST_CASE(maximize_evidence_on_the_linear_gaussian_model_is_the_close
     std::vector<optim::PriorGroup<double>> groups{{"w", {w}}};
     auto r = optim::maximize_evidence(groups, data_model);
     BOOST_TEST(r.converged, r.message);
-    auto fixed = optim::reestimate_linear_gaussian(data.x, data.y, {.alpha = 1, .beta = beta, .fix_beta = true,
-                                                                    .tolerance = 1e-14});
+    auto fixed = optim::reestimate_linear_gaussian(data.x, data.y,
+                                                   {.alpha = 1, .beta = beta, .fix_beta = true, .tolerance = 1e-14});
     BOOST_TEST(rel(r.alphas[0], fixed.alpha) < 1e-8, r.alphas[0] << " vs " << fixed.alpha);
-    double closed = optim::linear_gaussian_log_evidence(X, y, Tensor::scalar(std::log(r.alphas[0])),
-                                                        Tensor::scalar(std::log(beta)))
-                        .item();
+    double closed =
+        optim::linear_gaussian_log_evidence(X, y, Tensor::scalar(std::log(r.alphas[0])), Tensor::scalar(std::log(beta)))
+            .item();
     BOOST_TEST(rel(r.log_evidence, closed) < 1e-12);
     // automatic relevance determination: a precision per weight, at a stationary point of the
     // evidence (Tipping's fixed point alpha_i = gamma_i / w_i^2 holds there, exactly here)
@@ -444,12 +450,21 @@ BOOST_AUTO_TEST_CASE(maximize_evidence_on_the_linear_gaussian_model_is_the_close
 
 BOOST_AUTO_TEST_CASE(prior_groups_misuse_is_a_clear_error) {
     Logistic m(true);
-    expect_error<ValueError>([&] { optim::gaussian_prior(m.groups, {1.0, 1.0}); },
-                             "gaussian_prior: 2 precisions for 3 prior groups");
-    expect_error<ValueError>([&] { optim::gaussian_prior(m.groups, {1.0, 1.0, 1.0}); },
-                             "prior group 'intercept' is unpenalised (a flat prior), so its precision must be 0");
-    expect_error<ValueError>([&] { optim::gaussian_prior(m.groups, {1.0, -2.0, 0.0}); },
-                             "the precision of prior group 'w_b' must be positive and finite, got -2");
+    expect_error<ValueError>(
+        [&] {
+            optim::gaussian_prior(m.groups, {1.0, 1.0});
+        },
+        "gaussian_prior: 2 precisions for 3 prior groups");
+    expect_error<ValueError>(
+        [&] {
+            optim::gaussian_prior(m.groups, {1.0, 1.0, 1.0});
+        },
+        "prior group 'intercept' is unpenalised (a flat prior), so its precision must be 0");
+    expect_error<ValueError>(
+        [&] {
+            optim::gaussian_prior(m.groups, {1.0, -2.0, 0.0});
+        },
+        "the precision of prior group 'w_b' must be positive and finite, got -2");
     auto penalised = m.data_model;
     penalised.penalty = [&] { return sum(square(m.wa)); };
     expect_error<ValueError>([&] { optim::maximize_evidence(m.groups, penalised); },
@@ -462,14 +477,8 @@ BOOST_AUTO_TEST_CASE(per_layer_precisions_of_an_mlp_with_the_gauss_newton_matrix
     // third-derivative term is the Gauss-Newton matrix's own derivative and whose MAP movement
     // is by the exact Hessian (with the Gauss-Newton matrix there it was 10-20 % off)
     std::mt19937_64 rng(10);
-    std::uniform_real_distribution<double> u(-1.5, 1.5);
-    const std::size_t n = 80;
-    Array<double> x = Array<double>::from_shape({n, 2}), t = Array<double>::from_shape({n, 1});
-    for (std::size_t i = 0; i < n; ++i) {
-        x(i, 0) = u(rng);
-        x(i, 1) = u(rng);
-        t(i, 0) = x(i, 0) * x(i, 0) + x(i, 1) * x(i, 1) < 1.0 ? 1.0 : 0.0;
-    }
+    const auto data = circle(80, rng);
+    const Array<double>&x = data.first, &t = data.second;
     nn::MLP<double> mlp({2, 4, 1}, nn::Activation::tanh, rng);
     auto p = mlp.parameters();
     auto X = Tensor::constant(x), T = Tensor::constant(t);
@@ -478,7 +487,8 @@ BOOST_AUTO_TEST_CASE(per_layer_precisions_of_an_mlp_with_the_gauss_newton_matrix
     std::vector<optim::PriorGroup<double>> groups{
         {"W1", {p[0]}}, {"b1", {p[1]}}, {"W2", {p[2]}}, {"b2", {p[3]}, false}};
     auto fit = [&](const std::vector<double>& alphas) {
-        optim::LBFGS<double> lbfgs(p, {.stop = {.tolerance_grad = 1e-11, .tolerance_change = 0, .max_iterations = 5000}});
+        optim::LBFGS<double> lbfgs(p,
+                                   {.stop = {.tolerance_grad = 1e-11, .tolerance_change = 0, .max_iterations = 5000}});
         lbfgs.minimize([&] {
             lbfgs.zero_grad();
             Tape tape;

@@ -51,7 +51,7 @@ BOOST_AUTO_TEST_CASE(bounded_rosenbrock_stops_on_the_bound_as_scipy) {
     BOOST_TEST(std::abs(upper.y.value()(0) - 0.25) < 1e-9);
     BOOST_TEST(std::abs(r.loss - 0.25) < 1e-12);
     BOOST_TEST(upper.outside == 0u);
-    BOOST_TEST(r.evaluations <= 45u);  // within 1.5x scipy's 30
+    BOOST_TEST(r.evaluations <= 33u);  // scipy 30, plus 10 %
 
     // 1.5 <= x: the lower bound is active from the start; scipy: 2 iterations, 3 calls
     Rosenbrock lower(-1.2, 1.0, {1.5, 3}, {});

@@ -103,33 +103,57 @@ double max_feasible_step(const Flat& x, const Flat& d, const Box& box) {
     return std::max(a, 0.0);
 }
 
-Flat lbfgsb_direction(const Flat& x, const Flat& g, const Box& box, const std::vector<Flat>& s,
-                      const std::vector<Flat>& y) {
-    const std::size_t n = x.size(), m = s.size(), k = 2 * m;
-    const double theta = m ? dot(y.back(), y.back()) / dot(s.back(), y.back()) : 1.0;
-    auto w = [&](std::size_t i, std::size_t j) { return j < m ? y[j][i] : theta * s[j - m][i]; };  // W's (i, j)
-    Small mmat(k);                                                                                 // M
-    if (m) {
-        Small mi(k);
-        for (std::size_t i = 0; i < m; ++i)
-            for (std::size_t j = 0; j < m; ++j) {
-                const double sy = dot(s[i], y[j]);
-                if (i == j) mi(i, i) = -sy;
-                if (i > j) {  // L_ij = s_i^T y_j below the diagonal; L^T above
-                    mi(m + i, j) = sy;
-                    mi(j, m + i) = sy;
-                }
-                mi(m + i, m + j) = theta * dot(s[i], s[j]);
-            }
-        if (!invert(mi, mmat)) return {};
-    }
-    auto w_row = [&](std::size_t i) {
+namespace {
+// The compact model's pieces: theta, M and W's rows (W = [Y, theta S], n x 2m).
+struct Compact {
+    std::size_t m = 0, k = 0;
+    double theta = 1;
+    Small mmat{0};
+    const std::vector<Flat>* s = nullptr;
+    const std::vector<Flat>* y = nullptr;
+    double w(std::size_t i, std::size_t j) const { return j < m ? (*y)[j][i] : theta * (*s)[j - m][i]; }
+    Flat w_row(std::size_t i) const {
         Flat r(k);
         for (std::size_t j = 0; j < k; ++j) r[j] = w(i, j);
         return r;
-    };
+    }
+};
 
-    // ---- the generalised Cauchy point: along x - t g, bent at each bound it meets ----------
+// false when M's inverse is singular (the pairs are degenerate)
+bool compact_model(const std::vector<Flat>& s, const std::vector<Flat>& y, Compact& c) {
+    c.m = s.size();
+    c.k = 2 * c.m;
+    c.s = &s;
+    c.y = &y;
+    c.theta = c.m ? dot(y.back(), y.back()) / dot(s.back(), y.back()) : 1.0;
+    c.mmat = Small(c.k);
+    if (!c.m) return true;
+    const std::size_t m = c.m;
+    Small mi(c.k);
+    for (std::size_t i = 0; i < m; ++i)
+        for (std::size_t j = 0; j < m; ++j) {
+            const double sy = dot(s[i], y[j]);
+            if (i == j) mi(i, i) = -sy;
+            if (i > j) {  // L_ij = s_i^T y_j below the diagonal; L^T above
+                mi(m + i, j) = sy;
+                mi(j, m + i) = sy;
+            }
+            mi(m + i, m + j) = c.theta * dot(s[i], s[j]);
+        }
+    return invert(mi, c.mmat);
+}
+
+// The generalised Cauchy point xc: the first local minimiser of the model along x - t g bent at
+// each bound it meets; also c = W^T (xc - x), which the subspace step needs. Empty when the
+// projected gradient is zero.
+struct CauchyPoint {
+    Flat xc, c;
+};
+
+CauchyPoint generalized_cauchy_point(const Flat& x, const Flat& g, const Box& box, const Compact& model) {
+    const std::size_t n = x.size(), k = model.k;
+    const double theta = model.theta;
+    const Small& mmat = model.mmat;
     Flat t(n, kInf), d(n, 0.0), xc = x;
     for (std::size_t i = 0; i < n; ++i) {
         if (g[i] < 0 && std::isfinite(box.upper[i])) t[i] = (x[i] - box.upper[i]) / g[i];
@@ -139,7 +163,7 @@ Flat lbfgsb_direction(const Flat& x, const Flat& g, const Box& box, const std::v
     Flat p(k, 0.0), c(k, 0.0);
     for (std::size_t i = 0; i < n; ++i)
         if (d[i] != 0)
-            for (std::size_t j = 0; j < k; ++j) p[j] += w(i, j) * d[i];
+            for (std::size_t j = 0; j < k; ++j) p[j] += model.w(i, j) * d[i];
     double f1 = -dot(d, d);  // g^T d
     double f2 = -theta * f1 - dot(p, mmat.times(p));
     const double f2_start = f2;
@@ -157,7 +181,7 @@ Flat lbfgsb_direction(const Flat& x, const Flat& g, const Box& box, const std::v
         xc[b] = d[b] > 0 ? box.upper[b] : box.lower[b];
         const double zb = xc[b] - x[b], gb = g[b];
         for (std::size_t j = 0; j < k; ++j) c[j] += dt * p[j];
-        const Flat wb = w_row(b), mc = mmat.times(c), mp = mmat.times(p), mw = mmat.times(wb);
+        const Flat wb = model.w_row(b), mc = mmat.times(c), mp = mmat.times(p), mw = mmat.times(wb);
         f1 += dt * f2 + gb * gb + theta * gb * zb - gb * dot(wb, mc);
         f2 += -theta * gb * gb - 2 * gb * dot(wb, mp) - gb * gb * dot(wb, mw);
         f2 = std::max(f2, std::numeric_limits<double>::epsilon() * f2_start);
@@ -171,6 +195,29 @@ Flat lbfgsb_direction(const Flat& x, const Flat& g, const Box& box, const std::v
     for (std::size_t i = 0; i < n; ++i)
         if (d[i] != 0) xc[i] = std::clamp(x[i] + t_old * d[i], box.lower[i], box.upper[i]);
     for (std::size_t j = 0; j < k; ++j) c[j] += dt_min * p[j];
+    return {xc, c};
+}
+}  // namespace
+
+Flat cauchy_point(const Flat& x, const Flat& g, const Box& box, const std::vector<Flat>& s,
+                  const std::vector<Flat>& y) {
+    Compact model;
+    if (!compact_model(s, y, model)) return {};
+    return generalized_cauchy_point(x, g, box, model).xc;
+}
+
+Flat lbfgsb_direction(const Flat& x, const Flat& g, const Box& box, const std::vector<Flat>& s,
+                      const std::vector<Flat>& y) {
+    const std::size_t n = x.size();
+    Compact model;
+    if (!compact_model(s, y, model)) return {};
+    const std::size_t m = model.m, k = model.k;
+    const double theta = model.theta;
+    const Small& mmat = model.mmat;
+    auto w = [&](std::size_t i, std::size_t j) { return model.w(i, j); };
+    auto w_row = [&](std::size_t i) { return model.w_row(i); };
+    auto [xc, c] = generalized_cauchy_point(x, g, box, model);
+    if (xc.empty()) return {};
 
     // ---- subspace minimisation over the variables free at the Cauchy point ----------------
     std::vector<std::size_t> free;

@@ -25,6 +25,12 @@ Flat projected_steepest(const Flat& x, const Flat& g, const Box& box);
 /// The largest a with x + a d inside the box (infinite when no bound lies ahead).
 double max_feasible_step(const Flat& x, const Flat& d, const Box& box);
 
+/// The generalised Cauchy point: the first local minimiser of the model along the projected
+/// steepest-descent path P(x - t g). Empty when the projected gradient is zero or the pairs are
+/// degenerate. (lbfgsb_direction starts from it; a test checks it against the dense model.)
+Flat cauchy_point(const Flat& x, const Flat& g, const Box& box, const std::vector<Flat>& s,
+                  const std::vector<Flat>& y);
+
 /// d = xbar - x, xbar the subspace minimiser from the generalised Cauchy point, for the model
 /// built from the curvature pairs (s, y), oldest first (theta = y^T y / s^T y of the newest).
 /// Empty pairs: B = I. Returns an empty vector when the model gives no descent direction.

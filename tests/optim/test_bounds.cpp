@@ -187,3 +187,40 @@ BOOST_AUTO_TEST_CASE(bounds_are_validated) {
         },
         "LBFGS: bounds must satisfy lower <= upper with lower < inf");
 }
+
+BOOST_AUTO_TEST_CASE(a_quadratic_with_many_active_bounds_in_scipys_number_of_calls) {
+    // 1/2 x^T A x - b^T x on [-1, 1]^40 (A tridiagonal plus a rank-one term, eigenvalues 0.99 to
+    // 23.7), b = s sin(1.7 i + 0.3)(1 + i/10): with s = 12, 32 of 40 coordinates end on a bound and
+    // the generalised Cauchy point passes many breakpoints; scipy (m 10, gtol 1e-6, ftol 0) needs
+    // 12 iterations and 13 calls there. With s = 4, 5 bounds are active (scipy 23, 24). The losses
+    // are scipy's at gtol 1e-8.
+    const std::size_t n = 40;
+    Array<double> a = xt::zeros<double>({n, n});
+    for (std::size_t i = 0; i < n; ++i) {
+        a(i, i) = 2.0 + 0.5 * double(i);
+        if (i + 1 < n) a(i, i + 1) = a(i + 1, i) = -1.0;
+        for (std::size_t j = 0; j < n; ++j) a(i, j) += 0.5 * std::cos(double(i)) * std::cos(double(j));
+    }
+    for (auto [scale, scipy_loss, scipy_calls, scipy_active] :
+         {std::tuple{12.0, -674.785737493286, 13u, 32u}, std::tuple{4.0, -116.12119687667443, 24u, 5u}}) {
+        Array<double> b = Array<double>::from_shape({n});
+        for (std::size_t i = 0; i < n; ++i) b(i) = scale * std::sin(1.7 * double(i) + 0.3) * (1 + double(i) / 10);
+        auto x = Tensor::parameter(xt::zeros<double>({n}));
+        auto am = Tensor::constant(a), bv = Tensor::constant(b);
+        LBFGS<double> opt(TensorList<double>{x},
+                          {.bounds = {-1.0, 1.0}, .stop = {.tolerance_grad = 1e-6, .tolerance_change = 0}});
+        auto r = opt.minimize([&] {
+            opt.zero_grad();
+            Tape tape;
+            auto loss = 0.5 * sum(x * reshape(matmul(am, reshape(x, {n, 1})), {n})) - sum(bv * x);
+            loss.backward();
+            return loss.item();
+        });
+        BOOST_TEST_MESSAGE("bounded quadratic, s = " << scale << ": " << r.iterations << " iterations, " << r.evaluations
+                                                     << " calls (scipy " << scipy_calls << ")");
+        BOOST_TEST(r.converged, r.message);
+        BOOST_TEST(std::abs(r.loss - scipy_loss) < 1e-9);
+        BOOST_TEST(std::size_t(xt::sum(xt::equal(xt::abs(x.value()), 1.0))()) == scipy_active);
+        BOOST_TEST(r.evaluations <= std::size_t(1.1 * scipy_calls + 1));
+    }
+}

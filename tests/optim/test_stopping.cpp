@@ -206,6 +206,26 @@ BOOST_AUTO_TEST_CASE(the_line_search_accepts_a_point_that_ties_the_best_so_far) 
     BOOST_TEST(calls == r.evaluations);
 }
 
+BOOST_AUTO_TEST_CASE(the_line_search_stops_at_its_largest_step_while_the_loss_still_falls) {
+    // phi(a) = -a - a^2 falls ever faster: no step meets the curvature condition, and the search,
+    // extrapolating, must stop at max_step (a bound of L-BFGS-B) and never look beyond it
+    for (double initial : {1.0, 3.0, 10.0}) {
+        std::size_t calls = 0;
+        double furthest = 0;
+        LineFunction phi = [&](double a) {
+            ++calls;
+            furthest = std::max(furthest, a);
+            return std::pair{-a - a * a, -1 - 2 * a};
+        };
+        auto r = strong_wolfe(phi, 0.0, -1.0, initial, {.max_step = 3.0});
+        BOOST_TEST(r.ok, "initial " << initial);
+        BOOST_TEST(r.alpha == 3.0);
+        BOOST_TEST(furthest == 3.0);
+        BOOST_TEST(r.evaluations <= 3u, r.evaluations << " evaluations from " << initial);
+        BOOST_TEST(calls == r.evaluations);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(the_penalty_adds_its_exact_curvature_to_the_gauss_newton_product) {
     // z = w, L(z) = |z|^2 / 2, penalty 50 |w|^2: the Hessian is 101 I
     auto w = Tensor::parameter(uniform({4}, 1));
@@ -426,6 +446,34 @@ BOOST_AUTO_TEST_CASE(newton_at_the_rounding_floor_accepts_a_step_that_reduces_th
     auto r = newton.minimize();
     BOOST_TEST(r.status == StopReason::gradient_small, r.message);
     BOOST_TEST(r.iterations <= 2u);
+}
+
+// The other side of the same rule: at the rounding floor a full step that leaves the loss equal
+// but makes the gradient larger is not taken. A step of 2.5 Newton steps (lr 2.5) from 1e-9 off
+// the minimum overshoots to a gradient 1.5 times larger, with a loss equal within rounding.
+BOOST_AUTO_TEST_CASE(newton_at_the_rounding_floor_refuses_a_step_that_grows_the_gradient) {
+    Logistic lr(0.5);
+    CurvatureModel<double> model = lr.model();
+    NaturalGradientOptions o{.damping = 1e-10,
+                             .cg_iterations = 64,
+                             .cg_rtol = 1e-14,
+                             .curvature = Curvature::hessian,
+                             .stop = {.tolerance_grad = 1e-12, .tolerance_change = 0}};
+    NaturalGradient<double>(TensorList<double>{lr.w, lr.b}, model, o).minimize();
+    Array<double> off = lr.w.value();
+    for (std::size_t i = 0; i < off.size(); ++i) off.data()[i] += 1e-9 * (i % 2 ? 1.0 : -1.0);
+    lr.w.set_value(off);
+    auto gradient_norm = [&] {
+        Tape tape;
+        auto g = grad(lr.loss(), {lr.w, lr.b});
+        return std::sqrt(xt::sum(xt::square(g[0].value()))() + xt::sum(xt::square(g[1].value()))());
+    };
+    const double before = gradient_norm();
+    o.lr = 2.5;
+    o.adapt_damping = false;
+    NaturalGradient<double> overshooting(TensorList<double>{lr.w, lr.b}, model, o);
+    overshooting.step();
+    BOOST_TEST(gradient_norm() <= before, "|g| " << before << " -> " << gradient_norm());
 }
 
 // The step a line search returns meets the sufficient-decrease condition, not only a

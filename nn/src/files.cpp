@@ -72,8 +72,8 @@ void write_atomically(const std::string& who, const std::string& path, const std
         ::unlink(tmp.c_str());
         throw IoError(fmt::format("{}: cannot replace '{}': {}", who, path, std::strerror(err)));
     }
-    std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));
-    if (dir.empty()) dir = "/";
+    const std::size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : std::string(path, 0, slash);
     int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {  // make the rename itself durable
         ::fsync(dfd);

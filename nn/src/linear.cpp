@@ -1,6 +1,8 @@
 // Linear layers and MLPs.
 #include "xtgrad/nn/linear.hpp"
 
+#include "xtgrad/nn/capture.hpp"
+
 #include <fmt/format.h>
 #include <xtensor/xmanipulation.hpp>
 
@@ -47,7 +49,14 @@ BasicTensor<T> Linear<T>::forward(const BasicTensor<T>& input) {
         throw ShapeError(fmt::format("Linear({} -> {}): input of shape {} must end in {} features", options_.in,
                                      options_.out, input.defined() ? to_string(input.shape()) : "undefined",
                                      options_.in));
-    return functional::linear(input, weight_, bias_);
+    auto output = functional::linear(input, weight_, bias_);
+    if (auto* capture = LayerCapture<T>::active()) {
+        const std::size_t rows = input.size() / options_.in;
+        Array<T> inputs = input.value();
+        inputs.reshape({rows, options_.in});
+        capture->record({"Linear", weight_, bias_, std::move(inputs), output});
+    }
+    return output;
 }
 
 template <class T>

@@ -44,7 +44,8 @@ double dot(const Array<T>& a, const Array<T>& b) {
 }  // namespace
 
 template <class T>
-CurvatureRecording<T>::CurvatureRecording(const CurvatureModel<T>& model, const TensorList<T>& params, Curvature kind)
+CurvatureRecording<T>::CurvatureRecording(const CurvatureModel<T>& model, const TensorList<T>& params, Curvature kind,
+                                          bool products)
     : params_(params), kind_(kind), shards_(model.shards) {
     if (!model.outputs || !model.loss) throw ValueError("CurvatureModel: outputs and loss are both needed");
     // The data term and the penalty are recorded apart: with sharded data only the first is
@@ -79,8 +80,10 @@ CurvatureRecording<T>::CurvatureRecording(const CurvatureModel<T>& model, const 
         dl_dz_ = grad<T>(TensorList<T>{loss_z}, {z0_}, {}, true, true)[0];
         gradient_ =
             values_of(grad<T>(TensorList<T>{z_}, params, {BasicTensor<T>::constant(dl_dz_.value())}, false, true));
-        w_ = BasicTensor<T>::parameter(xt::zeros<T>(z_.shape()));
-        jt_w_ = grad<T>(TensorList<T>{z_}, params, {w_}, true, true);
+        if (products) {
+            w_ = BasicTensor<T>::parameter(xt::zeros<T>(z_.shape()));
+            jt_w_ = grad<T>(TensorList<T>{z_}, params, {w_}, true, true);
+        }
         choose_output_hessian();
     }
     if (shards_.active()) {
@@ -153,7 +156,11 @@ void CurvatureRecording<T>::choose_output_hessian() {
         if (aa == 0) continue;
         double scale = dot(hu, a) / aa;
         Array<T> residual = hu - static_cast<T>(scale) * a;
-        if (std::sqrt(dot(residual, residual)) <= tolerance * hu_norm) {
+        // equal to a relative tolerance, or within the generic product's own rounding (where
+        // the rows saturate, p -> one-hot, H_L u is that rounding and no tolerance relative to
+        // it can hold: in float32 the softmax form was refused there)
+        const double rounding = 64 * double(std::numeric_limits<T>::epsilon()) * std::abs(scale) * std::sqrt(dot(u, u));
+        if (std::sqrt(dot(residual, residual)) <= std::max(tolerance * hu_norm, rounding)) {
             output_kind_ = kind;
             output_scale_ = scale;
             return;
@@ -163,7 +170,14 @@ void CurvatureRecording<T>::choose_output_hessian() {
 }
 
 template <class T>
+Vec<T> CurvatureRecording<T>::output_vjp(const Array<T>& c, const TensorList<T>& wrt) const {
+    return values_of(grad<T>(TensorList<T>{z_}, wrt, {BasicTensor<T>::constant(c)}, false, true));
+}
+
+template <class T>
 Vec<T> CurvatureRecording<T>::product(const Vec<T>& v) {
+    if (kind_ == Curvature::fisher && !w_.defined())
+        throw std::logic_error("CurvatureRecording::product: recorded without products");
     Vec<T> out;
     if (kind_ == Curvature::hessian) {
         out = grad_.empty() ? zeros_like(values_of(params_)) : grad_of_inner(grad_, v, params_);

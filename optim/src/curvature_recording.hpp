@@ -14,7 +14,10 @@ enum class OutputHessian { generic, softmax, sigmoid, identity };
 template <class T>
 class CurvatureRecording {
 public:
-    CurvatureRecording(const CurvatureModel<T>& model, const TensorList<T>& params, Curvature kind);
+    /// Without `products` (fisher only) the recording keeps the loss, the gradient and the
+    /// output Hessian's form but not J^T w, so product() is unavailable: what K-FAC needs.
+    CurvatureRecording(const CurvatureModel<T>& model, const TensorList<T>& params, Curvature kind,
+                       bool products = true);
     double loss() const { return loss_; }
     const Vec<T>& gradient() const { return gradient_; }
     /// J^T H_L J v + H_penalty v (fisher), or H v (hessian).
@@ -22,6 +25,13 @@ public:
     OutputHessian output_hessian() const { return output_kind_; }
     /// The multiple of the closed form that H_L is (the reduction's 1/N, a weight).
     double output_scale() const { return output_scale_; }
+    /// fisher: the outputs z as recorded, softmax or sigmoid of z for those closed forms, and
+    /// sum_i <z_i, c_i> differentiated with respect to `wrt` (one reverse sweep; zeros where it
+    /// does not reach), e.g. with respect to intermediate tensors of the recording.
+    const BasicTensor<T>& outputs() const { return z_; }
+    const Array<T>& probabilities() const { return probabilities_; }
+    Array<T> output_gradient() const { return dl_dz_.value(); }  ///< dL/dz
+    Vec<T> output_vjp(const Array<T>& c, const TensorList<T>& wrt) const;
 
 private:
     Vec<T> output_product(const Array<T>& u);  // H_L u, generic: a reverse sweep of dL/dz

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "xtgrad/autodiff.hpp"
+#include "xtgrad/nn/capture.hpp"
 #include "xtgrad/nn/checkpoint.hpp"
 #include "xtgrad/nn/conv.hpp"
 #include "xtgrad/nn/data.hpp"

@@ -6,6 +6,7 @@
 #include "xtgrad/optim/adam.hpp"
 #include "xtgrad/optim/conjugate_gradient.hpp"
 #include "xtgrad/optim/curvature.hpp"
+#include "xtgrad/optim/kfac.hpp"
 #include "xtgrad/optim/lbfgs.hpp"
 #include "xtgrad/optim/line_search.hpp"
 #include "xtgrad/optim/linear_cg.hpp"

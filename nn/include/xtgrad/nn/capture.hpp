@@ -1,0 +1,49 @@
+// What the layers computed, for methods that need more than the gradient: Kronecker-factored
+// curvature (K-FAC, optim/kfac.hpp) needs each layer's input rows a and the gradient with
+// respect to its output s = a W^T + b. PyTorch's K-FAC packages collect them with forward and
+// backward hooks; here a LayerCapture, alive on the thread while the model runs, receives
+// each weight layer's input and its output tensor, and the output's gradient is then taken on
+// the tape like any other (grad with respect to an intermediate tensor).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "xtgrad/autodiff.hpp"
+
+namespace xtgrad::nn {
+
+/// One call of a weight layer (Linear): output = inputs W^T + b, row by row.
+template <class T>
+struct CapturedLayer {
+    std::string type;       ///< "Linear"
+    BasicTensor<T> weight;  ///< [out, in]
+    BasicTensor<T> bias;    ///< [out]; undefined when the layer has none
+    Array<T> inputs;        ///< the rows the weight multiplies: [rows, in]
+    BasicTensor<T> output;  ///< the layer's output as recorded: [..., out], rows in the same order
+};
+
+/// While alive, every Linear forward on this thread appends a CapturedLayer (a layer called
+/// twice appears twice). Captures nest: the innermost receives, the outer one is restored when
+/// it ends. The tensors live on the tape the forward recorded them on.
+template <class T>
+class LayerCapture {
+public:
+    LayerCapture();
+    ~LayerCapture();
+    LayerCapture(const LayerCapture&) = delete;
+    LayerCapture& operator=(const LayerCapture&) = delete;
+    const std::vector<CapturedLayer<T>>& layers() const { return layers_; }
+    /// The capture receiving on this thread, or nullptr.
+    static LayerCapture* active();
+    void record(CapturedLayer<T> layer) { layers_.push_back(std::move(layer)); }
+
+private:
+    std::vector<CapturedLayer<T>> layers_;
+    LayerCapture* outer_;
+};
+
+extern template class LayerCapture<float>;
+extern template class LayerCapture<double>;
+
+}  // namespace xtgrad::nn

@@ -1,0 +1,509 @@
+// K-FAC: factors from a LayerCapture of the model's forward and reverse sweeps of its outputs,
+// inverses from the factors' eigendecompositions (see kfac.hpp and docs/design.md).
+#include "xtgrad/optim/kfac.hpp"
+
+#include <cmath>
+#include <map>
+#include <optional>
+
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xview.hpp>
+
+#include "curvature_recording.hpp"
+#include "optimizer_state.hpp"
+#include "symmetric_eigen.hpp"
+#include "vector.hpp"
+
+namespace xtgrad::optim {
+
+void KFACOptions::validate() const {
+    auto fail = [](const char* what, double v) { throw ValueError(fmt::format("KFAC: {}, got {}", what, v)); };
+    if (!(lr >= 0)) fail("lr must be >= 0", lr);
+    if (!(momentum >= 0 && momentum < 1)) fail("momentum must be in [0, 1)", momentum);
+    if (!(weight_decay >= 0)) fail("weight_decay must be >= 0", weight_decay);
+    if (!(damping > 0) || !std::isfinite(damping)) fail("damping must be positive and finite", damping);
+    if (!(stat_decay >= 0 && stat_decay < 1)) fail("stat_decay must be in [0, 1)", stat_decay);
+    if (factor_every == 0) fail("factor_every must be >= 1", 0);
+    if (inverse_every == 0) fail("inverse_every must be >= 1", 0);
+    if (!(kl_clip >= 0)) fail("kl_clip must be >= 0 (0: off)", kl_clip);
+}
+
+namespace detail {
+
+// What a layer's block needs at each step: with factored damping the two damped inverses,
+// otherwise the eigenbases and 1 / (lambda_G lambda_A^T + lambda).
+template <class T>
+struct KFACInverse {
+    Array<T> a, g;            // (A + gamma_A I)^-1, (G + gamma_G I)^-1; or E_A, E_G (rows: eigenvectors)
+    Array<T> scale;           // [out, in'] without factored damping
+    Array<T> from_a, from_g;  // the factors inverted (saved, so that a restored run continues exactly)
+    bool ready = false;
+};
+
+namespace {
+
+template <class T>
+BasicTensor<T> constant(const Array<T>& a) {
+    return BasicTensor<T>::constant(a);
+}
+
+// x^T y for [rows, n] and [rows, m] (a BLAS product)
+template <class T>
+Array<T> gram(const Array<T>& x, const Array<T>& y) {
+    NoGrad no_grad;
+    return matmul(transpose(constant(x)), constant(y)).value();
+}
+
+template <class T>
+Array<T> product(const Array<T>& x, const Array<T>& y) {
+    NoGrad no_grad;
+    return matmul(constant(x), constant(y)).value();
+}
+
+template <class T>
+Array<T> product_t(const Array<T>& x, const Array<T>& y) {  // x y^T
+    NoGrad no_grad;
+    return matmul(constant(x), transpose(constant(y))).value();
+}
+
+template <class T>
+Array<T> t_product(const Array<T>& x, const Array<T>& y) {  // x^T y
+    return gram(x, y);
+}
+
+// E^T diag(1 / (values + shift)) E for eigenvectors as E's rows; eigenvalues below zero are
+// rounding (the factors are second moments) and taken as zero
+template <class T>
+Array<T> damped_inverse(const SymmetricEigen<T>& e, double shift) {
+    const std::size_t n = e.values.size();
+    Array<T> scaled = e.vectors;
+    for (std::size_t i = 0; i < n; ++i) {
+        const T d = T(1.0 / (std::max(double(e.values(i)), 0.0) + shift));
+        for (std::size_t j = 0; j < n; ++j) scaled(i, j) *= d;
+    }
+    return t_product(e.vectors, scaled);
+}
+
+template <class T>
+double mean_trace(const Array<T>& m) {
+    const std::size_t n = m.shape()[0];
+    double t = 0;
+    for (std::size_t i = 0; i < n; ++i) t += double(m(i, i));
+    return n ? t / double(n) : 0.0;
+}
+
+// The rows [x, 1] the bias-augmented weight [W b] multiplies
+template <class T>
+Array<T> with_ones(const Array<T>& x) {
+    const std::size_t rows = x.shape()[0], in = x.shape()[1];
+    Array<T> out = Array<T>::from_shape({rows, in + 1});
+    for (std::size_t r = 0; r < rows; ++r) {
+        std::copy(x.data() + r * in, x.data() + (r + 1) * in, out.data() + r * (in + 1));
+        out(r, in) = T(1);
+    }
+    return out;
+}
+
+template <class T>
+Array<T> stack_rows(const std::vector<Array<T>>& parts, std::size_t width) {
+    std::size_t rows = 0;
+    for (auto& p : parts) rows += p.size() / width;
+    Array<T> out = Array<T>::from_shape({rows, width});
+    T* o = out.data();
+    for (auto& p : parts) o = std::copy(p.data(), p.data() + p.size(), o);
+    return out;
+}
+
+}  // namespace
+}  // namespace detail
+
+template <class T>
+KFAC<T>::KFAC(const TensorList<T>& params, CurvatureModel<T> model, const KFACOptions& options)
+    : params_(params), model_(std::move(model)), options_(options), rng_(options.seed) {
+    options_.validate();
+    if (!model_.outputs || !model_.loss) throw ValueError("KFAC: the CurvatureModel needs outputs and loss");
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+        const auto& p = params_[i];
+        if (!p.defined() || !p.is_leaf() || !p.requires_grad())
+            throw ValueError("KFAC: every parameter must be a leaf made with parameter()");
+        for (std::size_t j = 0; j < i; ++j)
+            if (&params_[j].value() == &p.value())
+                throw ValueError(fmt::format("KFAC: parameter {} is given twice (as {})", i, j));
+    }
+    names_ = detail::default_names(0, params_.size());
+    momentum_.resize(params_.size());
+}
+
+template <class T>
+KFAC<T>::KFAC(const nn::NamedTensors<T>& params, CurvatureModel<T> model, const KFACOptions& options)
+    : KFAC(
+          [&] {
+              TensorList<T> list;
+              for (auto& [name, p] : params) list.push_back(p);
+              return list;
+          }(),
+          std::move(model), options) {
+    names_.clear();
+    for (auto& [name, p] : params) names_.push_back(name);
+}
+
+template <class T>
+KFAC<T>::~KFAC() = default;
+
+// Each captured call whose weight is one of the parameters belongs to a layer (made at its
+// first appearance); a layer called several times (shared weights) gathers the rows of all.
+template <class T>
+void KFAC<T>::find_layers(const std::vector<nn::CapturedLayer<T>>& captured) {
+    auto index_of = [&](const BasicTensor<T>& t) {
+        for (std::size_t i = 0; i < params_.size(); ++i)
+            if (t.defined() && &params_[i].value() == &t.value()) return i;
+        return params_.size();
+    };
+    for (auto& c : captured) {
+        const std::size_t w = index_of(c.weight);
+        if (w == params_.size()) continue;
+        bool known = false;
+        for (auto& l : layers_) known = known || l.weight == w;
+        if (known) continue;
+        KFACLayer<T> layer;
+        layer.name = names_[w];
+        layer.weight = w;
+        layer.bias = index_of(c.bias);
+        layer.has_bias = layer.bias < params_.size();
+        const std::size_t side = params_[w].shape()[1] + layer.has_bias;
+        auto it = pending_.find(w);  // factors from load_state
+        if (it != pending_.end() && it->second.a.shape()[0] != side)
+            throw ValueError(fmt::format("KFAC: the loaded factor '{}.kfac_a' has side {}, the layer's inputs {}{}",
+                                         layer.name, it->second.a.shape()[0], side,
+                                         layer.has_bias ? " (with its bias)" : ""));
+        layers_.push_back(std::move(layer));
+        inverses_.emplace_back();
+        if (it != pending_.end()) {
+            adopt(layers_.size() - 1, std::move(it->second));
+            pending_.erase(it);
+        }
+    }
+}
+
+template <class T>
+void KFAC<T>::step() {
+    const KFACOptions& o = options_;
+    const bool update_factors = steps_ % o.factor_every == 0;
+    std::optional<detail::CurvatureRecording<T>> rec;
+    std::vector<nn::CapturedLayer<T>> captured;
+    {
+        nn::LayerCapture<T> capture;
+        rec.emplace(model_, params_, Curvature::fisher, false);
+        captured = capture.layers();
+    }
+    detail::check_finite_loss("KFAC.step", rec->loss());
+    detail::Vec<T> gradient = rec->gradient();
+    detail::check_finite("KFAC.step", "gradient", gradient, names_);
+    find_layers(captured);
+
+    if (update_factors && !layers_.empty()) {
+        const auto kind = rec->output_hessian();
+        if (kind == detail::OutputHessian::generic)
+            throw ValueError(
+                "KFAC: the loss's Hessian in the outputs is not that of softmax or sigmoid cross entropy or squared "
+                "error (times a constant), so the Fisher's targets cannot be drawn from the model's distribution");
+        // the captured calls of each layer, and the output tensors whose gradients G needs
+        std::vector<std::vector<std::size_t>> calls(layers_.size());
+        TensorList<T> outputs;
+        for (std::size_t c = 0; c < captured.size(); ++c)
+            for (std::size_t l = 0; l < layers_.size(); ++l)
+                if (&captured[c].weight.value() == &params_[layers_[l].weight].value()) {
+                    calls[l].push_back(outputs.size());
+                    outputs.push_back(captured[c].output);
+                }
+        // the output-space vectors whose sweeps give G: sum over sweeps of ds^T ds
+        const Array<T>& z = rec->outputs().value();
+        const double scale = rec->output_scale();
+        const std::size_t width = z.dimension() == 0                                               ? 1
+                                  : (z.dimension() >= 2 || kind == detail::OutputHessian::softmax) ? z.shape().back()
+                                                                                                   : 1;
+        const std::size_t rows = z.size() / std::max<std::size_t>(width, 1);
+        const Array<T>& p = rec->probabilities();
+        std::vector<Array<T>> seeds;
+        double g_weight = 1;  // G = g_weight sum ds^T ds
+        if (o.fisher == FisherEstimate::empirical) {
+            seeds.push_back(rec->output_gradient());
+            g_weight = scale > 0 ? 1 / scale : 0;
+        } else if (o.fisher == FisherEstimate::sampled) {
+            Array<T> v = Array<T>::from_shape(z.shape());
+            const T root = T(std::sqrt(std::max(scale, 0.0)));
+            std::uniform_real_distribution<double> uniform(0.0, 1.0);
+            std::normal_distribution<double> normal;
+            for (std::size_t r = 0; r < rows; ++r) {
+                T* vr = v.data() + r * width;
+                const T* pr = p.data() + r * width;
+                if (kind == detail::OutputHessian::softmax) {  // y ~ Cat(p): v = p - e_y
+                    double u = uniform(rng_), c = 0;
+                    std::size_t y = width - 1;
+                    for (std::size_t k = 0; k < width; ++k)
+                        if ((c += double(pr[k])) > u) {
+                            y = k;
+                            break;
+                        }
+                    for (std::size_t k = 0; k < width; ++k) vr[k] = root * (pr[k] - T(k == y));
+                } else if (kind == detail::OutputHessian::sigmoid) {  // y ~ Bernoulli(p): v = p - y
+                    for (std::size_t k = 0; k < width; ++k) vr[k] = root * (pr[k] - T(uniform(rng_) < double(pr[k])));
+                } else {  // squared error: v ~ N(0, scale I)
+                    for (std::size_t k = 0; k < width; ++k) vr[k] = root * T(normal(rng_));
+                }
+            }
+            seeds.push_back(std::move(v));
+        } else {  // exact: H_L = sum_c v_c v_c^T, one sweep per output
+            for (std::size_t c = 0; c < width; ++c) {
+                Array<T> v = xt::zeros<T>(z.shape());
+                for (std::size_t r = 0; r < rows; ++r) {
+                    T* vr = v.data() + r * width;
+                    const T* pr = p.data() + r * width;
+                    if (kind == detail::OutputHessian::softmax) {  // diag(p) - p p^T = sum_c p_c (e_c - p)(e_c - p)^T
+                        const T root = T(std::sqrt(std::max(scale * double(pr[c]), 0.0)));
+                        for (std::size_t k = 0; k < width; ++k) vr[k] = root * (T(k == c) - pr[k]);
+                    } else if (kind == detail::OutputHessian::sigmoid) {
+                        vr[c] = T(std::sqrt(std::max(scale * double(pr[c] * (T(1) - pr[c])), 0.0)));
+                    } else {
+                        vr[c] = T(std::sqrt(std::max(scale, 0.0)));
+                    }
+                }
+                seeds.push_back(std::move(v));
+            }
+        }
+        std::vector<Array<T>> new_g(layers_.size());
+        for (auto& seed : seeds) {
+            detail::Vec<T> ds = rec->output_vjp(seed, outputs);
+            for (std::size_t l = 0; l < layers_.size(); ++l) {
+                if (calls[l].empty()) continue;
+                const std::size_t out = params_[layers_[l].weight].shape()[0];
+                std::vector<Array<T>> parts;
+                for (std::size_t k : calls[l]) parts.push_back(ds[k]);
+                Array<T> d = detail::stack_rows(parts, out);
+                Array<T> gg = detail::gram(d, d);
+                if (new_g[l].size() == 0)
+                    new_g[l] = std::move(gg);
+                else
+                    new_g[l] += gg;
+            }
+        }
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            if (calls[l].empty()) continue;  // not called this time: its factors stay
+            KFACLayer<T>& layer = layers_[l];
+            const std::size_t in = params_[layer.weight].shape()[1];
+            std::vector<Array<T>> parts;
+            for (std::size_t c = 0; c < captured.size(); ++c)
+                if (&captured[c].weight.value() == &params_[layer.weight].value()) parts.push_back(captured[c].inputs);
+            Array<T> a = detail::stack_rows(parts, in);
+            if (layer.has_bias) a = detail::with_ones(a);
+            Array<T> new_a = detail::gram(a, a) / T(a.shape()[0]);
+            new_g[l] *= T(g_weight);
+            const T d = T(o.stat_decay);
+            if (layer.a.size() == 0 || d == T(0)) {
+                layer.a = std::move(new_a);
+                layer.g = std::move(new_g[l]);
+            } else {
+                layer.a = d * layer.a + (T(1) - d) * new_a;
+                layer.g = d * layer.g + (T(1) - d) * new_g[l];
+            }
+        }
+    }
+    bool stale = false;
+    for (auto& inv : inverses_) stale = stale || !inv.ready;
+    if (steps_ % o.inverse_every == 0 || stale) refresh_inverses();
+
+    // the direction: K-FAC's blocks, KL-clipped, then weight decay and momentum
+    detail::Vec<T> direction = precondition(gradient);
+    if (o.kl_clip > 0 && !layers_.empty()) {
+        double vg = 0;
+        auto dot = [&](std::size_t i) {
+            double s = 0;
+            for (std::size_t k = 0; k < gradient[i].size(); ++k)
+                s += double(direction[i].data()[k]) * double(gradient[i].data()[k]);
+            return s;
+        };
+        for (auto& l : layers_) vg += dot(l.weight) + (l.has_bias ? dot(l.bias) : 0.0);
+        vg *= o.lr * o.lr;
+        if (vg > o.kl_clip) {
+            const T nu = T(std::sqrt(o.kl_clip / vg));
+            for (auto& l : layers_) {
+                direction[l.weight] *= nu;
+                if (l.has_bias) direction[l.bias] *= nu;
+            }
+        }
+    }
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+        Array<T>& value = BasicTensor<T>(params_[i]).mutable_value();
+        if (o.weight_decay != 0) direction[i] += T(o.weight_decay) * value;
+        if (o.momentum != 0) {
+            if (momentum_[i].size() == 0 || momentum_[i].shape() != value.shape())
+                momentum_[i] = direction[i];
+            else
+                momentum_[i] = T(o.momentum) * momentum_[i] + direction[i];
+            value -= T(o.lr) * momentum_[i];
+        } else {
+            value -= T(o.lr) * direction[i];
+        }
+    }
+    loss_ = rec->loss();
+    ++steps_;
+}
+
+template <class T>
+void KFAC<T>::refresh_inverses() {
+    for (std::size_t l = 0; l < layers_.size(); ++l)
+        if (layers_[l].a.size() != 0) invert(l, layers_[l].a, layers_[l].g);  // (none yet: not called so far)
+}
+
+template <class T>
+void KFAC<T>::invert(std::size_t l, const Array<T>& a, const Array<T>& g) {
+    const KFACOptions& o = options_;
+    detail::KFACInverse<T>& inv = inverses_[l];
+    auto ea = detail::symmetric_eigen("KFAC", a), eg = detail::symmetric_eigen("KFAC", g);
+    if (o.factored_damping) {
+        // pi balances the damping between the factors by their average eigenvalues
+        const double ta = detail::mean_trace(a), tg = detail::mean_trace(g);
+        const double pi = ta > 0 && tg > 0 ? std::sqrt(ta / tg) : 1.0;
+        const double root = std::sqrt(o.damping);
+        inv.a = detail::damped_inverse(ea, pi * root);
+        inv.g = detail::damped_inverse(eg, root / pi);
+    } else {
+        const std::size_t na = ea.values.size(), ng = eg.values.size();
+        inv.a = std::move(ea.vectors);
+        inv.g = std::move(eg.vectors);
+        inv.scale = Array<T>::from_shape({ng, na});
+        for (std::size_t i = 0; i < ng; ++i)
+            for (std::size_t j = 0; j < na; ++j)
+                inv.scale(i, j) =
+                    T(1.0 / (std::max(double(eg.values(i)), 0.0) * std::max(double(ea.values(j)), 0.0) + o.damping));
+    }
+    inv.from_a = a;
+    inv.from_g = g;
+    inv.ready = true;
+}
+
+template <class T>
+ParamVector<T> KFAC<T>::precondition(const ParamVector<T>& gradient) const {
+    if (gradient.size() != params_.size())
+        throw ShapeError(
+            fmt::format("KFAC.precondition: {} arrays for {} parameters", gradient.size(), params_.size()));
+    for (std::size_t i = 0; i < params_.size(); ++i)
+        if (gradient[i].shape() != params_[i].shape())
+            throw ShapeError(fmt::format("KFAC.precondition: array {} has shape {}, the parameter {}", i,
+                                         to_string(gradient[i].shape()), to_string(params_[i].shape())));
+    ParamVector<T> out = gradient;
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+        const KFACLayer<T>& layer = layers_[l];
+        const detail::KFACInverse<T>& inv = inverses_[l];
+        if (!inv.ready) continue;
+        const std::size_t rows = params_[layer.weight].shape()[0], in = params_[layer.weight].shape()[1];
+        Array<T> gw = gradient[layer.weight];  // [out, in] and the bias as a last column
+        if (layer.has_bias) {
+            Array<T> joined = Array<T>::from_shape({rows, in + 1});
+            xt::view(joined, xt::all(), xt::range(0, in)) = gw;
+            xt::view(joined, xt::all(), in) = gradient[layer.bias];
+            gw = std::move(joined);
+        }
+        Array<T> d;
+        if (options_.factored_damping) {
+            d = detail::product(detail::product(inv.g, gw), inv.a);  // (G + g I)^-1 grad (A + g I)^-1
+        } else {
+            Array<T> v = detail::product_t(detail::product(inv.g, gw), inv.a);  // E_G grad E_A^T
+            v *= inv.scale;
+            d = detail::product(detail::t_product(inv.g, v), inv.a);  // E_G^T v E_A
+        }
+        if (layer.has_bias) {
+            out[layer.weight] = xt::view(d, xt::all(), xt::range(0, in));
+            out[layer.bias] = xt::view(d, xt::all(), in);
+        } else {
+            out[layer.weight] = std::move(d);
+        }
+    }
+    return out;
+}
+
+template <class T>
+nn::NamedArrays<T> KFAC<T>::state() const {
+    nn::NamedArrays<T> out;
+    out.emplace_back("kfac.steps", detail::scalar_array<T>(double(steps_)));
+    for (std::size_t i = 0; i < params_.size(); ++i)
+        if (momentum_[i].size() != 0) out.emplace_back(names_[i] + ".momentum_buffer", momentum_[i]);
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+        if (layers_[l].a.size() == 0) continue;
+        out.emplace_back(layers_[l].name + ".kfac_a", layers_[l].a);
+        out.emplace_back(layers_[l].name + ".kfac_g", layers_[l].g);
+        if (inverses_[l].ready) {
+            out.emplace_back(layers_[l].name + ".kfac_a_inverted", inverses_[l].from_a);
+            out.emplace_back(layers_[l].name + ".kfac_g_inverted", inverses_[l].from_g);
+        }
+    }
+    return out;
+}
+
+template <class T>
+void KFAC<T>::load_state(const nn::NamedArrays<T>& state) {
+    detail::StateReader<T> reader("KFAC.load_state", state);
+    const std::size_t steps = reader.count("kfac.steps", 0);
+    std::vector<Array<T>> momentum(params_.size());
+    for (std::size_t i = 0; i < params_.size(); ++i)
+        if (auto m = reader.array(names_[i] + ".momentum_buffer", params_[i].shape())) momentum[i] = std::move(*m);
+    // the factors of each weight (2-D parameter): G of side out, A of side in, or in + 1 with a
+    // bias; whether the layer has one is known once a step has seen it (then checked exactly)
+    std::map<std::size_t, SavedFactors> factors;
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+        if (params_[i].dim() != 2) continue;
+        const std::size_t out = params_[i].shape()[0], in = params_[i].shape()[1];
+        const std::string name = names_[i];
+        const Array<T>* a = reader.find(name + ".kfac_a");
+        const Array<T>* g = reader.find(name + ".kfac_g");
+        if (!a && !g) continue;
+        if (!a || !g)
+            throw ValueError(
+                fmt::format("KFAC.load_state: '{}' has one of its factors (kfac_a, kfac_g) but not both", name));
+        std::size_t side = a->dimension() == 2 && a->shape()[0] == in + 1 ? in + 1 : in;
+        for (auto& l : layers_)
+            if (l.weight == i) side = in + l.has_bias;
+        SavedFactors f{*reader.array(name + ".kfac_a", Shape{side, side}),
+                       *reader.array(name + ".kfac_g", Shape{out, out})};
+        auto ia = reader.array(name + ".kfac_a_inverted", Shape{side, side});
+        auto ig = reader.array(name + ".kfac_g_inverted", Shape{out, out});
+        if (bool(ia) != bool(ig))
+            throw ValueError(fmt::format(
+                "KFAC.load_state: '{}' has one of its inverted factors (kfac_a_inverted, kfac_g_inverted) but not both",
+                name));
+        if (ia) {
+            f.inverted_a = std::move(*ia);
+            f.inverted_g = std::move(*ig);
+        }
+        factors[i] = std::move(f);
+    }
+    reader.finish();
+    // (every entry checked: now the state changes)
+    steps_ = steps;
+    momentum_ = std::move(momentum);
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+        inverses_[l] = {};
+        auto it = factors.find(layers_[l].weight);
+        if (it == factors.end()) {
+            layers_[l].a = layers_[l].g = Array<T>();
+            continue;
+        }
+        adopt(l, std::move(it->second));
+        factors.erase(it);
+    }
+    pending_ = std::move(factors);
+}
+
+// Factors read by load_state become layer l's; its inverses are those of the factors inverted
+// when the state was saved (so the run continues as if never stopped), or made at the next step.
+template <class T>
+void KFAC<T>::adopt(std::size_t l, SavedFactors f) {
+    layers_[l].a = std::move(f.a);
+    layers_[l].g = std::move(f.g);
+    if (f.inverted_a.size() != 0) invert(l, f.inverted_a, f.inverted_g);
+}
+
+template class KFAC<float>;
+template class KFAC<double>;
+
+}  // namespace xtgrad::optim

@@ -148,6 +148,7 @@ const std::vector<Example>& examples() {
         {"MAP with a full prior covariance", map_full_prior},
         {"the evidence chooses the weight decay", evidence_chooses_weight_decay},
         {"second-order methods", second_order_methods},
+        {"K-FAC beside SGD, Adam and the CG natural gradient", kfac_digits},
         {"the curvature spectrum of a trained network", curvature_spectrum},
         {"a convolutional network on the digits", cnn_digits},
         {"sequence models on the digits", sequence_digits},

@@ -271,7 +271,7 @@ void KFAC<T>::step() {
                 seeds.push_back(std::move(v));
             }
         }
-        std::vector<Array<T>> new_g(layers_.size());
+        std::vector<std::optional<Array<T>>> new_g(layers_.size());
         for (auto& seed : seeds) {
             detail::Vec<T> ds = rec->output_vjp(seed, outputs);
             for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -281,10 +281,10 @@ void KFAC<T>::step() {
                 for (std::size_t k : calls[l]) parts.push_back(ds[k]);
                 Array<T> d = detail::stack_rows(parts, out);
                 Array<T> gg = detail::gram(d, d);
-                if (new_g[l].size() == 0)
+                if (!new_g[l])
                     new_g[l] = std::move(gg);
                 else
-                    new_g[l] += gg;
+                    *new_g[l] += gg;
             }
         }
         for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -297,14 +297,15 @@ void KFAC<T>::step() {
             Array<T> a = detail::stack_rows(parts, in);
             if (layer.has_bias) a = detail::with_ones(a);
             Array<T> new_a = detail::gram(a, a) / T(a.shape()[0]);
-            new_g[l] *= T(g_weight);
+            Array<T> g_new = std::move(*new_g[l]);
+            g_new *= T(g_weight);
             const T d = T(o.stat_decay);
-            if (layer.a.size() == 0 || d == T(0)) {
+            if (!layer.has_factors() || d == T(0)) {
                 layer.a = std::move(new_a);
-                layer.g = std::move(new_g[l]);
+                layer.g = std::move(g_new);
             } else {
                 layer.a = d * layer.a + (T(1) - d) * new_a;
-                layer.g = d * layer.g + (T(1) - d) * new_g[l];
+                layer.g = d * layer.g + (T(1) - d) * g_new;
             }
         }
     }
@@ -336,11 +337,11 @@ void KFAC<T>::step() {
         Array<T>& value = BasicTensor<T>(params_[i]).mutable_value();
         if (o.weight_decay != 0) direction[i] += T(o.weight_decay) * value;
         if (o.momentum != 0) {
-            if (momentum_[i].size() == 0 || momentum_[i].shape() != value.shape())
+            if (!momentum_[i])
                 momentum_[i] = direction[i];
             else
-                momentum_[i] = T(o.momentum) * momentum_[i] + direction[i];
-            value -= T(o.lr) * momentum_[i];
+                *momentum_[i] = T(o.momentum) * *momentum_[i] + direction[i];
+            value -= T(o.lr) * *momentum_[i];
         } else {
             value -= T(o.lr) * direction[i];
         }
@@ -352,7 +353,7 @@ void KFAC<T>::step() {
 template <class T>
 void KFAC<T>::refresh_inverses() {
     for (std::size_t l = 0; l < layers_.size(); ++l)
-        if (layers_[l].a.size() != 0) invert(l, layers_[l].a, layers_[l].g);  // (none yet: not called so far)
+        if (layers_[l].has_factors()) invert(l, layers_[l].a, layers_[l].g);  // (none yet: not called so far)
 }
 
 template <class T>
@@ -427,9 +428,9 @@ nn::NamedArrays<T> KFAC<T>::state() const {
     nn::NamedArrays<T> out;
     out.emplace_back("kfac.steps", detail::scalar_array<T>(double(steps_)));
     for (std::size_t i = 0; i < params_.size(); ++i)
-        if (momentum_[i].size() != 0) out.emplace_back(names_[i] + ".momentum_buffer", momentum_[i]);
+        if (momentum_[i]) out.emplace_back(names_[i] + ".momentum_buffer", *momentum_[i]);
     for (std::size_t l = 0; l < layers_.size(); ++l) {
-        if (layers_[l].a.size() == 0) continue;
+        if (!layers_[l].has_factors()) continue;
         out.emplace_back(layers_[l].name + ".kfac_a", layers_[l].a);
         out.emplace_back(layers_[l].name + ".kfac_g", layers_[l].g);
         if (inverses_[l].ready) {
@@ -444,9 +445,9 @@ template <class T>
 void KFAC<T>::load_state(const nn::NamedArrays<T>& state) {
     detail::StateReader<T> reader("KFAC.load_state", state);
     const std::size_t steps = reader.count("kfac.steps", 0);
-    std::vector<Array<T>> momentum(params_.size());
+    std::vector<std::optional<Array<T>>> momentum(params_.size());
     for (std::size_t i = 0; i < params_.size(); ++i)
-        if (auto m = reader.array(names_[i] + ".momentum_buffer", params_[i].shape())) momentum[i] = std::move(*m);
+        momentum[i] = reader.array(names_[i] + ".momentum_buffer", params_[i].shape());
     // the factors of each weight (2-D parameter): G of side out, A of side in, or in + 1 with a
     // bias; whether the layer has one is known once a step has seen it (then checked exactly)
     std::map<std::size_t, SavedFactors> factors;
@@ -500,7 +501,7 @@ template <class T>
 void KFAC<T>::adopt(std::size_t l, SavedFactors f) {
     layers_[l].a = std::move(f.a);
     layers_[l].g = std::move(f.g);
-    if (f.inverted_a.size() != 0) invert(l, f.inverted_a, f.inverted_g);
+    if (f.inverted_a.dimension() == 2) invert(l, f.inverted_a, f.inverted_g);
 }
 
 template class KFAC<float>;

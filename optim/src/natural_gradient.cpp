@@ -118,23 +118,27 @@ void NaturalGradient<T>::step() {
             detail::assign(params, x);
             f_new = recording ? loss_at(model_) : compiled_->loss_at();
             ++evaluations_;
-            // a strict decrease: where 1e-4 scale slope is below the loss's rounding, the Armijo
-            // test alone accepts a step that changes nothing (and then reports convergence)
-            if (std::isfinite(f_new) && f_new < f0 && f_new <= f0 + 1e-4 * scale * slope) {
-                accepted = true;
-                break;
-            }
-            // Once the step's whole predicted decrease is within the loss's rounding, the loss
-            // cannot judge it (backtracking on its noise took 1/8 steps): the gradient can. A
-            // full step that leaves the loss equal to rounding and reduces |g| is taken.
-            if (k == 0 && std::isfinite(f_new) && below_rounding(-slope, f0, std::numeric_limits<T>::epsilon()) &&
-                below_rounding(std::abs(f_new - f0), f0, std::numeric_limits<T>::epsilon())) {
+            // Once the step's whole predicted decrease and its actual change are both within the
+            // loss's rounding, the loss cannot judge it (backtracking on its noise took 1/8 steps,
+            // and a "decrease" by noise took steps that grew the gradient): the gradient does. A
+            // step that leaves the loss equal to rounding is taken when it reduces |g|.
+            const double eps = std::numeric_limits<T>::epsilon();
+            const bool loss_blind = std::isfinite(f_new) && below_rounding(-scale * slope, f0, eps) &&
+                                    below_rounding(std::abs(f_new - f0), f0, eps);
+            if (loss_blind) {
                 detail::CurvatureRecording<T> there(model_, params, o.curvature);
                 ++evaluations_;
                 if (detail::norm(there.gradient()) < g0) {
                     accepted = by_gradient = true;
                     break;
                 }
+                continue;
+            }
+            // a strict decrease: where 1e-4 scale slope is below the loss's rounding, the Armijo
+            // test alone accepts a step that changes nothing (and then reports convergence)
+            if (std::isfinite(f_new) && f_new < f0 && f_new <= f0 + 1e-4 * scale * slope) {
+                accepted = true;
+                break;
             }
         }
     }

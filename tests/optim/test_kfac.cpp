@@ -274,7 +274,7 @@ BOOST_AUTO_TEST_CASE(kl_clipping_scales_the_step_and_inverses_wait_their_interva
     for (int k = 0; k < 4; ++k) {
         slow.step();
         directions.push_back(slow.precondition(g));
-        factors.push_back(slow.layers()[0].a);
+        factors.push_back(slow.layers()[1].a);  // (the first layer's A is the data's: fixed)
     }
     auto same = [](const optim::ParamVector<double>& a, const optim::ParamVector<double>& b) {
         for (std::size_t i = 0; i < a.size(); ++i)
@@ -285,6 +285,33 @@ BOOST_AUTO_TEST_CASE(kl_clipping_scales_the_step_and_inverses_wait_their_interva
     BOOST_TEST(same(directions[0], directions[1]));
     BOOST_TEST(same(directions[1], directions[2]));
     BOOST_TEST(!same(directions[2], directions[3]));  // step 3: refreshed
+}
+
+BOOST_AUTO_TEST_CASE(the_factors_are_a_moving_average_of_each_steps) {
+    // two steps on different batches with the parameters fixed (lr 0): A = d A_1 + (1 - d) A_2
+    // with A_k a step's own factor (taken with stat_decay 0), the same for G
+    Net net(6);
+    Array<double> first = net.x.value(), second = uniform({6, 3}, 17);
+    auto params = net.mlp.named_parameters();
+    auto own = [&](const Array<double>& x) {
+        net.x = Tensor::constant(x);
+        KFAC<double> k(params, net.model, measuring(FisherEstimate::exact));
+        k.step();
+        return k.layers();
+    };
+    auto a1 = own(first), a2 = own(second);
+    KFACOptions o = measuring(FisherEstimate::exact);
+    o.stat_decay = 0.8;
+    KFAC<double> averaged(params, net.model, o);
+    net.x = Tensor::constant(first);
+    averaged.step();
+    net.x = Tensor::constant(second);
+    averaged.step();
+    for (std::size_t l = 0; l < 2; ++l) {
+        BOOST_TEST(xt::amax(xt::abs(averaged.layers()[l].a - (0.8 * a1[l].a + 0.2 * a2[l].a)))() < 1e-14);
+        BOOST_TEST(xt::amax(xt::abs(averaged.layers()[l].g - (0.8 * a1[l].g + 0.2 * a2[l].g)))() < 1e-14);
+    }
+    BOOST_TEST(xt::amax(xt::abs(a1[0].a - a2[0].a))() > 0.1);  // the batches differ
 }
 
 BOOST_AUTO_TEST_CASE(a_restored_state_continues_the_run_exactly) {
@@ -310,6 +337,42 @@ BOOST_AUTO_TEST_CASE(a_restored_state_continues_the_run_exactly) {
         Array<double> straight = run(first, 3, false), restored = run(first, 3, true);
         BOOST_TEST(xt::amax(xt::abs(straight - restored))() == 0.0, "saved after " << first << " steps");
     }
+}
+
+BOOST_AUTO_TEST_CASE(a_damaged_state_is_refused_and_changes_nothing) {
+    Net net(6);
+    auto named = net.mlp.named_parameters();
+    KFAC<double> kfac(named, net.model, {.fisher = FisherEstimate::exact});
+    kfac.step();
+    const auto good = kfac.state();
+    auto with = [&](const std::string& key, Array<double> value) {
+        auto s = good;
+        bool found = false;
+        for (auto& [k, v] : s)
+            if (k == key) v = value, found = true;
+        if (!found) s.emplace_back(key, value);
+        return s;
+    };
+    auto without = [&](const std::string& key) {
+        auto s = good;
+        std::erase_if(s, [&](const auto& e) { return e.first == key; });
+        return s;
+    };
+    Array<double> a = kfac.layers()[0].a;
+    Array<double> nan_a = a;
+    nan_a(1, 1) = std::nan("");
+    expect_error<ValueError>([&] { kfac.load_state(with("0.weight.kfac_a", nan_a)); }, "'0.weight.kfac_a' holds nan");
+    expect_error<ShapeError>([&] { kfac.load_state(with("0.weight.kfac_g", xt::zeros<double>({3, 3}))); },
+                             "'0.weight.kfac_g' has shape [3,3]");
+    expect_error<ValueError>([&] { kfac.load_state(without("2.weight.kfac_g")); },
+                             "'2.weight' has one of its factors");
+    expect_error<ValueError>([&] { kfac.load_state(without("0.weight.kfac_a_inverted")); },
+                             "'0.weight' has one of its inverted factors");
+    expect_error<ValueError>([&] { kfac.load_state(with("kfac.steps", Array<double>(2.5))); }, "'kfac.steps'");
+    expect_error<ValueError>([&] { kfac.load_state(with("unknown.entry", Array<double>(1.0))); }, "unknown.entry");
+    BOOST_TEST(kfac.layers()[0].a == a);  // nothing changed
+    kfac.load_state(good);
+    BOOST_TEST(kfac.layers()[0].a == a);
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_the_option_and_the_fault) {

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <utility>
@@ -66,6 +67,8 @@ struct KFACLayer {
     bool has_bias = false;
     Array<T> a;  ///< A: [in + has_bias, in + has_bias]
     Array<T> g;  ///< G: [out, out]
+    /// Whether A and G exist yet (a default Array is a 0-D scalar, not an empty matrix).
+    bool has_factors() const { return a.dimension() == 2; }
 };
 
 namespace detail {
@@ -115,8 +118,8 @@ private:
     KFACOptions options_;
     std::vector<KFACLayer<T>> layers_;
     std::vector<detail::KFACInverse<T>> inverses_;
-    std::vector<Array<T>> momentum_;
-    std::map<std::size_t, SavedFactors> pending_;  // loaded factors of layers not yet seen
+    std::vector<std::optional<Array<T>>> momentum_;  // made at each parameter's first step
+    std::map<std::size_t, SavedFactors> pending_;    // loaded factors of layers not yet seen
     std::mt19937_64 rng_;
     std::size_t steps_ = 0;
     double loss_ = 0;

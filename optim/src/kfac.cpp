@@ -287,17 +287,34 @@ void KFAC<T>::step() {
                     *new_g[l] += gg;
             }
         }
+        // this process's sums a^T a (and its rows) and ds^T ds; with sharded data, summed over
+        // the processes, so that the factors are those of all the data
+        std::vector<std::size_t> called;
+        detail::Vec<T> sums;
+        std::vector<double> layer_rows;
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             if (calls[l].empty()) continue;  // not called this time: its factors stay
-            KFACLayer<T>& layer = layers_[l];
+            const KFACLayer<T>& layer = layers_[l];
             const std::size_t in = params_[layer.weight].shape()[1];
             std::vector<Array<T>> parts;
             for (std::size_t c = 0; c < captured.size(); ++c)
                 if (&captured[c].weight.value() == &params_[layer.weight].value()) parts.push_back(captured[c].inputs);
             Array<T> a = detail::stack_rows(parts, in);
             if (layer.has_bias) a = detail::with_ones(a);
-            Array<T> new_a = detail::gram(a, a) / T(a.shape()[0]);
-            Array<T> g_new = std::move(*new_g[l]);
+            called.push_back(l);
+            layer_rows.push_back(double(a.shape()[0]));
+            sums.push_back(detail::gram(a, a));
+            sums.push_back(std::move(*new_g[l]));
+        }
+        if (model_.shards.active()) {
+            model_.shards.arrays(sums);
+            for (double& r : layer_rows) r = model_.shards.scalar(r);
+        }
+        for (std::size_t k = 0; k < called.size(); ++k) {
+            KFACLayer<T>& layer = layers_[called[k]];
+            Array<T> new_a = std::move(sums[2 * k]);
+            new_a /= T(layer_rows[k]);
+            Array<T> g_new = std::move(sums[2 * k + 1]);
             g_new *= T(g_weight);
             const T d = T(o.stat_decay);
             if (!layer.has_factors() || d == T(0)) {

@@ -242,6 +242,26 @@ std::unique_ptr<Model> natural_gradient(Rows rows, optim::Curvature curvature, s
     return model;
 }
 
+// K-FAC with the exact Fisher (no sampled targets, which differ between the processes): its
+// factors are sums over the rows, so over the processes they are all-reduced
+std::unique_ptr<Model> kfac(Rows rows) {
+    auto& w = test::world();
+    const bool distributed = rows == Rows::shard;
+    auto model = make_model(distributed ? w.rank() : 0);
+    if (distributed) dist::DataParallel<double>(w, *model);
+    auto data = rows_of(rows);
+    optim::CurvatureModel<double> cm{
+        .outputs = [&] { return (*model)(data.x); },
+        .loss = [&](const Tensor& z) { return nn::cross_entropy(z, data.labels, {.reduction = nn::Reduction::sum}) / 201.0; },
+        .penalty = [&] { return nn::l2_penalty(*model, 1e-3); },
+    };
+    if (distributed) cm.shards = dist::shard_sum<double>(w);
+    optim::KFAC<double> k(model->named_parameters(), cm,
+                          {.lr = 0.1, .inverse_every = 2, .fisher = optim::FisherEstimate::exact});
+    for (int s = 0; s < 6; ++s) k.step();
+    return model;
+}
+
 template <class Method>
 std::unique_ptr<Model> line_search_method(Rows rows) {
     auto& w = test::world();
@@ -271,6 +291,15 @@ std::unique_ptr<Model> line_search_method(Rows rows) {
 }
 
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(kfac_over_sharded_data_equals_one_process) {
+    auto one = kfac(Rows::all);
+    auto many = kfac(Rows::shard);
+    double d = relative_difference(*many, *one);
+    BOOST_TEST_MESSAGE("K-FAC, " << test::world().size() << " ranks: relative difference " << d);
+    BOOST_TEST(d <= tolerance);
+    BOOST_TEST(d < 1e-2 * relative_difference(*make_model(0), *one));  // it moved
+}
 
 // A few CG iterations per step: equal to 1e-12. Many iterations on an ill-conditioned
 // system (damping 1e-3) amplify the reordered additions, in two processes as in one that only

@@ -126,7 +126,8 @@ void NaturalGradient<T>::step() {
             const bool loss_blind = std::isfinite(f_new) && below_rounding(-scale * slope, f0, eps) &&
                                     below_rounding(std::abs(f_new - f0), f0, eps);
             if (loss_blind) {
-                detail::CurvatureRecording<T> there(model_, params, o.curvature);
+                // (the gradient only: no curvature products from this recording)
+                detail::CurvatureRecording<T> there(model_, params, o.curvature, /*products=*/false);
                 ++evaluations_;
                 if (detail::norm(there.gradient()) < g0) {
                     accepted = by_gradient = true;

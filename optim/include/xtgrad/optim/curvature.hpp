@@ -49,7 +49,10 @@ struct CurvatureModel {
 /// cross entropy (diag(p) - p p^T per row), sigmoid cross entropy (p (1 - p)) or squared error
 /// (a multiple of I), under any reduction; the closed form is chosen by comparing it with
 /// the generic output-space product on a random vector, once per recording, so another loss
-/// (class weights, say) falls back to the generic product and is never approximated.
+/// (class weights, say) falls back to the generic product. A form is accepted when it agrees
+/// to a relative tolerance or within the generic product's own rounding (where every row
+/// saturates, p one-hot, H_L is that rounding), so the closed form is never further from the
+/// generic product than the latter's rounding error.
 template <class T>
 ParamVector<T> gauss_newton_vector_product(const CurvatureModel<T>& model, const TensorList<T>& params,
                                            const ParamVector<T>& v);

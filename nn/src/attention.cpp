@@ -9,14 +9,13 @@
 #include <xtensor/xbuilder.hpp>
 
 #include "xtgrad/nn/init.hpp"
+#include "shape_text.hpp"
 
 namespace xtgrad::nn {
 
 namespace {
 
-std::string shape_of(const auto& t) {
-    return t.defined() ? to_string(t.shape()) : "undefined";
-}
+using xtgrad::nn::text::shape_of;
 
 // A mask or bias must broadcast to the scores' shape without enlarging it (a larger one
 // would silently broadcast the output).

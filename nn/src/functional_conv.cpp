@@ -3,13 +3,12 @@
 #include <fmt/format.h>
 
 #include "xtgrad/nn/functional.hpp"
+#include "shape_text.hpp"
 
 namespace xtgrad::nn::functional {
 
 namespace {
-std::string shape_of(const auto& t) {
-    return t.defined() ? to_string(t.shape()) : "undefined";
-}
+using xtgrad::nn::text::shape_of;
 
 template <class T>
 void check_bias(const char* op, const BasicTensor<T>& bias, std::size_t out) {

@@ -2,13 +2,12 @@
 #include <fmt/format.h>
 
 #include "xtgrad/nn/functional.hpp"
+#include "shape_text.hpp"
 
 namespace xtgrad::nn::functional {
 
 namespace {
-std::string shape_of(const auto& t) {
-    return t.defined() ? to_string(t.shape()) : "undefined";
-}
+using xtgrad::nn::text::shape_of;
 
 template <class T>
 void check_per_channel(const char* op, const char* what, const BasicTensor<T>& t, std::size_t channels) {

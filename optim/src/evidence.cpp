@@ -7,12 +7,12 @@
 
 #include <xtensor/xbuilder.hpp>
 
+#include "log_2pi.hpp"
 #include "vector.hpp"
 
 namespace xtgrad::optim {
 
 namespace {
-constexpr double kLog2Pi = 1.8378770664093453;
 
 template <class T>
 Array<T> identity(std::size_t n) {

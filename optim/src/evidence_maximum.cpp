@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "curvature_recording.hpp"
+#include "log_2pi.hpp"
 #include "vector.hpp"
 #include "xtgrad/optim/evidence.hpp"
 
@@ -17,7 +18,6 @@ using detail::total_size;
 using detail::Vec;
 
 namespace {
-constexpr double kLog2Pi = 1.8378770664093453;
 
 template <class T>
 void check_groups(const char* who, const std::vector<PriorGroup<T>>& groups, const std::vector<double>& alphas) {

@@ -9,6 +9,7 @@
 
 #include "curvature_recording.hpp"
 #include "lanczos.hpp"
+#include "log_2pi.hpp"
 #include "vector.hpp"
 
 namespace xtgrad::optim {
@@ -20,7 +21,6 @@ using detail::to_flat;
 using detail::Vec;
 
 namespace {
-constexpr double kLog2Pi = 1.8378770664093453;
 
 template <class T>
 void check_direction(const char* who, const Vec<T>& v, const std::vector<Shape>& shapes) {

@@ -4,7 +4,8 @@
 # fuzz regressions and seed corpora (loaders, layers, linear algebra), the error-path tests
 # and the compiled replays (the replay plan's pointer arithmetic over blocks and operands;
 # draws, index tensors and compiled training), the functional layers' window arithmetic and
-# the shape ops under them, attention's masks, K-FAC's state and L-BFGS-B's model.
+# the shape ops under them, attention's masks, K-FAC's state and L-BFGS-B's model, and the
+# value pool's poisoning of what it caches.
 # Then the compiled replays under ThreadSanitizer, in ./build-tsan.
 # Run by scripts/run-tests.sh after the ordinary tests.
 set -euo pipefail
@@ -14,7 +15,7 @@ targets=(fuzz_replay_npz fuzz_replay_csv fuzz_replay_optimizer_state fuzz_replay
          test_autodiff_errors test_nn_hostile_archives
          test_nn_data test_nn_checkpoint test_optim_hostile_state test_optim_stopping test_autodiff_compile
          test_autodiff_replay test_autodiff_random test_optim_compiled_training test_nn_functional
-         test_autodiff_ops_layout test_nn_attention test_optim_kfac test_optim_lbfgsb_model)
+         test_autodiff_ops_layout test_nn_attention test_optim_kfac test_optim_lbfgsb_model pool_misuse_probe)
 # -O1 without -march=native: quick to compile, and the portable SSE2 code paths get checked too.
 # A unity build (six sources to a file): the libraries' files instantiate the same xtensor
 # kernels, once per file otherwise; it cut this build from 7.2 to 6.0 minutes.
@@ -24,7 +25,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1"
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}"
 cd "$build"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-ctest --output-on-failure -j "$(nproc)" -R 'fuzz|autodiff_errors|hostile|nn_data|nn_checkpoint|optim_stopping|autodiff_compile|autodiff_replay|autodiff_random|compiled_training|nn_functional|autodiff_ops_layout|nn_attention|optim_kfac|optim_lbfgsb_model'
+ctest --output-on-failure -j "$(nproc)" -R 'fuzz|autodiff_errors|hostile|nn_data|nn_checkpoint|optim_stopping|autodiff_compile|autodiff_replay|autodiff_random|compiled_training|nn_functional|autodiff_ops_layout|nn_attention|optim_kfac|optim_lbfgsb_model|autodiff_pool'
 
 # ThreadSanitizer (it cannot be combined with AddressSanitizer): the compiled replays split
 # large fused groups between worker threads (autodiff/src/parallel.cpp); their tests run

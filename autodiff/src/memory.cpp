@@ -21,6 +21,17 @@
 #include "xtgrad/autodiff/array.hpp"
 #include "xtgrad/autodiff/errors.hpp"
 
+#if defined(__SANITIZE_ADDRESS__)  // g++
+#define XTGRAD_POISON_POOL 1
+#elif defined(__has_feature)  // clang
+#if __has_feature(address_sanitizer)
+#define XTGRAD_POISON_POOL 1
+#endif
+#endif
+#if defined(XTGRAD_POISON_POOL)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace xtgrad {
 
 namespace {
@@ -43,6 +54,37 @@ std::size_t size_class(std::size_t size) {  // size is rounded and < kLarge
     return kSmallStep / kAlign - 1 + static_cast<std::size_t>(std::countr_zero(size / kSmallStep));
 }
 
+std::size_t class_size(std::size_t index) {  // the inverse of size_class
+    if (index < kSmallStep / kAlign) return (index + 1) * kAlign;
+    return kSmallStep << (index - (kSmallStep / kAlign - 1));
+}
+
+// Under AddressSanitizer a pooled block is poisoned while it waits in a cache, and handed out
+// with only the bytes asked for addressable: a read or write past a tensor's end, into the
+// rounding, or of a block after its release, is reported as it would be with malloc.
+#if defined(XTGRAD_POISON_POOL)
+void* hand_out(void* p, std::size_t bytes, std::size_t size) {
+    ASAN_UNPOISON_MEMORY_REGION(p, bytes);
+    ASAN_POISON_MEMORY_REGION(static_cast<char*>(p) + bytes, size - bytes);
+    return p;
+}
+void set_aside(void* p, std::size_t size) {
+    ASAN_POISON_MEMORY_REGION(p, size);
+}
+void give_back(void* p, std::size_t size) {
+    ASAN_UNPOISON_MEMORY_REGION(p, size);
+    std::free(p);
+}
+#else
+void* hand_out(void* p, std::size_t, std::size_t) {
+    return p;
+}
+void set_aside(void*, std::size_t) {}
+void give_back(void* p, std::size_t) {
+    std::free(p);
+}
+#endif
+
 struct SmallBlockCache {
     std::vector<void*> free_blocks[kClasses];
     std::size_t cached = 0;
@@ -53,8 +95,8 @@ thread_local SmallBlockCache small_cache;
 
 SmallBlockCache::~SmallBlockCache() {
     small_cache_alive = false;
-    for (auto& blocks : free_blocks)
-        for (void* p : blocks) std::free(p);
+    for (std::size_t k = 0; k < kClasses; ++k)
+        for (void* p : free_blocks[k]) give_back(p, class_size(k));
 }
 
 SmallBlockCache* small() {
@@ -127,7 +169,7 @@ void* pool_allocate(std::size_t bytes) {
                 blocks.pop_back();
                 c->cached -= size;
                 note_peak();
-                return p;
+                return hand_out(p, bytes, size);
             }
         }
     } else {
@@ -140,7 +182,7 @@ void* pool_allocate(std::size_t bytes) {
             it->second.pop_back();
             c.cached -= size;
             note_peak();
-            return p;
+            return hand_out(p, bytes, size);
         }
     }
     note_peak();
@@ -158,7 +200,7 @@ void* pool_allocate(std::size_t bytes) {
                                           double(size) / double(1 << 30)));
         }
     }
-    return p;
+    return hand_out(p, bytes, size);
 }
 
 void pool_deallocate(void* p, std::size_t bytes) noexcept {
@@ -172,6 +214,7 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept {
                 try {
                     blocks.push_back(p);
                     c->cached += size;
+                    set_aside(p, size);
                     return;
                 } catch (...) {
                     // no room to remember the block: give it back
@@ -188,7 +231,7 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept {
         for (auto it = c.free_blocks.rbegin(); c.cached + size > kCacheLimit && it != c.free_blocks.rend(); ++it) {
             if (it->first == size) continue;
             while (!it->second.empty() && c.cached + size > kCacheLimit) {
-                std::free(it->second.back());
+                give_back(it->second.back(), it->first);
                 it->second.pop_back();
                 c.cached -= it->first;
             }
@@ -197,13 +240,14 @@ void pool_deallocate(void* p, std::size_t bytes) noexcept {
             try {
                 c.free_blocks[size].push_back(p);
                 c.cached += size;
+                set_aside(p, size);
                 return;
             } catch (...) {
                 // no room to remember the block: give it back
             }
         }
     }
-    std::free(p);
+    give_back(p, size);
 }
 
 }  // namespace storage
@@ -222,16 +266,16 @@ void pool_reset_peak() {
 
 void pool_release_cached() {
     if (small_cache_alive) {
-        for (auto& blocks : small_cache.free_blocks) {
-            for (void* p : blocks) std::free(p);
-            blocks.clear();
+        for (std::size_t k = 0; k < kClasses; ++k) {
+            for (void* p : small_cache.free_blocks[k]) give_back(p, class_size(k));
+            small_cache.free_blocks[k].clear();
         }
         small_cache.cached = 0;
     }
     auto& c = cache();
     std::lock_guard lock(c.mutex);
     for (auto& [size, blocks] : c.free_blocks)
-        for (void* p : blocks) std::free(p);
+        for (void* p : blocks) give_back(p, size);
     c.free_blocks.clear();
     c.cached = 0;
 }

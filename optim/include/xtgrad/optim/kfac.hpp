@@ -12,6 +12,13 @@
 // An optimizer rather than a preconditioner beside SGD: sampling the Fisher's targets needs the
 // model's outputs and the form of its loss in them, which a CurvatureModel (the one
 // NaturalGradient takes) carries; K-FAC and the CG natural gradient are swapped by one line.
+//
+// For PyTorch users: K-FAC is not in PyTorch itself. The third-party optimizers there call the
+// options lr, momentum, weight_decay, damping, kl_clip and stat_decay (or factor_decay), and
+// the refresh intervals TCov / TInv (or fac_update_freq / inv_update_freq): here factor_every
+// and inverse_every. Their defaults differ from these (lr 0.1; damping 0.03 or 0.001; factors
+// every 5-10 steps and inverses every 50-100), and some are preconditioners that rewrite the
+// gradients for the user's SGD: here KFAC takes the step itself, momentum included.
 #pragma once
 
 #include <cstdint>

@@ -252,3 +252,5 @@ XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace detail
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

@@ -213,3 +213,5 @@ Array<T> hessian(const Closure<T>& f, const TensorList<T>& inputs) {
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

@@ -103,3 +103,5 @@ TensorT<T> clamp(const TensorT<T>& a, Scalar<T> lo, Scalar<T> hi) {
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

@@ -198,3 +198,5 @@ BasicTensor<T> neg(const BasicTensor<T>& a) {
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

@@ -157,3 +157,5 @@ TensorT<T> einsum(std::string_view subscripts, const std::vector<TensorT<T>>& op
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

@@ -379,3 +379,5 @@ TensorT<T> index_add(const TensorT<T>& a, std::ptrdiff_t axis, const TensorT<T>&
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

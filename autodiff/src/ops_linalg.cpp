@@ -207,3 +207,5 @@ int num_threads() {
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

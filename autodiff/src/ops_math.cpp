@@ -126,3 +126,5 @@ TensorT<T> tan(const TensorT<T>& a) {
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

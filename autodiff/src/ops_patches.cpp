@@ -159,3 +159,5 @@ TensorT<T> fold2d(const TensorT<T>& columns, const Shape& image_shape, const Pat
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

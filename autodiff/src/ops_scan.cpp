@@ -55,3 +55,5 @@ TensorT<T> cumsum(const TensorT<T>& a, std::ptrdiff_t axis) {
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

@@ -319,3 +319,5 @@ TensorT<T> pick(const TensorT<T>& a, const IndexArray& indices) {
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

@@ -103,3 +103,5 @@ TensorT<T> norm(const TensorT<T>& a, double ord, const Axes& axes, bool keepdims
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

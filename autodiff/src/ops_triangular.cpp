@@ -110,3 +110,5 @@ TensorT<T> diag(const TensorT<T>& a, std::ptrdiff_t k) {
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

@@ -87,3 +87,5 @@ XTGRAD_INSTANTIATE(float)
 XTGRAD_INSTANTIATE(double)
 
 }  // namespace xtgrad::nn::functional
+
+#undef XTGRAD_INSTANTIATE  // each file defines its own (unity builds join files)

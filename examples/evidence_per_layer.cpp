@@ -41,8 +41,18 @@ std::shared_ptr<Net> make_net(const Array<double>& x, const Array<double>& y, bo
     net->X = Tensor::constant(x);
     net->Y = Tensor::constant(y);
     Tensor w1, b1, w2, b2;
-    for (auto& [name, p] : net->mlp->named_parameters())
-        (name == "0.weight" ? w1 : name == "0.bias" ? b1 : name == "2.weight" ? w2 : b2) = p;
+    for (auto& [name, p] : net->mlp->named_parameters()) {
+        if (name == "0.weight")
+            w1 = p;
+        else if (name == "0.bias")
+            b1 = p;
+        else if (name == "2.weight")
+            w2 = p;
+        else if (name == "2.bias")
+            b2 = p;
+        else
+            throw std::logic_error("evidence_per_layer: the MLP has a parameter '" + name + "' no prior group holds");
+    }
     if (per_layer)
         net->groups = {
             {"hidden weights", {w1}}, {"hidden biases", {b1}}, {"output weights", {w2}}, {"output bias", {b2}, false}};

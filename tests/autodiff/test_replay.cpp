@@ -32,6 +32,7 @@ void* counted(std::size_t n, std::size_t align) {
 // Every allocation through operator new in this program (the library's included) comes here.
 // g++ 12 at -O1 takes the free below for one of a `new`-allocated pointer where it inlines
 // Boost's test registration: a false positive, as every allocation here comes from malloc.
+// Silenced to the end of the file, since every test case's registration is such a place.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(std::size_t n) { return counted(n, 0); }
 void* operator new(std::size_t n, std::align_val_t a) { return counted(n, static_cast<std::size_t>(a)); }

@@ -39,6 +39,9 @@ BOOST_AUTO_TEST_CASE(every_claim_holds_at_full_size) {
     Output out;
     lecture::Context ctx(out.dir, /*verbose=*/false);
     const auto& examples = lecture::examples();
+    BOOST_TEST_REQUIRE(shard.index < examples.size(), "shard " << shard.index << " of " << shard.count
+                                                               << " would run none of the " << examples.size()
+                                                               << " examples");
     for (std::size_t i = shard.index; i < examples.size(); i += shard.count) {
         const auto& e = examples[i];
         std::size_t before = ctx.claims().size();

@@ -108,6 +108,7 @@ void hessian_free_rnn(Context& ctx);
 void gaussian_covariance_ml(Context& ctx);
 void second_order_methods(Context& ctx);
 void kfac_digits(Context& ctx);
+void kfac_digits_cnn(Context& ctx);
 void curvature_spectrum(Context& ctx);
 void checking_gradients(Context& ctx);
 

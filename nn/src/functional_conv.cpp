@@ -1,9 +1,12 @@
 // linear, conv1d and conv2d as functions of their weights: matmul_nt for linear, unfold2d
 // (im2col) and a matmul per group for convolutions; conv1d is conv2d over a height of 1.
+// Under a LayerCapture (K-FAC) an ungrouped convolution reports its patches and the product
+// of the patches with its weight, the rows of a Linear over every position of every image.
 #include <fmt/format.h>
 
-#include "xtgrad/nn/functional.hpp"
 #include "shape_text.hpp"
+#include "xtgrad/nn/capture.hpp"
+#include "xtgrad/nn/functional.hpp"
 
 namespace xtgrad::nn::functional {
 
@@ -30,9 +33,12 @@ BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     return bias.defined() ? y + bias : y;
 }
 
+namespace {
+// conv2d, reporting the call to an active capture as a call of `reported` (the caller's own
+// weight: conv1d's is not the 4-D view it convolves with)
 template <class T>
-BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, const BasicTensor<T>& bias,
-                      const Conv2dFuncOptions& o) {
+BasicTensor<T> convolve(const BasicTensor<T>& x, const BasicTensor<T>& weight, const BasicTensor<T>& bias,
+                        const Conv2dFuncOptions& o, const char* type, const BasicTensor<T>& reported) {
     if (!weight.defined() || weight.dim() != 4)
         throw ShapeError(
             fmt::format("conv2d: weight of shape {} (expected [out, in / groups, kh, kw])", shape_of(weight)));
@@ -50,16 +56,32 @@ BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
                 o.dilation.checked("conv2d", "dilation", 1)};
     const std::size_t k = cg * p.kernel[0] * p.kernel[1];
     std::vector<BasicTensor<T>> outputs;
+    BasicTensor<T> patches;
     for (std::size_t g = 0; g < groups; ++g) {
         auto xg = groups == 1 ? x : narrow(x, 1, std::ptrdiff_t(g * cg), cg);
         auto wg = groups == 1 ? weight : narrow(weight, 0, std::ptrdiff_t(g * og), og);
-        outputs.push_back(matmul_nt(unfold2d(xg, p), reshape(wg, {og, k})));  // [N, L, og]
+        patches = unfold2d(xg, p);                                    // [N, L, k]
+        outputs.push_back(matmul_nt(patches, reshape(wg, {og, k})));  // [N, L, og]
     }
     auto y = groups == 1 ? outputs[0] : concat(outputs, 2);
     if (bias.defined()) y = y + bias;
+    // K-FAC's blocks are per weight; a grouped convolution's would be per group (not done: its
+    // weight takes the plain gradient)
+    if (auto* capture = LayerCapture<T>::active(); capture && groups == 1) {
+        Array<T> rows = patches.value();
+        rows.reshape({rows.size() / k, k});
+        capture->record({type, reported, bias, std::move(rows), y});
+    }
     const Shape& s = x.shape();
     auto [oh, ow] = unfold2d_grid(s, p);
     return reshape(permute(y, {0, 2, 1}), {s[0], out, oh, ow});
+}
+}  // namespace
+
+template <class T>
+BasicTensor<T> conv2d(const BasicTensor<T>& x, const BasicTensor<T>& weight, const BasicTensor<T>& bias,
+                      const Conv2dFuncOptions& o) {
+    return convolve(x, weight, bias, o, "Conv2d", weight);
 }
 
 template <class T>
@@ -73,7 +95,7 @@ BasicTensor<T> conv1d(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
     auto p = o.padding.checked("conv1d", "padding", 0)[0];
     auto d = o.dilation.checked("conv1d", "dilation", 1)[0];
     Conv2dFuncOptions two{.stride = {1, s}, .padding = {0, p}, .dilation = {1, d}, .groups = o.groups};
-    auto y = conv2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, two);  // [N, out, 1, L']
+    auto y = convolve(unsqueeze(x, 2), unsqueeze(weight, 2), bias, two, "Conv1d", weight);  // [N, out, 1, L']
     return squeeze(y, 2);
 }
 

@@ -84,6 +84,13 @@ Array<T> damped_inverse(const SymmetricEigen<T>& e, double shift) {
     return t_product(e.vectors, scaled);
 }
 
+// The columns of a weight seen as [out, in]: a convolution's [out, C, kh, kw] multiplies
+// patches of C kh kw values
+template <class T>
+std::size_t fan_in(const BasicTensor<T>& weight) {
+    return weight.size() / weight.shape()[0];
+}
+
 template <class T>
 double mean_trace(const Array<T>& m) {
     const std::size_t n = m.shape()[0];
@@ -170,7 +177,7 @@ void KFAC<T>::find_layers(const std::vector<nn::CapturedLayer<T>>& captured) {
         layer.weight = w;
         layer.bias = index_of(c.bias);
         layer.has_bias = layer.bias < params_.size();
-        const std::size_t side = params_[w].shape()[1] + layer.has_bias;
+        const std::size_t side = detail::fan_in(params_[w]) + layer.has_bias;
         auto it = pending_.find(w);  // factors from load_state
         if (it != pending_.end() && it->second.a.shape()[0] != side)
             throw ValueError(fmt::format("KFAC: the loaded factor '{}.kfac_a' has side {}, the layer's inputs {}{}",
@@ -295,7 +302,7 @@ void KFAC<T>::step() {
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             if (calls[l].empty()) continue;  // not called this time: its factors stay
             const KFACLayer<T>& layer = layers_[l];
-            const std::size_t in = params_[layer.weight].shape()[1];
+            const std::size_t in = detail::fan_in(params_[layer.weight]);
             std::vector<Array<T>> parts;
             for (std::size_t c = 0; c < captured.size(); ++c)
                 if (&captured[c].weight.value() == &params_[layer.weight].value()) parts.push_back(captured[c].inputs);
@@ -414,8 +421,9 @@ ParamVector<T> KFAC<T>::precondition(const ParamVector<T>& gradient) const {
         const KFACLayer<T>& layer = layers_[l];
         const detail::KFACInverse<T>& inv = inverses_[l];
         if (!inv.ready) continue;
-        const std::size_t rows = params_[layer.weight].shape()[0], in = params_[layer.weight].shape()[1];
+        const std::size_t rows = params_[layer.weight].shape()[0], in = detail::fan_in(params_[layer.weight]);
         Array<T> gw = gradient[layer.weight];  // [out, in] and the bias as a last column
+        gw.reshape({rows, in});
         if (layer.has_bias) {
             Array<T> joined = Array<T>::from_shape({rows, in + 1});
             xt::view(joined, xt::all(), xt::range(0, in)) = gw;
@@ -436,6 +444,7 @@ ParamVector<T> KFAC<T>::precondition(const ParamVector<T>& gradient) const {
         } else {
             out[layer.weight] = std::move(d);
         }
+        out[layer.weight].reshape(params_[layer.weight].shape());
     }
     return out;
 }
@@ -465,12 +474,13 @@ void KFAC<T>::load_state(const nn::NamedArrays<T>& state) {
     std::vector<std::optional<Array<T>>> momentum(params_.size());
     for (std::size_t i = 0; i < params_.size(); ++i)
         momentum[i] = reader.array(names_[i] + ".momentum_buffer", params_[i].shape());
-    // the factors of each weight (2-D parameter): G of side out, A of side in, or in + 1 with a
-    // bias; whether the layer has one is known once a step has seen it (then checked exactly)
+    // the factors of each weight (a parameter of two or more axes, seen as [out, in]): G of side
+    // out, A of side in, or in + 1 with a bias; whether the layer has one is known once a step
+    // has seen it (then checked exactly)
     std::map<std::size_t, SavedFactors> factors;
     for (std::size_t i = 0; i < params_.size(); ++i) {
-        if (params_[i].dim() != 2) continue;
-        const std::size_t out = params_[i].shape()[0], in = params_[i].shape()[1];
+        if (params_[i].dim() < 2 || params_[i].size() == 0) continue;
+        const std::size_t out = params_[i].shape()[0], in = detail::fan_in(params_[i]);
         const std::string name = names_[i];
         const Array<T>* a = reader.find(name + ".kfac_a");
         const Array<T>* g = reader.find(name + ".kfac_g");

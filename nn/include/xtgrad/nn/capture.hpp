@@ -13,17 +13,23 @@
 
 namespace xtgrad::nn {
 
-/// One call of a weight layer (Linear): output = inputs W^T + b, row by row.
+/// One call of a weight layer: output = inputs W^T + b, row by row, with W the weight seen as
+/// [out, in] (its first axis the outputs, the rest flattened in order).
 template <class T>
 struct CapturedLayer {
-    std::string type;       ///< "Linear"
-    BasicTensor<T> weight;  ///< [out, in]
+    std::string type;       ///< "Linear", "Conv2d" or "Conv1d"
+    BasicTensor<T> weight;  ///< [out, in] for Linear; [out, C, kh, kw] or [out, C, k] for convolutions
     BasicTensor<T> bias;    ///< [out]; undefined when the layer has none
-    Array<T> inputs;        ///< the rows the weight multiplies: [rows, in]
-    BasicTensor<T> output;  ///< the layer's output as recorded: [..., out], rows in the same order
+    /// The rows the weight multiplies: [rows, in]. A Linear's input rows; a convolution's
+    /// patches (unfold2d), one row per image and output position, the weight's flattening order.
+    Array<T> inputs;
+    /// The layer's output as recorded: [..., out], rows in the same order. For a convolution the
+    /// product before it is laid out as images: [N, positions, out].
+    BasicTensor<T> output;
 };
 
-/// While alive, every Linear forward on this thread appends a CapturedLayer (a layer called
+/// While alive, every Linear forward and every ungrouped convolution (functional::conv1d and
+/// conv2d, so the Conv modules too) on this thread appends a CapturedLayer (a layer called
 /// twice appears twice). Captures nest: the innermost receives, the outer one is restored when
 /// it ends. The tensors live on the tape the forward recorded them on.
 template <class T>

@@ -7,7 +7,11 @@
 // eigendecompositions every `inverse_every`; the step is scaled down when its predicted change
 // of the model's distribution (its KL divergence, to second order) would exceed `kl_clip`, and
 // taken with momentum, as in kfac-pytorch and kfac-jax. Parameters outside the layers K-FAC
-// knows (Linear, for now) take the plain gradient, with the same momentum.
+// knows take the plain gradient, with the same momentum. It knows Linear and the ungrouped
+// convolutions (Conv1d, Conv2d, and functional::conv1d/conv2d): a convolution is a Linear over
+// its patches, one row per image and output position (Grosse and Martens 2016's KFC, whose
+// factors assume the output gradients of different positions uncorrelated and the statistics
+// the same at every position); A then averages over positions and G sums over them.
 //
 // An optimizer rather than a preconditioner beside SGD: sampling the Fisher's targets needs the
 // model's outputs and the form of its loss in them, which a CurvatureModel (the one
@@ -72,7 +76,7 @@ struct KFACLayer {
     std::size_t weight = 0;  ///< index among the optimizer's parameters
     std::size_t bias = 0;    ///< index of the bias, when has_bias
     bool has_bias = false;
-    Array<T> a;  ///< A: [in + has_bias, in + has_bias]
+    Array<T> a;  ///< A: [in + has_bias, in + has_bias], in the weight's columns seen as [out, in]
     Array<T> g;  ///< G: [out, out]
     /// Whether A and G exist yet (a default Array is a 0-D scalar, not an empty matrix).
     bool has_factors() const { return a.dimension() == 2; }

@@ -31,6 +31,7 @@ optim::ShardSum<T> shard_sum(Communicator comm) {
         }
     };
     sum.scalar = [comm](double value) { return comm.all_reduce(value, ReduceOp::sum); };
+    sum.index = std::size_t(comm.rank());
     return sum;
 }
 

@@ -126,7 +126,11 @@ Array<T> stack_rows(const std::vector<Array<T>>& parts, std::size_t width) {
 
 template <class T>
 KFAC<T>::KFAC(const TensorList<T>& params, CurvatureModel<T> model, const KFACOptions& options)
-    : params_(params), model_(std::move(model)), options_(options), rng_(options.seed) {
+    : params_(params),
+      model_(std::move(model)),
+      options_(options),
+      // a stream per shard (golden-ratio increments spread the seeds; shard 0 keeps the user's)
+      rng_(options.seed + 0x9E3779B97F4A7C15ull * (model_.shards.active() ? model_.shards.index : 0)) {
     options_.validate();
     if (!model_.outputs || !model_.loss) throw ValueError("KFAC: the CurvatureModel needs outputs and loss");
     for (std::size_t i = 0; i < params_.size(); ++i) {

@@ -5,6 +5,7 @@
 // interval, the saved state, and the errors.
 #define BOOST_TEST_MODULE optim_kfac
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "helpers.hpp"
@@ -646,4 +647,20 @@ BOOST_AUTO_TEST_CASE(a_cnn_trains_with_every_convolution_preconditioned_and_its_
             ++i;
         }
     }
+}
+
+BOOST_AUTO_TEST_CASE(each_shard_draws_its_own_sampled_targets) {
+    // a process's shard index picks its stream of targets: shard 0 draws what one unsharded
+    // process draws, shard 1 other targets (here on the same rows: the sums are one process's)
+    Net net(12);
+    auto factors_of = [&](std::optional<std::size_t> shard) {
+        optim::CurvatureModel<double> model = net.model;
+        if (shard) model.shards = {[](std::vector<Array<double>>&) {}, [](double v) { return v; }, *shard};
+        KFAC<double> kfac(net.mlp.named_parameters(), model, measuring(FisherEstimate::sampled));
+        kfac.step();
+        return kfac.layers()[1].g;
+    };
+    const Array<double> alone = factors_of(std::nullopt), first = factors_of(0), second = factors_of(1);
+    BOOST_TEST(xt::amax(xt::abs(first - alone))() == 0.0);
+    BOOST_TEST(relative_difference(second, alone) > 0.05);
 }

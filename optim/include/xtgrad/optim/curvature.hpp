@@ -22,6 +22,9 @@ template <class T>
 struct ShardSum {
     std::function<void(std::vector<Array<T>>& values)> arrays;
     std::function<double(double value)> scalar;
+    /// This process's position among the shards (its rank): what it draws at random (K-FAC's
+    /// sampled targets) is drawn from its own stream, not the same stream as every other's.
+    std::size_t index = 0;
     /// Whether the data are sharded (both functions set).
     bool active() const { return arrays && scalar; }
 };

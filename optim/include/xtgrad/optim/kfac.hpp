@@ -65,7 +65,10 @@ struct KFACOptions {
     std::size_t inverse_every = 10;  ///< steps between eigendecompositions of the factors
     double kl_clip = 1e-3;           ///< bound on lr^2 sum <step, gradient> over the layers (0: off)
     FisherEstimate fisher = FisherEstimate::sampled;
-    std::uint64_t seed = 0;  ///< of the sampled targets
+    /// Of the sampled targets. Over sharded data (CurvatureModel::shards) each process draws
+    /// from a stream of its own, seeded with seed and its shard index (process 0: seed itself),
+    /// so that the processes' targets are independent draws as one process's rows are.
+    std::uint64_t seed = 0;
     void validate() const;   ///< ValueError naming the option
 };
 

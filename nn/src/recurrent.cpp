@@ -1,11 +1,15 @@
 // RNN, LSTM and GRU: each step a few ops on the hidden state, the input's projections for all
 // steps of a layer one product (linear over [T, B, in]), the recurrent weights split by gate.
+// Under a LayerCapture (K-FAC) each product with a weight is reported: the input's projection
+// once a call (its rows every step's), the recurrent weight once a step (its rows the previous
+// hidden state, its output the gates' products side by side).
 #include "xtgrad/nn/recurrent.hpp"
 
 #include <cmath>
 
 #include <fmt/format.h>
 
+#include "xtgrad/nn/capture.hpp"
 #include "xtgrad/nn/functional.hpp"
 
 namespace xtgrad::nn {
@@ -13,6 +17,30 @@ namespace xtgrad::nn {
 namespace {
 std::size_t gates(RecurrentKind kind) {
     return kind == RecurrentKind::lstm ? 4 : kind == RecurrentKind::gru ? 3 : 1;
+}
+
+const char* kind_name(RecurrentKind kind) {
+    switch (kind) {
+        case RecurrentKind::lstm:
+            return "LSTM";
+        case RecurrentKind::gru:
+            return "GRU";
+        default:
+            return "RNN";
+    }
+}
+
+// To an active capture: `weight` [out, in] multiplied the rows of `input` [..., in] into
+// `output` (or into `parts`, side by side)
+template <class T>
+void report(RecurrentKind kind, const BasicTensor<T>& weight, const BasicTensor<T>& bias, const BasicTensor<T>& input,
+            const BasicTensor<T>& output, const std::vector<BasicTensor<T>>& parts = {}) {
+    auto* capture = LayerCapture<T>::active();
+    if (!capture) return;  // (the common case: nothing copied)
+    const std::size_t in = weight.shape()[1];
+    Array<T> rows = input.value();
+    rows.reshape({rows.size() / in, in});
+    capture->record({kind_name(kind), weight, bias, std::move(rows), output, parts});
 }
 
 template <class T>
@@ -26,11 +54,12 @@ BasicTensor<T> plus_bias(const BasicTensor<T>& y, const BasicTensor<T>& b) {
 template <class T>
 struct GateWeights {
     std::vector<BasicTensor<T>> w_hh, b_hh;
+    BasicTensor<T> weight, bias;  // whole, as the parameters (for a capture)
 };
 template <class T>
 GateWeights<T> by_gate(RecurrentKind kind, const BasicTensor<T>& w_hh, const BasicTensor<T>& b_hh) {
     const std::size_t g = gates(kind);
-    GateWeights<T> w{chunk(w_hh, std::int64_t(g), 0), std::vector<BasicTensor<T>>(g)};
+    GateWeights<T> w{chunk(w_hh, std::int64_t(g), 0), std::vector<BasicTensor<T>>(g), w_hh, b_hh};
     if (b_hh.defined()) w.b_hh = chunk(b_hh, std::int64_t(g), 0);
     return w;
 }
@@ -40,19 +69,21 @@ template <class T>
 std::pair<BasicTensor<T>, BasicTensor<T>> step(RecurrentKind kind, const std::vector<BasicTensor<T>>& xp,
                                                const BasicTensor<T>& h, const BasicTensor<T>& c,
                                                const GateWeights<T>& w) {
-    auto hp = [&](std::size_t k) { return plus_bias(matmul_nt(h, w.w_hh[k]), w.b_hh[k]); };  // [B, H]
+    std::vector<BasicTensor<T>> hp(w.w_hh.size());  // [B, H] each
+    for (std::size_t k = 0; k < hp.size(); ++k) hp[k] = plus_bias(matmul_nt(h, w.w_hh[k]), w.b_hh[k]);
+    report(kind, w.weight, w.bias, h, {}, hp);
     switch (kind) {
         case RecurrentKind::rnn_tanh:
-            return {tanh(xp[0] + hp(0)), {}};
+            return {tanh(xp[0] + hp[0]), {}};
         case RecurrentKind::rnn_relu:
-            return {relu(xp[0] + hp(0)), {}};
+            return {relu(xp[0] + hp[0]), {}};
         case RecurrentKind::lstm: {  // i, f, g, o
-            auto c_next = sigmoid(xp[1] + hp(1)) * c + sigmoid(xp[0] + hp(0)) * tanh(xp[2] + hp(2));
-            return {sigmoid(xp[3] + hp(3)) * tanh(c_next), c_next};
+            auto c_next = sigmoid(xp[1] + hp[1]) * c + sigmoid(xp[0] + hp[0]) * tanh(xp[2] + hp[2]);
+            return {sigmoid(xp[3] + hp[3]) * tanh(c_next), c_next};
         }
         case RecurrentKind::gru: {  // r, z, n
-            auto r = sigmoid(xp[0] + hp(0)), z = sigmoid(xp[1] + hp(1));
-            auto n = tanh(xp[2] + r * hp(2));
+            auto r = sigmoid(xp[0] + hp[0]), z = sigmoid(xp[1] + hp[1]);
+            auto n = tanh(xp[2] + r * hp[2]);
             return {(T(1) - z) * n + z * h, {}};
         }
     }
@@ -65,7 +96,9 @@ std::pair<BasicTensor<T>, BasicTensor<T>> cell_step(RecurrentKind kind, const Ba
                                                     const BasicTensor<T>& h, const BasicTensor<T>& c,
                                                     const BasicTensor<T>& w_ih, const BasicTensor<T>& w_hh,
                                                     const BasicTensor<T>& b_ih, const BasicTensor<T>& b_hh) {
-    auto xp = chunk(functional::linear(x, w_ih, b_ih), std::int64_t(gates(kind)), 1);
+    auto projected = functional::linear(x, w_ih, b_ih);
+    report(kind, w_ih, b_ih, x, projected);
+    auto xp = chunk(projected, std::int64_t(gates(kind)), 1);
     return step(kind, xp, h, c, by_gate(kind, w_hh, b_hh));
 }
 
@@ -81,17 +114,6 @@ template <class T>
 Array<T> drawn(const Shape& shape, std::size_t hidden, Generator& gen) {
     double k = 1.0 / std::sqrt(double(hidden));
     return Array<T>((T(2) * rand<T>(shape, gen).value() - T(1)) * T(k));
-}
-
-const char* kind_name(RecurrentKind kind) {
-    switch (kind) {
-        case RecurrentKind::lstm:
-            return "LSTM";
-        case RecurrentKind::gru:
-            return "GRU";
-        default:
-            return "RNN";
-    }
 }
 
 template <class T>
@@ -159,8 +181,9 @@ RecurrentOutput<T> Recurrent<T>::forward(const BasicTensor<T>& input, const Basi
             const Weights& w = weights_[index];
             // the input's projections for all steps: one product [T, B, G H], split by gate, then by step
             std::vector<std::vector<BasicTensor<T>>> xp_by_gate;
-            for (auto& gate : chunk(functional::linear(layer_input, w.w_ih, w.b_ih), std::int64_t(gates(kind_)), 2))
-                xp_by_gate.push_back(unbind(gate, 0));
+            auto projected = functional::linear(layer_input, w.w_ih, w.b_ih);
+            report(kind_, w.w_ih, w.b_ih, layer_input, projected);
+            for (auto& gate : chunk(projected, std::int64_t(gates(kind_)), 2)) xp_by_gate.push_back(unbind(gate, 0));
             const GateWeights<T> w_gates = by_gate(kind_, w.w_hh, w.b_hh);
             std::vector<BasicTensor<T>> xp(xp_by_gate.size());
             BasicTensor<T> h = initial(h0, index),

@@ -111,6 +111,22 @@ Array<T> with_ones(const Array<T>& x) {
     return out;
 }
 
+// Arrays [..., w_j] side by side: [rows, sum w_j] (a recurrent step's gates)
+template <class T>
+Array<T> join_columns(const std::vector<Array<T>>& parts) {
+    std::size_t width = 0;
+    for (auto& p : parts) width += p.shape().back();
+    const std::size_t rows = parts[0].size() / parts[0].shape().back();
+    Array<T> out = Array<T>::from_shape({rows, width});
+    std::size_t column = 0;
+    for (auto& p : parts) {
+        const std::size_t w = p.shape().back();
+        for (std::size_t r = 0; r < rows; ++r) std::copy_n(p.data() + r * w, w, out.data() + r * width + column);
+        column += w;
+    }
+    return out;
+}
+
 template <class T>
 Array<T> stack_rows(const std::vector<Array<T>>& parts, std::size_t width) {
     std::size_t rows = 0;
@@ -218,14 +234,19 @@ void KFAC<T>::step() {
             throw ValueError(
                 "KFAC: the loss's Hessian in the outputs is not that of softmax or sigmoid cross entropy or squared "
                 "error (times a constant), so the Fisher's targets cannot be drawn from the model's distribution");
-        // the captured calls of each layer, and the output tensors whose gradients G needs
-        std::vector<std::vector<std::size_t>> calls(layers_.size());
+        // the captured calls of each layer, and the output tensors whose gradients G needs: per
+        // call, the first of its outputs and their number (a recurrent step's gates: several)
+        std::vector<std::vector<std::pair<std::size_t, std::size_t>>> calls(layers_.size());
         TensorList<T> outputs;
         for (std::size_t c = 0; c < captured.size(); ++c)
             for (std::size_t l = 0; l < layers_.size(); ++l)
                 if (&captured[c].weight.value() == &params_[layers_[l].weight].value()) {
-                    calls[l].push_back(outputs.size());
-                    outputs.push_back(captured[c].output);
+                    const auto& parts = captured[c].output_parts;
+                    calls[l].emplace_back(outputs.size(), parts.empty() ? 1 : parts.size());
+                    if (parts.empty())
+                        outputs.push_back(captured[c].output);
+                    else
+                        outputs.insert(outputs.end(), parts.begin(), parts.end());
                 }
         // the output-space vectors whose sweeps give G: sum over sweeps of ds^T ds
         const Array<T>& z = rec->outputs().value();
@@ -289,7 +310,11 @@ void KFAC<T>::step() {
                 if (calls[l].empty()) continue;
                 const std::size_t out = params_[layers_[l].weight].shape()[0];
                 std::vector<Array<T>> parts;
-                for (std::size_t k : calls[l]) parts.push_back(ds[k]);
+                for (auto [first, count] : calls[l])
+                    parts.push_back(count == 1 ? ds[first]
+                                               : detail::join_columns(std::vector<Array<T>>(
+                                                     ds.begin() + std::ptrdiff_t(first),
+                                                     ds.begin() + std::ptrdiff_t(first + count))));
                 Array<T> d = detail::stack_rows(parts, out);
                 Array<T> gg = detail::gram(d, d);
                 if (!new_g[l])

@@ -664,3 +664,138 @@ BOOST_AUTO_TEST_CASE(each_shard_draws_its_own_sampled_targets) {
     BOOST_TEST(xt::amax(xt::abs(first - alone))() == 0.0);
     BOOST_TEST(relative_difference(second, alone) > 0.05);
 }
+
+namespace {
+
+// A one-layer recurrent network of `kind` (input 3, hidden 2, [T, B, 3] sequences, optional
+// initial states) and a Linear from the last output to 3 classes; softmax cross entropy.
+struct RecurrentNet {
+    Generator gen{6};
+    nn::Recurrent<double> rnn;
+    nn::Linear<double> head{nn::LinearOptions{2, 3}, gen};
+    Tensor x, h0, c0;
+    std::vector<std::size_t> labels;
+    optim::CurvatureModel<double> model;
+    RecurrentNet(nn::RecurrentKind kind, std::size_t steps, std::size_t batch, bool initial_states)
+        : rnn(kind, {.input_size = 3, .hidden_size = 2}, gen) {
+        x = Tensor::constant(uniform({steps, batch, 3}, 41));
+        if (initial_states) {
+            h0 = Tensor::constant(uniform({1, batch, 2}, 42, 0.2, 0.8));
+            if (kind == nn::RecurrentKind::lstm) c0 = Tensor::constant(uniform({1, batch, 2}, 43, 0.2, 0.8));
+        }
+        for (std::size_t i = 0; i < batch; ++i) labels.push_back(i % 3);
+        model = {[this] { return outputs(); }, [this](const Tensor& z) { return nn::cross_entropy(z, labels); }};
+    }
+    Tensor outputs() {
+        auto out = rnn(x, h0, c0).output;  // [T, B, 2]
+        return head(squeeze(narrow(out, 0, std::ptrdiff_t(out.shape()[0] - 1), 1), 0));
+    }
+    Tensor parameter(const std::string& name) {
+        for (auto& [n, p] : rnn.named_parameters())
+            if (n == name) return p;
+        throw std::logic_error("no parameter " + name);
+    }
+};
+
+const nn::RecurrentKind kRecurrentKinds[] = {nn::RecurrentKind::rnn_tanh, nn::RecurrentKind::lstm,
+                                             nn::RecurrentKind::gru};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_recurrent_step_of_one_sequence_has_the_fisher_blocks_exactly) {
+    // one step of one sequence from given states: each weight multiplies one row, as a Linear's
+    // (the recurrent weight's output reported gate by gate, joined in PyTorch's gate order)
+    for (auto kind : kRecurrentKinds) {
+        RecurrentNet net(kind, 1, 1, true);
+        KFAC<double> kfac(net.rnn.named_parameters(), net.model, measuring(FisherEstimate::exact));
+        kfac.step();
+        BOOST_REQUIRE(kfac.layers().size() == 2u);
+        for (const auto& layer : kfac.layers()) {
+            const std::string suffix = layer.name.substr(std::string("weight").size());  // _ih_l0, _hh_l0
+            Array<double> f =
+                exact_block([&] { return net.outputs(); }, net.parameter(layer.name), net.parameter("bias" + suffix));
+            const double diff = relative_difference(kron(layer.g, layer.a), f);
+            BOOST_TEST(diff < 1e-12, int(kind) << " " << layer.name << ": |A (x) G - F| / |F| = " << diff);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_recurrent_layers_factors_gather_every_step) {
+    // Over 4 steps of 2 sequences (time steps taken as independent, as a layer called several
+    // times): A of weight_hh is the second moment of [h_{t-1}, 1] over every step and sequence
+    // (h_{-1} = 0), A of weight_ih that of [x_t, 1]. Where the input's and the hidden state's
+    // products are added before any gate (RNN, LSTM) the two weights' output gradients are the
+    // same, so their G are equal; GRU's new gate multiplies the hidden one by r first.
+    for (auto kind : kRecurrentKinds) {
+        RecurrentNet net(kind, 4, 2, false);
+        KFAC<double> kfac(net.rnn.named_parameters(), net.model, measuring(FisherEstimate::exact));
+        kfac.step();
+        BOOST_REQUIRE(kfac.layers().size() == 2u);
+        const auto &ih = kfac.layers()[0], &hh = kfac.layers()[1];
+        BOOST_TEST(ih.name == "weight_ih_l0");
+        BOOST_TEST(hh.name == "weight_hh_l0");
+        Array<double> out;
+        {
+            Tape tape;
+            out = net.rnn(net.x).output.value();  // [4, 2, 2]
+        }
+        Array<double> previous = Array<double>::from_shape({8, 3}), inputs = Array<double>::from_shape({8, 4});
+        for (std::size_t t = 0; t < 4; ++t)
+            for (std::size_t b = 0; b < 2; ++b) {
+                const std::size_t r = t * 2 + b;
+                for (std::size_t k = 0; k < 2; ++k) previous(r, k) = t == 0 ? 0.0 : out(t - 1, b, k);
+                previous(r, 2) = 1;
+                for (std::size_t k = 0; k < 3; ++k) inputs(r, k) = net.x.value()(t, b, k);
+                inputs(r, 3) = 1;
+            }
+        BOOST_TEST(xt::amax(xt::abs(hh.a - second_moment(previous)))() < 1e-15);
+        BOOST_TEST(xt::amax(xt::abs(ih.a - second_moment(inputs)))() < 1e-15);
+        const double g_difference = relative_difference(hh.g, ih.g);
+        if (kind == nn::RecurrentKind::gru)
+            BOOST_TEST(g_difference > 0.01);
+        else
+            BOOST_TEST(g_difference < 1e-14, int(kind) << ": |G_hh - G_ih| / |G_ih| = " << g_difference);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(an_lstm_and_a_hand_written_gru_loop_train_under_kfac) {
+    // which sign the sum of a sequence's first feature has, from 6 steps of 16 sequences
+    Array<double> xs = uniform({6, 16, 3}, 51);
+    std::vector<std::size_t> labels;
+    for (std::size_t b = 0; b < 16; ++b) {
+        double s = 0;
+        for (std::size_t t = 0; t < 6; ++t) s += xs(t, b, 0);
+        labels.push_back(s > 0 ? 1 : 0);
+    }
+    Tensor x = Tensor::constant(xs);
+    Generator gen(8);
+    nn::LSTM<double> lstm({.input_size = 3, .hidden_size = 4}, gen);
+    nn::GRUCell<double> cell(3, 4, true, gen);
+    nn::Linear<double> head(nn::LinearOptions{4, 2}, gen);
+    auto last = [&](const Tensor& out) { return squeeze(narrow(out, 0, 5, 1), 0); };
+    std::function<Tensor()> by_layer = [&] { return head(last(lstm(x).output)); };
+    std::function<Tensor()> by_cell = [&] {
+        Tensor h;
+        for (std::size_t t = 0; t < 6; ++t) h = cell(squeeze(narrow(x, 0, std::ptrdiff_t(t), 1), 0), h).first;
+        return head(h);
+    };
+    for (auto* forward : {&by_layer, &by_cell}) {
+        nn::NamedTensors<double> params = forward == &by_layer ? lstm.named_parameters() : cell.named_parameters();
+        for (auto& [n, p] : head.named_parameters()) params.emplace_back("head." + n, p);
+        optim::CurvatureModel<double> model{*forward, [&](const Tensor& z) { return nn::cross_entropy(z, labels); }};
+        KFAC<double> kfac(params, model, {.lr = 0.1, .damping = 1e-2, .fisher = FisherEstimate::exact});
+        kfac.step();
+        std::vector<std::string> found;
+        for (auto& l : kfac.layers()) found.push_back(l.name);
+        const std::vector<std::string> expected =
+            forward == &by_layer ? std::vector<std::string>{"weight_ih_l0", "weight_hh_l0", "head.weight"}
+                                 : std::vector<std::string>{"weight_ih", "weight_hh", "head.weight"};
+        BOOST_TEST(found == expected, boost::test_tools::per_element());
+        BOOST_TEST(kfac.layers()[1].a.shape()[0] == 5u);  // hidden 4 and the bias
+        const double first = kfac.loss();
+        for (int k = 0; k < 39; ++k) kfac.step();
+        BOOST_TEST_MESSAGE((forward == &by_layer ? "LSTM" : "GRUCell loop")
+                           << " under K-FAC: loss " << first << " -> " << kfac.loss() << " in 40 steps");
+        BOOST_TEST(kfac.loss() < 0.25 * first);
+    }
+}

@@ -26,11 +26,16 @@ struct CapturedLayer {
     /// The layer's output as recorded: [..., out], rows in the same order. For a convolution the
     /// product before it is laid out as images: [N, positions, out].
     BasicTensor<T> output;
+    /// Instead of `output` (then undefined): its columns in parts, side by side, each
+    /// [rows, out / parts]. A recurrent layer's step multiplies the hidden state by each gate's
+    /// rows of its recurrent weight separately, and reports those products.
+    std::vector<BasicTensor<T>> output_parts;
 };
 
-/// While alive, every Linear forward and every ungrouped convolution (functional::conv1d and
-/// conv2d, so the Conv modules too) on this thread appends a CapturedLayer (a layer called
-/// twice appears twice). Captures nest: the innermost receives, the outer one is restored when
+/// While alive, every Linear forward, every ungrouped convolution (functional::conv1d and
+/// conv2d, so the Conv modules too) and every product of a recurrent layer or cell with its
+/// weights (the input's projection once a call, the recurrent weight once a step) on this
+/// thread appends a CapturedLayer (a layer called twice appears twice). Captures nest: the innermost receives, the outer one is restored when
 /// it ends. The tensors live on the tape the forward recorded them on.
 template <class T>
 class LayerCapture {

@@ -11,7 +11,11 @@
 // convolutions (Conv1d, Conv2d, and functional::conv1d/conv2d): a convolution is a Linear over
 // its patches, one row per image and output position (Grosse and Martens 2016's KFC, whose
 // factors assume the output gradients of different positions uncorrelated and the statistics
-// the same at every position); A then averages over positions and G sums over them.
+// the same at every position); A then averages over positions and G sums over them. And the
+// recurrent layers and cells (RNN, LSTM, GRU): their input and recurrent weights are layers
+// called once a sequence and once a step, the time steps taken as independent (the first
+// approximation of Martens, Ba and Johnson 2018; their temporal models of G are not done).
+// Grouped convolutions and Embedding take the plain gradient.
 //
 // An optimizer rather than a preconditioner beside SGD: sampling the Fisher's targets needs the
 // model's outputs and the form of its loss in them, which a CurvatureModel (the one

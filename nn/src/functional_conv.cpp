@@ -70,7 +70,7 @@ BasicTensor<T> convolve(const BasicTensor<T>& x, const BasicTensor<T>& weight, c
     if (auto* capture = LayerCapture<T>::active(); capture && groups == 1) {
         Array<T> rows = patches.value();
         rows.reshape({rows.size() / k, k});
-        capture->record({type, reported, bias, std::move(rows), y, {}});
+        capture->record({type, reported, bias, std::move(rows), y, {}, {}});
     }
     const Shape& s = x.shape();
     auto [oh, ow] = unfold2d_grid(s, p);

@@ -1,6 +1,8 @@
-// embedding (index_select of rows) and one_hot.
+// embedding (index_select of rows) and one_hot. Under a LayerCapture (K-FAC) a lookup reports
+// the rows it took.
 #include <fmt/format.h>
 
+#include "xtgrad/nn/capture.hpp"
 #include "xtgrad/nn/functional.hpp"
 
 namespace xtgrad::nn::functional {
@@ -11,6 +13,12 @@ void check_table(const BasicTensor<T>& weight) {
     if (!weight.defined() || weight.dim() != 2)
         throw ShapeError(fmt::format("embedding: weight of shape {} (expected [count, dim])",
                                      weight.defined() ? to_string(weight.shape()) : "undefined"));
+}
+
+template <class T>
+void report(const BasicTensor<T>& weight, const BasicTensor<T>& output, std::vector<std::size_t> rows) {
+    if (auto* capture = LayerCapture<T>::active())
+        capture->record({"Embedding", weight, {}, Array<T>(), output, {}, std::move(rows)});
 }
 }  // namespace
 
@@ -25,7 +33,9 @@ BasicTensor<T> embedding(const IndexArray& indices, const BasicTensor<T>& weight
     std::vector<std::int64_t> flat(indices.data(), indices.data() + indices.size());
     Shape shape = indices.shape();
     shape.push_back(weight.shape()[1]);
-    return reshape(index_select(weight, 0, flat), shape);
+    auto out = reshape(index_select(weight, 0, flat), shape);
+    if (LayerCapture<T>::active()) report(weight, out, std::vector<std::size_t>(flat.begin(), flat.end()));
+    return out;
 }
 
 template <class T>
@@ -35,7 +45,13 @@ BasicTensor<T> embedding(const BasicTensor<T>& indices, const BasicTensor<T>& we
     // index_select reads and checks the indices on every evaluation (a compiled replay too)
     Shape shape = indices.shape();
     shape.push_back(weight.shape()[1]);
-    return reshape(index_select(weight, 0, reshape(indices, {indices.size()})), shape);
+    auto out = reshape(index_select(weight, 0, reshape(indices, {indices.size()})), shape);
+    if (LayerCapture<T>::active()) {  // (index_select has checked them: whole numbers in range)
+        std::vector<std::size_t> rows(indices.size());
+        for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = std::size_t(indices.value().data()[i]);
+        report(weight, out, std::move(rows));
+    }
+    return out;
 }
 
 template <class T>

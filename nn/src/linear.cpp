@@ -54,7 +54,7 @@ BasicTensor<T> Linear<T>::forward(const BasicTensor<T>& input) {
         const std::size_t rows = input.size() / options_.in;
         Array<T> inputs = input.value();
         inputs.reshape({rows, options_.in});
-        capture->record({"Linear", weight_, bias_, std::move(inputs), output, {}});
+        capture->record({"Linear", weight_, bias_, std::move(inputs), output, {}, {}});
     }
     return output;
 }

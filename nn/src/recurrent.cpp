@@ -40,7 +40,7 @@ void report(RecurrentKind kind, const BasicTensor<T>& weight, const BasicTensor<
     const std::size_t in = weight.shape()[1];
     Array<T> rows = input.value();
     rows.reshape({rows.size() / in, in});
-    capture->record({kind_name(kind), weight, bias, std::move(rows), output, parts});
+    capture->record({kind_name(kind), weight, bias, std::move(rows), output, parts, {}});
 }
 
 template <class T>

@@ -91,11 +91,18 @@ std::size_t fan_in(const BasicTensor<T>& weight) {
     return weight.size() / weight.shape()[0];
 }
 
+// The outputs of a layer's weight: [out, in], or an embedding's [count, dim]
+template <class T>
+std::size_t out_features(const KFACLayer<T>& layer, const BasicTensor<T>& weight) {
+    return layer.embedding ? weight.shape()[1] : weight.shape()[0];
+}
+
+// The mean eigenvalue of a factor: of a matrix, or of a diagonal kept as a vector
 template <class T>
 double mean_trace(const Array<T>& m) {
     const std::size_t n = m.shape()[0];
     double t = 0;
-    for (std::size_t i = 0; i < n; ++i) t += double(m(i, i));
+    for (std::size_t i = 0; i < n; ++i) t += double(m.dimension() == 1 ? m(i) : m(i, i));
     return n ? t / double(n) : 0.0;
 }
 
@@ -197,12 +204,16 @@ void KFAC<T>::find_layers(const std::vector<nn::CapturedLayer<T>>& captured) {
         layer.weight = w;
         layer.bias = index_of(c.bias);
         layer.has_bias = layer.bias < params_.size();
-        const std::size_t side = detail::fan_in(params_[w]) + layer.has_bias;
+        layer.embedding = c.type == "Embedding";
+        const std::size_t side = layer.embedding ? params_[w].shape()[0] : detail::fan_in(params_[w]) + layer.has_bias;
+        const Shape a_shape = layer.embedding ? Shape{side} : Shape{side, side};
         auto it = pending_.find(w);  // factors from load_state
-        if (it != pending_.end() && it->second.a.shape()[0] != side)
-            throw ValueError(fmt::format("KFAC: the loaded factor '{}.kfac_a' has side {}, the layer's inputs {}{}",
-                                         layer.name, it->second.a.shape()[0], side,
-                                         layer.has_bias ? " (with its bias)" : ""));
+        if (it != pending_.end() && it->second.a.shape() != a_shape)
+            throw ValueError(fmt::format("KFAC: the loaded factor '{}.kfac_a' has shape {}, the layer's A {} ({})",
+                                         layer.name, to_string(it->second.a.shape()), to_string(a_shape),
+                                         layer.embedding  ? "an embedding's diagonal"
+                                         : layer.has_bias ? "its inputs and its bias"
+                                                          : "its inputs"));
         layers_.push_back(std::move(layer));
         inverses_.emplace_back();
         if (it != pending_.end()) {
@@ -308,7 +319,7 @@ void KFAC<T>::step() {
             detail::Vec<T> ds = rec->output_vjp(seed, outputs);
             for (std::size_t l = 0; l < layers_.size(); ++l) {
                 if (calls[l].empty()) continue;
-                const std::size_t out = params_[layers_[l].weight].shape()[0];
+                const std::size_t out = detail::out_features(layers_[l], params_[layers_[l].weight]);
                 std::vector<Array<T>> parts;
                 for (auto [first, count] : calls[l])
                     parts.push_back(count == 1 ? ds[first]
@@ -331,15 +342,27 @@ void KFAC<T>::step() {
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             if (calls[l].empty()) continue;  // not called this time: its factors stay
             const KFACLayer<T>& layer = layers_[l];
-            const std::size_t in = detail::fan_in(params_[layer.weight]);
-            std::vector<Array<T>> parts;
-            for (std::size_t c = 0; c < captured.size(); ++c)
-                if (&captured[c].weight.value() == &params_[layer.weight].value()) parts.push_back(captured[c].inputs);
-            Array<T> a = detail::stack_rows(parts, in);
-            if (layer.has_bias) a = detail::with_ones(a);
+            const BasicTensor<T>& weight = params_[layer.weight];
             called.push_back(l);
-            layer_rows.push_back(double(a.shape()[0]));
-            sums.push_back(detail::gram(a, a));
+            if (layer.embedding) {  // one-hot rows: a^T a is diagonal, each row's count
+                Array<T> counts = xt::zeros<T>({weight.shape()[0]});
+                std::size_t rows = 0;
+                for (auto& c : captured)
+                    if (&c.weight.value() == &weight.value()) {
+                        for (std::size_t i : c.indices) counts(i) += T(1);
+                        rows += c.indices.size();
+                    }
+                layer_rows.push_back(double(rows));
+                sums.push_back(std::move(counts));
+            } else {
+                std::vector<Array<T>> parts;
+                for (auto& c : captured)
+                    if (&c.weight.value() == &weight.value()) parts.push_back(c.inputs);
+                Array<T> a = detail::stack_rows(parts, detail::fan_in(weight));
+                if (layer.has_bias) a = detail::with_ones(a);
+                layer_rows.push_back(double(a.shape()[0]));
+                sums.push_back(detail::gram(a, a));
+            }
             sums.push_back(std::move(*new_g[l]));
         }
         if (model_.shards.active()) {
@@ -413,23 +436,35 @@ template <class T>
 void KFAC<T>::invert(std::size_t l, const Array<T>& a, const Array<T>& g) {
     const KFACOptions& o = options_;
     detail::KFACInverse<T>& inv = inverses_[l];
-    auto ea = detail::symmetric_eigen("KFAC", a), eg = detail::symmetric_eigen("KFAC", g);
+    // an embedding's A is kept as its diagonal: its eigenvalues, in the identity's eigenbasis
+    const bool diagonal = layers_[l].embedding;
+    auto eg = detail::symmetric_eigen("KFAC", g);
+    std::optional<detail::SymmetricEigen<T>> ea;
+    if (!diagonal) ea = detail::symmetric_eigen("KFAC", a);
+    const Array<T>& a_values = diagonal ? a : ea->values;
+    auto positive = [](T v) { return std::max(double(v), 0.0); };  // (below zero: rounding of a second moment)
     if (o.factored_damping) {
         // pi balances the damping between the factors by their average eigenvalues
         const double ta = detail::mean_trace(a), tg = detail::mean_trace(g);
         const double pi = ta > 0 && tg > 0 ? std::sqrt(ta / tg) : 1.0;
         const double root = std::sqrt(o.damping);
-        inv.a = detail::damped_inverse(ea, pi * root);
+        if (diagonal) {
+            inv.a = Array<T>::from_shape({a.size()});
+            for (std::size_t j = 0; j < a.size(); ++j) inv.a(j) = T(1.0 / (positive(a(j)) + pi * root));
+        } else {
+            inv.a = detail::damped_inverse(*ea, pi * root);
+        }
         inv.g = detail::damped_inverse(eg, root / pi);
     } else {
-        const std::size_t na = ea.values.size(), ng = eg.values.size();
-        inv.a = std::move(ea.vectors);
-        inv.g = std::move(eg.vectors);
-        inv.scale = Array<T>::from_shape({ng, na});
+        // 1 / (lambda_G,i lambda_A,j + lambda): [out, in], or an embedding's [count, dim] layout
+        const std::size_t na = a_values.size(), ng = eg.values.size();
+        inv.scale = diagonal ? Array<T>::from_shape({na, ng}) : Array<T>::from_shape({ng, na});
         for (std::size_t i = 0; i < ng; ++i)
             for (std::size_t j = 0; j < na; ++j)
-                inv.scale(i, j) =
-                    T(1.0 / (std::max(double(eg.values(i)), 0.0) * std::max(double(ea.values(j)), 0.0) + o.damping));
+                (diagonal ? inv.scale(j, i) : inv.scale(i, j)) =
+                    T(1.0 / (positive(eg.values(i)) * positive(a_values(j)) + o.damping));
+        inv.g = std::move(eg.vectors);
+        if (!diagonal) inv.a = std::move(ea->vectors);
     }
     inv.from_a = a;
     inv.from_g = g;
@@ -450,6 +485,22 @@ ParamVector<T> KFAC<T>::precondition(const ParamVector<T>& gradient) const {
         const KFACLayer<T>& layer = layers_[l];
         const detail::KFACInverse<T>& inv = inverses_[l];
         if (!inv.ready) continue;
+        if (layer.embedding) {  // in the weight's layout [count, dim], A^-1 on the left
+            const Array<T>& gw = gradient[layer.weight];
+            Array<T> d;
+            if (options_.factored_damping) {
+                d = detail::product(gw, inv.g);  // (A + g I)^-1 grad (G + g I)^-1, A diagonal
+                const std::size_t dim = d.shape()[1];
+                for (std::size_t j = 0; j < d.shape()[0]; ++j)
+                    for (std::size_t i = 0; i < dim; ++i) d(j, i) *= inv.a(j);
+            } else {
+                Array<T> v = detail::product_t(gw, inv.g);  // grad E_G^T
+                v *= inv.scale;
+                d = detail::product(v, inv.g);  // v E_G
+            }
+            out[layer.weight] = std::move(d);
+            continue;
+        }
         const std::size_t rows = params_[layer.weight].shape()[0], in = detail::fan_in(params_[layer.weight]);
         Array<T> gw = gradient[layer.weight];  // [out, in] and the bias as a last column
         gw.reshape({rows, in});
@@ -504,8 +555,9 @@ void KFAC<T>::load_state(const nn::NamedArrays<T>& state) {
     for (std::size_t i = 0; i < params_.size(); ++i)
         momentum[i] = reader.array(names_[i] + ".momentum_buffer", params_[i].shape());
     // the factors of each weight (a parameter of two or more axes, seen as [out, in]): G of side
-    // out, A of side in, or in + 1 with a bias; whether the layer has one is known once a step
-    // has seen it (then checked exactly)
+    // out, A of side in, or in + 1 with a bias; an embedding's [count, dim]: A its diagonal
+    // [count], G [dim, dim]. Whether the layer has a bias, or is an embedding, is known once a
+    // step has seen it (then checked exactly); before, the saved A's shape tells.
     std::map<std::size_t, SavedFactors> factors;
     for (std::size_t i = 0; i < params_.size(); ++i) {
         if (params_[i].dim() < 2 || params_[i].size() == 0) continue;
@@ -518,12 +570,15 @@ void KFAC<T>::load_state(const nn::NamedArrays<T>& state) {
             throw ValueError(
                 fmt::format("KFAC.load_state: '{}' has one of its factors (kfac_a, kfac_g) but not both", name));
         std::size_t side = a->dimension() == 2 && a->shape()[0] == in + 1 ? in + 1 : in;
+        bool embedding = a->dimension() == 1 && params_[i].dim() == 2;
         for (auto& l : layers_)
-            if (l.weight == i) side = in + l.has_bias;
-        SavedFactors f{*reader.array(name + ".kfac_a", Shape{side, side}),
-                       *reader.array(name + ".kfac_g", Shape{out, out})};
-        auto ia = reader.array(name + ".kfac_a_inverted", Shape{side, side});
-        auto ig = reader.array(name + ".kfac_g_inverted", Shape{out, out});
+            if (l.weight == i) side = in + l.has_bias, embedding = l.embedding;
+        const Shape a_shape = embedding ? Shape{out} : Shape{side, side};
+        const std::size_t g_side = embedding ? in : out;
+        SavedFactors f{*reader.array(name + ".kfac_a", a_shape),
+                       *reader.array(name + ".kfac_g", Shape{g_side, g_side})};
+        auto ia = reader.array(name + ".kfac_a_inverted", a_shape);
+        auto ig = reader.array(name + ".kfac_g_inverted", Shape{g_side, g_side});
         if (bool(ia) != bool(ig))
             throw ValueError(fmt::format(
                 "KFAC.load_state: '{}' has one of its inverted factors (kfac_a_inverted, kfac_g_inverted) but not both",
@@ -557,7 +612,7 @@ template <class T>
 void KFAC<T>::adopt(std::size_t l, SavedFactors f) {
     layers_[l].a = std::move(f.a);
     layers_[l].g = std::move(f.g);
-    if (f.inverted_a.dimension() == 2) invert(l, f.inverted_a, f.inverted_g);
+    if (f.inverted_g.dimension() == 2) invert(l, f.inverted_a, f.inverted_g);
 }
 
 template class KFAC<float>;

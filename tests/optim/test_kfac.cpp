@@ -63,26 +63,26 @@ std::vector<Array<double>> output_hessians(const Array<double>& z) {
 
 // The exact Fisher (Gauss-Newton) block of a layer's [W b], W seen as [out, in] (a
 // convolution's [out, C, kh, kw] as [out, C kh kw]) and flattened row-major as [out, in + 1]
-// (the bias the last column): J^T H_L J with J from `jacobian` of the model's outputs z
-// [rows, classes] and H_L that of softmax cross entropy's mean.
+// (the bias the last column; none when b is undefined): J^T H_L J with J from `jacobian` of
+// the model's outputs z [rows, classes] and H_L that of softmax cross entropy's mean.
 template <class Model>
 Array<double> exact_block(Model&& model, const Tensor& w, const Tensor& b) {
-    const std::size_t out = w.shape()[0], in = w.size() / out;
+    const std::size_t out = w.shape()[0], in = w.size() / out, bias = b.defined();
     Array<double> z;
     {
         Tape tape;
         z = model().value();
     }
-    const std::size_t rows = z.shape()[0], classes = z.shape()[1], cols = out * (in + 1);
+    const std::size_t rows = z.shape()[0], classes = z.shape()[1], cols = out * (in + bias);
     // [N C, out in] and [N C, out]: rows (example, class), columns the row-major flattening
-    auto jac = jacobian(model, TensorList<double>{w, b});
+    auto jac = jacobian(model, bias ? TensorList<double>{w, b} : TensorList<double>{w});
     Array<double> j = Array<double>::from_shape({rows * classes, cols});
     for (std::size_t n = 0; n < rows; ++n)
         for (std::size_t c = 0; c < classes; ++c)
             for (std::size_t i = 0; i < out; ++i) {
                 for (std::size_t k = 0; k < in; ++k)
-                    j(n * classes + c, i * (in + 1) + k) = jac[0](n * classes + c, i * in + k);
-                j(n * classes + c, i * (in + 1) + in) = jac[1](n * classes + c, i);
+                    j(n * classes + c, i * (in + bias) + k) = jac[0](n * classes + c, i * in + k);
+                if (bias) j(n * classes + c, i * (in + 1) + in) = jac[1](n * classes + c, i);
             }
     const auto h = output_hessians(z);
     Array<double> f = xt::zeros<double>({cols, cols});
@@ -797,5 +797,133 @@ BOOST_AUTO_TEST_CASE(an_lstm_and_a_hand_written_gru_loop_train_under_kfac) {
         BOOST_TEST_MESSAGE((forward == &by_layer ? "LSTM" : "GRUCell loop")
                            << " under K-FAC: loss " << first << " -> " << kfac.loss() << " in 40 steps");
         BOOST_TEST(kfac.loss() < 0.25 * first);
+    }
+}
+
+namespace {
+
+// An embedding of 5 rows of 3 looked up by each example's index, a Linear to 3 classes on it;
+// softmax cross entropy, mean over the examples.
+struct EmbeddingNet {
+    Generator gen{12};
+    nn::Embedding<double> table{5, 3, gen};
+    nn::Linear<double> head{nn::LinearOptions{3, 3}, gen};
+    IndexArray indices;
+    std::vector<std::size_t> labels;
+    optim::CurvatureModel<double> model;
+    explicit EmbeddingNet(const std::vector<std::int64_t>& rows) : indices(rows) {
+        for (std::size_t i = 0; i < rows.size(); ++i) labels.push_back((i + 2) % 3);
+        model = {[this] { return outputs(); }, [this](const Tensor& z) { return nn::cross_entropy(z, labels); }};
+    }
+    Tensor outputs() { return head(table(indices)); }
+};
+
+// diag(a) (x) g: the [count, dim] vectorisation's block of an embedding's A and G
+Array<double> diagonal_kron(const Array<double>& a, const Array<double>& g) {
+    const std::size_t n = a.size(), m = g.shape()[0];
+    Array<double> k = xt::zeros<double>({n * m, n * m});
+    for (std::size_t j = 0; j < n; ++j)
+        for (std::size_t i = 0; i < m; ++i)
+            for (std::size_t l = 0; l < m; ++l) k(j * m + i, j * m + l) = a(j) * g(i, l);
+    return k;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(an_embeddings_factors_are_its_rows_frequencies_and_output_gradients) {
+    // one lookup: K-FAC's block diag(a) (x) G is the exact Fisher block
+    {
+        EmbeddingNet net({3});
+        KFAC<double> kfac(net.table.named_parameters(), net.model, measuring(FisherEstimate::exact));
+        kfac.step();
+        BOOST_REQUIRE(kfac.layers().size() == 1u);
+        const auto& layer = kfac.layers()[0];
+        BOOST_TEST(layer.embedding);
+        BOOST_TEST((layer.a == Array<double>{0, 0, 0, 1, 0}));
+        const double diff = relative_difference(diagonal_kron(layer.a, layer.g),
+                                                exact_block([&] { return net.outputs(); }, net.table.weight(), {}));
+        BOOST_TEST(diff < 1e-12, "|diag(a) (x) G - F| / |F| = " << diff);
+    }
+    // six lookups, row 2 three times and row 3 never: a the rows' frequencies; with the head
+    // linear in the looked-up vectors, G = sum_n W^T H_n W exactly (W the head's weight)
+    EmbeddingNet net({2, 0, 2, 4, 2, 1});
+    KFAC<double> kfac(net.table.named_parameters(), net.model, measuring(FisherEstimate::exact));
+    kfac.step();
+    const auto& layer = kfac.layers()[0];
+    BOOST_TEST(xt::amax(xt::abs(layer.a - Array<double>{1.0 / 6, 1.0 / 6, 3.0 / 6, 0, 1.0 / 6}))() < 1e-16);
+    Array<double> z;
+    {
+        Tape tape;
+        z = net.outputs().value();
+    }
+    const auto h = output_hessians(z);
+    const Array<double>& w = net.head.weight().value();  // [3 classes, 3]
+    Array<double> g = xt::zeros<double>({3, 3});
+    for (std::size_t n = 0; n < 6; ++n)
+        for (std::size_t i = 0; i < 3; ++i)
+            for (std::size_t k = 0; k < 3; ++k)
+                for (std::size_t c = 0; c < 3; ++c)
+                    for (std::size_t d = 0; d < 3; ++d) g(i, k) += w(c, i) * h[n](c, d) * w(d, k);
+    BOOST_TEST(relative_difference(layer.g, g) < 1e-13);
+}
+
+BOOST_AUTO_TEST_CASE(an_embeddings_step_solves_its_damped_block_and_its_state_restores) {
+    // each row j of the weight's direction d solves its block of the damped Kronecker system:
+    // factored, (a_j + pi sqrt(lambda)) (G + sqrt(lambda) / pi I) d_j = grad_j; exactly,
+    // (a_j G + lambda I) d_j = grad_j (a row never looked up: lambda d_j = grad_j = 0)
+    const double lambda = 0.05;
+    for (bool factored : {true, false}) {
+        EmbeddingNet net({2, 0, 2, 4, 2, 1, 0, 2});
+        auto params = net.table.named_parameters();
+        for (auto& [n, p] : net.head.named_parameters()) params.emplace_back("head." + n, p);
+        KFACOptions o = measuring(FisherEstimate::exact);
+        o.damping = lambda;
+        o.factored_damping = factored;
+        KFAC<double> kfac(params, net.model, o);
+        kfac.step();
+        const auto& layer = kfac.layers()[0];
+        BOOST_REQUIRE(layer.name == "weight");
+        optim::ParamVector<double> grads;
+        {
+            Tape tape;
+            for (auto& t : grad(net.model.loss(net.model.outputs()), net.table.parameters()))
+                grads.push_back(t.value());
+            for (auto& t : grad(net.model.loss(net.model.outputs()), net.head.parameters())) grads.push_back(t.value());
+        }
+        const Array<double> d = kfac.precondition(grads)[0];
+        const double pi = std::sqrt((xt::sum(layer.a)() / 5) / (xt::sum(xt::diagonal(layer.g))() / 3));
+        double worst = 0;
+        for (std::size_t j = 0; j < 5; ++j)
+            for (std::size_t i = 0; i < 3; ++i) {
+                double lhs = 0;
+                for (std::size_t k = 0; k < 3; ++k) {
+                    const double m = factored ? (layer.a(j) + pi * std::sqrt(lambda)) *
+                                                    (layer.g(i, k) + (i == k) * std::sqrt(lambda) / pi)
+                                              : layer.a(j) * layer.g(i, k) + (i == k) * lambda;
+                    lhs += m * d(j, k);
+                }
+                worst = std::max(worst, std::abs(lhs - grads[0](j, i)));
+            }
+        BOOST_TEST(worst < 1e-14, (factored ? "factored" : "exact") << " damping: residual " << worst);
+        BOOST_TEST(xt::amax(xt::abs(xt::view(d, 3, xt::all())))() == 0.0);  // row 3: never looked up
+
+        // trained a few steps, saved, restored into a new optimizer: the same next step
+        KFAC<double> run(params, net.model, {.lr = 0.3, .factored_damping = factored, .fisher = FisherEstimate::exact});
+        for (int k = 0; k < 5; ++k) run.step();
+        auto state = run.state();
+        std::vector<Array<double>> saved, straight;
+        for (auto& [n, p] : params) saved.push_back(p.value());
+        run.step();
+        for (auto& [n, p] : params) straight.push_back(p.value());
+        std::size_t i = 0;
+        for (auto& [n, p] : params) BasicTensor<double>(p).mutable_value() = saved[i++];
+        KFAC<double> again(params, net.model,
+                           {.lr = 0.3, .factored_damping = factored, .fisher = FisherEstimate::exact});
+        again.load_state(state);
+        BOOST_TEST(again.layers().empty());  // (the layers are found by the first step, which takes the loaded factors)
+        again.step();
+        i = 0;
+        for (auto& [n, p] : params) BOOST_TEST(xt::amax(xt::abs(p.value() - straight[i++]))() == 0.0, n);
+        BOOST_TEST(again.layers()[0].a.dimension() == 1u);
     }
 }

@@ -17,7 +17,7 @@ namespace xtgrad::nn {
 /// [out, in] (its first axis the outputs, the rest flattened in order).
 template <class T>
 struct CapturedLayer {
-    std::string type;       ///< "Linear", "Conv2d" or "Conv1d"
+    std::string type;       ///< "Linear", "Conv2d", "Conv1d", "Embedding", "RNN", "LSTM" or "GRU"
     BasicTensor<T> weight;  ///< [out, in] for Linear; [out, C, kh, kw] or [out, C, k] for convolutions
     BasicTensor<T> bias;    ///< [out]; undefined when the layer has none
     /// The rows the weight multiplies: [rows, in]. A Linear's input rows; a convolution's
@@ -30,11 +30,14 @@ struct CapturedLayer {
     /// [rows, out / parts]. A recurrent layer's step multiplies the hidden state by each gate's
     /// rows of its recurrent weight separately, and reports those products.
     std::vector<BasicTensor<T>> output_parts;
+    /// For an Embedding (a Linear of one-hot rows, its weight [count, dim] the transpose of a
+    /// Linear's): the row each output row looked up; `inputs` is then empty.
+    std::vector<std::size_t> indices;
 };
 
 /// While alive, every Linear forward, every ungrouped convolution (functional::conv1d and
-/// conv2d, so the Conv modules too) and every product of a recurrent layer or cell with its
-/// weights (the input's projection once a call, the recurrent weight once a step) on this
+/// conv2d, so the Conv modules too), every embedding lookup (functional::embedding, so the
+/// Embedding module too) and every product of a recurrent layer or cell with its weights (the input's projection once a call, the recurrent weight once a step) on this
 /// thread appends a CapturedLayer (a layer called twice appears twice). Captures nest: the innermost receives, the outer one is restored when
 /// it ends. The tensors live on the tape the forward recorded them on.
 template <class T>

@@ -15,7 +15,8 @@
 // recurrent layers and cells (RNN, LSTM, GRU): their input and recurrent weights are layers
 // called once a sequence and once a step, the time steps taken as independent (the first
 // approximation of Martens, Ba and Johnson 2018; their temporal models of G are not done).
-// Grouped convolutions and Embedding take the plain gradient.
+// And Embedding, whose A is diagonal (each row's frequency). Grouped convolutions take the
+// plain gradient.
 //
 // An optimizer rather than a preconditioner beside SGD: sampling the Fisher's targets needs the
 // model's outputs and the form of its loss in them, which a CurvatureModel (the one
@@ -83,10 +84,14 @@ struct KFACLayer {
     std::size_t weight = 0;  ///< index among the optimizer's parameters
     std::size_t bias = 0;    ///< index of the bias, when has_bias
     bool has_bias = false;
+    /// An Embedding: a Linear of one-hot rows whose weight [count, dim] is the transpose of a
+    /// Linear's [out, in]. Its A is diagonal and kept as the diagonal ([count]: how often each
+    /// row is looked up), its G [dim, dim].
+    bool embedding = false;
     Array<T> a;  ///< A: [in + has_bias, in + has_bias], in the weight's columns seen as [out, in]
     Array<T> g;  ///< G: [out, out]
     /// Whether A and G exist yet (a default Array is a 0-D scalar, not an empty matrix).
-    bool has_factors() const { return a.dimension() == 2; }
+    bool has_factors() const { return g.dimension() == 2; }
 };
 
 namespace detail {

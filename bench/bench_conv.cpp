@@ -1,6 +1,11 @@
 // One Adam step of the digits CNN (examples/cnn_digits.cpp: Conv2d 1-16 and 16-32, 3 x 3,
 // padding 1, ReLU, 2 x 2 max pooling, Linear 128-10) on [64, 1, 8, 8] float32 images, built
 // from xtgrad::nn, beside torch::nn's same network and torch::optim::Adam, with 1 and 2 threads.
+// Then one K-FAC step of the same network and batch (both convolutions and the Linear
+// preconditioned; factors every step, inverses every tenth, timed over 30 steps so that the
+// eigendecompositions count at their share) beside xtgrad's Adam step: libtorch has no K-FAC.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -14,9 +19,15 @@
 using namespace xtgrad;
 
 namespace {
-double xtgrad_step(std::size_t batch, int reps) {
-    std::mt19937_64 rng(0);
+struct Cnn {
     nn::Sequential<float> net;
+    Tensor32 x;
+    std::vector<std::size_t> labels;
+    explicit Cnn(std::size_t batch);
+};
+
+Cnn::Cnn(std::size_t batch) {
+    std::mt19937_64 rng(0);
     net.push_back(std::make_shared<nn::Conv2d<float>>(
         nn::Conv2dOptions{.in_channels = 1, .out_channels = 16, .kernel_size = 3, .padding = 1}, rng));
     net.push_back(std::make_shared<nn::ActivationLayer<float>>(nn::Activation::relu));
@@ -28,26 +39,58 @@ double xtgrad_step(std::size_t batch, int reps) {
     net.push_back(std::make_shared<nn::Flatten<float>>());
     net.push_back(std::make_shared<nn::Linear<float>>(nn::LinearOptions{.in = 128, .out = 10}, rng));
     xt::random::seed(0);
-    auto x = Tensor32::constant(Array<float>(xt::random::randn<float>({batch, std::size_t(1), std::size_t(8), std::size_t(8)})));
-    std::vector<std::size_t> labels(batch);
+    x = Tensor32::constant(
+        Array<float>(xt::random::randn<float>({batch, std::size_t(1), std::size_t(8), std::size_t(8)})));
+    labels.resize(batch);
     for (std::size_t i = 0; i < batch; ++i) labels[i] = i % 10;
-    optim::Adam<float> adam(net.parameters(), {.lr = 1e-2});
+}
+
+double xtgrad_step(std::size_t batch, int reps) {
+    Cnn m(batch);
+    optim::Adam<float> adam(m.net.parameters(), {.lr = 1e-2});
     return bench::median_seconds(
         [&] {
             Tape tape;
             adam.zero_grad();
-            nn::cross_entropy(net(x), labels).backward();
+            nn::cross_entropy(m.net(m.x), m.labels).backward();
             adam.step();
         },
         reps);
+}
+
+struct KfacTimes {
+    double mean, between_refreshes;  // seconds per step
+};
+
+KfacTimes kfac_step(std::size_t batch) {
+    Cnn m(batch);
+    optim::CurvatureModel<float> model{[&] { return m.net(m.x); },
+                                       [&](const Tensor32& z) { return nn::cross_entropy(z, m.labels); }};
+    optim::KFAC<float> kfac(m.net.parameters(), model, {.lr = 0.01, .factor_every = 1, .inverse_every = 10});
+    kfac.step();  // warm-up (an inverse step)
+    std::vector<double> times;
+    for (int k = 1; k <= 30; ++k) {
+        auto start = std::chrono::steady_clock::now();
+        kfac.step();
+        times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    double total = 0;
+    std::vector<double> plain;
+    for (std::size_t k = 0; k < times.size(); ++k) {
+        total += times[k];
+        if ((k + 1) % 10 != 0) plain.push_back(times[k]);  // steps 10, 20, 30 refresh the inverses
+    }
+    std::nth_element(plain.begin(), plain.begin() + plain.size() / 2, plain.end());
+    return {total / double(times.size()), plain[plain.size() / 2]};
 }
 }  // namespace
 
 int main(int argc, char** argv) {
     bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
     const int reps = quick ? 30 : 200;
-    std::printf("digits CNN (conv 1-16, conv 16-32, 3x3, max pool, linear 128-10), batch 64, float32: one Adam step "
-                "(median)\n");
+    std::printf(
+        "digits CNN (conv 1-16, conv 16-32, 3x3, max pool, linear 128-10), batch 64, float32: one Adam step "
+        "(median), and one K-FAC step\n");
     for (int threads : {1, 2}) {
         set_num_threads(threads);
         torch_side::set_threads(threads);
@@ -58,6 +101,11 @@ int main(int argc, char** argv) {
             std::printf("   libtorch %8.3f ms   xtgrad speed / libtorch speed %5.2fx", theirs * 1e3, theirs / ours);
         }
         std::printf("\n");
+        auto k = kfac_step(64);
+        std::printf("             K-FAC %8.3f ms (mean of 30: factors each, inverses every 10)   / Adam step %5.2f\n",
+                    k.mean * 1e3, k.mean / ours);
+        std::printf("             K-FAC %8.3f ms between refreshes (median)                      / Adam step %5.2f\n",
+                    k.between_refreshes * 1e3, k.between_refreshes / ours);
     }
     return 0;
 }

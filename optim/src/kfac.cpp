@@ -223,168 +223,206 @@ void KFAC<T>::find_layers(const std::vector<nn::CapturedLayer<T>>& captured) {
     }
 }
 
+// One eager recording of the model, with the layers' calls captured
+template <class T>
+std::pair<std::unique_ptr<detail::CurvatureRecording<T>>, std::vector<nn::CapturedLayer<T>>> KFAC<T>::record() {
+    nn::LayerCapture<T> capture;
+    auto rec = std::make_unique<detail::CurvatureRecording<T>>(model_, params_, Curvature::fisher, false);
+    return {std::move(rec), capture.layers()};
+}
+
 template <class T>
 void KFAC<T>::step() {
-    const KFACOptions& o = options_;
-    const bool update_factors = steps_ % o.factor_every == 0;
-    std::optional<detail::CurvatureRecording<T>> rec;
-    std::vector<nn::CapturedLayer<T>> captured;
-    {
-        nn::LayerCapture<T> capture;
-        rec.emplace(model_, params_, Curvature::fisher, false);
-        captured = capture.layers();
-    }
+    auto [rec, captured] = record();
     detail::check_finite_loss("KFAC.step", rec->loss());
     detail::Vec<T> gradient = rec->gradient();
     detail::check_finite("KFAC.step", "gradient", gradient, names_);
     find_layers(captured);
+    if (steps_ % options_.factor_every == 0) update_factors(*rec, captured);
+    move(gradient);
+    loss_ = rec->loss();
+}
 
-    if (update_factors && !layers_.empty()) {
-        const auto kind = rec->output_hessian();
-        if (kind == detail::OutputHessian::generic)
-            throw ValueError(
-                "KFAC: the loss's Hessian in the outputs is not that of softmax or sigmoid cross entropy or squared "
-                "error (times a constant), so the Fisher's targets cannot be drawn from the model's distribution");
-        // the captured calls of each layer, and the output tensors whose gradients G needs: per
-        // call, the first of its outputs and their number (a recurrent step's gates: several)
-        std::vector<std::vector<std::pair<std::size_t, std::size_t>>> calls(layers_.size());
-        TensorList<T> outputs;
-        for (std::size_t c = 0; c < captured.size(); ++c)
-            for (std::size_t l = 0; l < layers_.size(); ++l)
-                if (&captured[c].weight.value() == &params_[layers_[l].weight].value()) {
-                    const auto& parts = captured[c].output_parts;
-                    calls[l].emplace_back(outputs.size(), parts.empty() ? 1 : parts.size());
-                    if (parts.empty())
-                        outputs.push_back(captured[c].output);
-                    else
-                        outputs.insert(outputs.end(), parts.begin(), parts.end());
-                }
-        // the output-space vectors whose sweeps give G: sum over sweeps of ds^T ds
-        const Array<T>& z = rec->outputs().value();
-        const double scale = rec->output_scale();
-        const std::size_t width = z.dimension() == 0                                               ? 1
-                                  : (z.dimension() >= 2 || kind == detail::OutputHessian::softmax) ? z.shape().back()
-                                                                                                   : 1;
-        const std::size_t rows = z.size() / std::max<std::size_t>(width, 1);
-        const Array<T>& p = rec->probabilities();
-        std::vector<Array<T>> seeds;
-        double g_weight = 1;  // G = g_weight sum ds^T ds
-        if (o.fisher == FisherEstimate::empirical) {
-            seeds.push_back(rec->output_gradient());
-            g_weight = scale > 0 ? 1 / scale : 0;
-        } else if (o.fisher == FisherEstimate::sampled) {
-            Array<T> v = Array<T>::from_shape(z.shape());
-            const T root = T(std::sqrt(std::max(scale, 0.0)));
-            std::uniform_real_distribution<double> uniform(0.0, 1.0);
-            std::normal_distribution<double> normal;
+// The gradient from the closure (a CompiledLoss, say); the model recorded eagerly only when
+// the factors are due
+template <class T>
+double KFAC<T>::step(const Closure& closure) {
+    double loss;
+    {
+        detail::Snapshot<T> snapshot(params_);  // the closure must not leave changes behind when it throws
+        loss = closure();
+        snapshot.keep();
+    }
+    detail::check_finite_loss("KFAC.step", loss);
+    detail::Vec<T> gradient = detail::grads_of(params_);
+    detail::check_finite("KFAC.step", "gradient", gradient, names_);
+    if (steps_ % options_.factor_every == 0) {
+        auto [rec, captured] = record();
+        find_layers(captured);
+        update_factors(*rec, captured);
+    }
+    move(gradient);
+    loss_ = loss;
+    return loss;
+}
+
+// This step's factors, from the recording's output gradients under the Fisher's targets, and
+// the layers' captured inputs, folded into the moving averages
+template <class T>
+void KFAC<T>::update_factors(detail::CurvatureRecording<T>& rec, const std::vector<nn::CapturedLayer<T>>& captured) {
+    const KFACOptions& o = options_;
+    if (layers_.empty()) return;
+    const auto kind = rec.output_hessian();
+    if (kind == detail::OutputHessian::generic)
+        throw ValueError(
+            "KFAC: the loss's Hessian in the outputs is not that of softmax or sigmoid cross entropy or squared "
+            "error (times a constant), so the Fisher's targets cannot be drawn from the model's distribution");
+    // the captured calls of each layer, and the output tensors whose gradients G needs: per
+    // call, the first of its outputs and their number (a recurrent step's gates: several)
+    std::vector<std::vector<std::pair<std::size_t, std::size_t>>> calls(layers_.size());
+    TensorList<T> outputs;
+    for (std::size_t c = 0; c < captured.size(); ++c)
+        for (std::size_t l = 0; l < layers_.size(); ++l)
+            if (&captured[c].weight.value() == &params_[layers_[l].weight].value()) {
+                const auto& parts = captured[c].output_parts;
+                calls[l].emplace_back(outputs.size(), parts.empty() ? 1 : parts.size());
+                if (parts.empty())
+                    outputs.push_back(captured[c].output);
+                else
+                    outputs.insert(outputs.end(), parts.begin(), parts.end());
+            }
+    // the output-space vectors whose sweeps give G: sum over sweeps of ds^T ds
+    const Array<T>& z = rec.outputs().value();
+    const double scale = rec.output_scale();
+    const std::size_t width = z.dimension() == 0                                               ? 1
+                              : (z.dimension() >= 2 || kind == detail::OutputHessian::softmax) ? z.shape().back()
+                                                                                               : 1;
+    const std::size_t rows = z.size() / std::max<std::size_t>(width, 1);
+    const Array<T>& p = rec.probabilities();
+    std::vector<Array<T>> seeds;
+    double g_weight = 1;  // G = g_weight sum ds^T ds
+    if (o.fisher == FisherEstimate::empirical) {
+        seeds.push_back(rec.output_gradient());
+        g_weight = scale > 0 ? 1 / scale : 0;
+    } else if (o.fisher == FisherEstimate::sampled) {
+        Array<T> v = Array<T>::from_shape(z.shape());
+        const T root = T(std::sqrt(std::max(scale, 0.0)));
+        std::uniform_real_distribution<double> uniform(0.0, 1.0);
+        std::normal_distribution<double> normal;
+        for (std::size_t r = 0; r < rows; ++r) {
+            T* vr = v.data() + r * width;
+            const T* pr = p.data() + r * width;
+            if (kind == detail::OutputHessian::softmax) {  // y ~ Cat(p): v = p - e_y
+                double u = uniform(rng_), c = 0;
+                std::size_t y = width - 1;
+                for (std::size_t k = 0; k < width; ++k)
+                    if ((c += double(pr[k])) > u) {
+                        y = k;
+                        break;
+                    }
+                for (std::size_t k = 0; k < width; ++k) vr[k] = root * (pr[k] - T(k == y));
+            } else if (kind == detail::OutputHessian::sigmoid) {  // y ~ Bernoulli(p): v = p - y
+                for (std::size_t k = 0; k < width; ++k) vr[k] = root * (pr[k] - T(uniform(rng_) < double(pr[k])));
+            } else {  // squared error: v ~ N(0, scale I)
+                for (std::size_t k = 0; k < width; ++k) vr[k] = root * T(normal(rng_));
+            }
+        }
+        seeds.push_back(std::move(v));
+    } else {  // exact: H_L = sum_c v_c v_c^T, one sweep per output
+        for (std::size_t c = 0; c < width; ++c) {
+            Array<T> v = xt::zeros<T>(z.shape());
             for (std::size_t r = 0; r < rows; ++r) {
                 T* vr = v.data() + r * width;
                 const T* pr = p.data() + r * width;
-                if (kind == detail::OutputHessian::softmax) {  // y ~ Cat(p): v = p - e_y
-                    double u = uniform(rng_), c = 0;
-                    std::size_t y = width - 1;
-                    for (std::size_t k = 0; k < width; ++k)
-                        if ((c += double(pr[k])) > u) {
-                            y = k;
-                            break;
-                        }
-                    for (std::size_t k = 0; k < width; ++k) vr[k] = root * (pr[k] - T(k == y));
-                } else if (kind == detail::OutputHessian::sigmoid) {  // y ~ Bernoulli(p): v = p - y
-                    for (std::size_t k = 0; k < width; ++k) vr[k] = root * (pr[k] - T(uniform(rng_) < double(pr[k])));
-                } else {  // squared error: v ~ N(0, scale I)
-                    for (std::size_t k = 0; k < width; ++k) vr[k] = root * T(normal(rng_));
+                if (kind == detail::OutputHessian::softmax) {  // diag(p) - p p^T = sum_c p_c (e_c - p)(e_c - p)^T
+                    const T root = T(std::sqrt(std::max(scale * double(pr[c]), 0.0)));
+                    for (std::size_t k = 0; k < width; ++k) vr[k] = root * (T(k == c) - pr[k]);
+                } else if (kind == detail::OutputHessian::sigmoid) {
+                    vr[c] = T(std::sqrt(std::max(scale * double(pr[c] * (T(1) - pr[c])), 0.0)));
+                } else {
+                    vr[c] = T(std::sqrt(std::max(scale, 0.0)));
                 }
             }
             seeds.push_back(std::move(v));
-        } else {  // exact: H_L = sum_c v_c v_c^T, one sweep per output
-            for (std::size_t c = 0; c < width; ++c) {
-                Array<T> v = xt::zeros<T>(z.shape());
-                for (std::size_t r = 0; r < rows; ++r) {
-                    T* vr = v.data() + r * width;
-                    const T* pr = p.data() + r * width;
-                    if (kind == detail::OutputHessian::softmax) {  // diag(p) - p p^T = sum_c p_c (e_c - p)(e_c - p)^T
-                        const T root = T(std::sqrt(std::max(scale * double(pr[c]), 0.0)));
-                        for (std::size_t k = 0; k < width; ++k) vr[k] = root * (T(k == c) - pr[k]);
-                    } else if (kind == detail::OutputHessian::sigmoid) {
-                        vr[c] = T(std::sqrt(std::max(scale * double(pr[c] * (T(1) - pr[c])), 0.0)));
-                    } else {
-                        vr[c] = T(std::sqrt(std::max(scale, 0.0)));
-                    }
-                }
-                seeds.push_back(std::move(v));
-            }
-        }
-        std::vector<std::optional<Array<T>>> new_g(layers_.size());
-        for (auto& seed : seeds) {
-            detail::Vec<T> ds = rec->output_vjp(seed, outputs);
-            for (std::size_t l = 0; l < layers_.size(); ++l) {
-                if (calls[l].empty()) continue;
-                const std::size_t out = detail::out_features(layers_[l], params_[layers_[l].weight]);
-                std::vector<Array<T>> parts;
-                for (auto [first, count] : calls[l])
-                    parts.push_back(count == 1 ? ds[first]
-                                               : detail::join_columns(std::vector<Array<T>>(
-                                                     ds.begin() + std::ptrdiff_t(first),
-                                                     ds.begin() + std::ptrdiff_t(first + count))));
-                Array<T> d = detail::stack_rows(parts, out);
-                Array<T> gg = detail::gram(d, d);
-                if (!new_g[l])
-                    new_g[l] = std::move(gg);
-                else
-                    *new_g[l] += gg;
-            }
-        }
-        // this process's sums a^T a (and its rows) and ds^T ds; with sharded data, summed over
-        // the processes, so that the factors are those of all the data
-        std::vector<std::size_t> called;
-        detail::Vec<T> sums;
-        std::vector<double> layer_rows;
-        for (std::size_t l = 0; l < layers_.size(); ++l) {
-            if (calls[l].empty()) continue;  // not called this time: its factors stay
-            const KFACLayer<T>& layer = layers_[l];
-            const BasicTensor<T>& weight = params_[layer.weight];
-            called.push_back(l);
-            if (layer.embedding) {  // one-hot rows: a^T a is diagonal, each row's count
-                Array<T> counts = xt::zeros<T>({weight.shape()[0]});
-                std::size_t rows = 0;
-                for (auto& c : captured)
-                    if (&c.weight.value() == &weight.value()) {
-                        for (std::size_t i : c.indices) counts(i) += T(1);
-                        rows += c.indices.size();
-                    }
-                layer_rows.push_back(double(rows));
-                sums.push_back(std::move(counts));
-            } else {
-                std::vector<Array<T>> parts;
-                for (auto& c : captured)
-                    if (&c.weight.value() == &weight.value()) parts.push_back(c.inputs);
-                Array<T> a = detail::stack_rows(parts, detail::fan_in(weight));
-                if (layer.has_bias) a = detail::with_ones(a);
-                layer_rows.push_back(double(a.shape()[0]));
-                sums.push_back(detail::gram(a, a));
-            }
-            sums.push_back(std::move(*new_g[l]));
-        }
-        if (model_.shards.active()) {
-            model_.shards.arrays(sums);
-            for (double& r : layer_rows) r = model_.shards.scalar(r);
-        }
-        for (std::size_t k = 0; k < called.size(); ++k) {
-            KFACLayer<T>& layer = layers_[called[k]];
-            Array<T> new_a = std::move(sums[2 * k]);
-            new_a /= T(layer_rows[k]);
-            Array<T> g_new = std::move(sums[2 * k + 1]);
-            g_new *= T(g_weight);
-            const T d = T(o.stat_decay);
-            if (!layer.has_factors() || d == T(0)) {
-                layer.a = std::move(new_a);
-                layer.g = std::move(g_new);
-            } else {
-                layer.a = d * layer.a + (T(1) - d) * new_a;
-                layer.g = d * layer.g + (T(1) - d) * g_new;
-            }
         }
     }
+    std::vector<std::optional<Array<T>>> new_g(layers_.size());
+    for (auto& seed : seeds) {
+        detail::Vec<T> ds = rec.output_vjp(seed, outputs);
+        for (std::size_t l = 0; l < layers_.size(); ++l) {
+            if (calls[l].empty()) continue;
+            const std::size_t out = detail::out_features(layers_[l], params_[layers_[l].weight]);
+            std::vector<Array<T>> parts;
+            for (auto [first, count] : calls[l])
+                parts.push_back(
+                    count == 1 ? ds[first]
+                               : detail::join_columns(std::vector<Array<T>>(
+                                     ds.begin() + std::ptrdiff_t(first), ds.begin() + std::ptrdiff_t(first + count))));
+            Array<T> d = detail::stack_rows(parts, out);
+            Array<T> gg = detail::gram(d, d);
+            if (!new_g[l])
+                new_g[l] = std::move(gg);
+            else
+                *new_g[l] += gg;
+        }
+    }
+    // this process's sums a^T a (and its rows) and ds^T ds; with sharded data, summed over
+    // the processes, so that the factors are those of all the data
+    std::vector<std::size_t> called;
+    detail::Vec<T> sums;
+    std::vector<double> layer_rows;
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+        if (calls[l].empty()) continue;  // not called this time: its factors stay
+        const KFACLayer<T>& layer = layers_[l];
+        const BasicTensor<T>& weight = params_[layer.weight];
+        called.push_back(l);
+        if (layer.embedding) {  // one-hot rows: a^T a is diagonal, each row's count
+            Array<T> counts = xt::zeros<T>({weight.shape()[0]});
+            std::size_t rows = 0;
+            for (auto& c : captured)
+                if (&c.weight.value() == &weight.value()) {
+                    for (std::size_t i : c.indices) counts(i) += T(1);
+                    rows += c.indices.size();
+                }
+            layer_rows.push_back(double(rows));
+            sums.push_back(std::move(counts));
+        } else {
+            std::vector<Array<T>> parts;
+            for (auto& c : captured)
+                if (&c.weight.value() == &weight.value()) parts.push_back(c.inputs);
+            Array<T> a = detail::stack_rows(parts, detail::fan_in(weight));
+            if (layer.has_bias) a = detail::with_ones(a);
+            layer_rows.push_back(double(a.shape()[0]));
+            sums.push_back(detail::gram(a, a));
+        }
+        sums.push_back(std::move(*new_g[l]));
+    }
+    if (model_.shards.active()) {
+        model_.shards.arrays(sums);
+        for (double& r : layer_rows) r = model_.shards.scalar(r);
+    }
+    for (std::size_t k = 0; k < called.size(); ++k) {
+        KFACLayer<T>& layer = layers_[called[k]];
+        Array<T> new_a = std::move(sums[2 * k]);
+        new_a /= T(layer_rows[k]);
+        Array<T> g_new = std::move(sums[2 * k + 1]);
+        g_new *= T(g_weight);
+        const T d = T(o.stat_decay);
+        if (!layer.has_factors() || d == T(0)) {
+            layer.a = std::move(new_a);
+            layer.g = std::move(g_new);
+        } else {
+            layer.a = d * layer.a + (T(1) - d) * new_a;
+            layer.g = d * layer.g + (T(1) - d) * g_new;
+        }
+    }
+}
+
+// The step from a gradient: inverses refreshed when due, K-FAC's blocks, KL clipping, weight
+// decay and momentum
+template <class T>
+void KFAC<T>::move(detail::Vec<T> gradient) {
+    const KFACOptions& o = options_;
     bool stale = false;
     for (auto& inv : inverses_) stale = stale || !inv.ready;
     if (steps_ % o.inverse_every == 0 || stale) refresh_inverses();
@@ -422,7 +460,6 @@ void KFAC<T>::step() {
             value -= T(o.lr) * direction[i];
         }
     }
-    loss_ = rec->loss();
     ++steps_;
 }
 

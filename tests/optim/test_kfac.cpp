@@ -927,3 +927,42 @@ BOOST_AUTO_TEST_CASE(an_embeddings_step_solves_its_damped_block_and_its_state_re
         BOOST_TEST(again.layers()[0].a.dimension() == 1u);
     }
 }
+
+BOOST_AUTO_TEST_CASE(a_compiled_loss_gives_the_gradient_and_the_model_the_factors_when_due) {
+    // step(closure) with a CompiledLoss of the same model: the same run as step() (the replay's
+    // gradient equals the eager one to rounding), and with factor_every 3 the model is recorded
+    // on steps 0 and 3 only, the compiled loss called on every step
+    auto run = [](bool compiled, std::size_t factor_every, int steps, std::size_t* recordings) {
+        Net net(12);
+        std::size_t outputs = 0;
+        optim::CurvatureModel<double> model{[&] {
+                                                ++outputs;
+                                                return net.mlp(net.x);
+                                            },
+                                            net.model.loss};
+        Array<double> onehot = xt::zeros<double>({12, 3});
+        for (std::size_t i = 0; i < 12; ++i) onehot(i, net.labels[i]) = 1;
+        CompiledLoss<double> loss(net.mlp.parameters(), [&](const TensorList<double>& data) {
+            return nn::cross_entropy(net.mlp(data[0]), data[1]);
+        });
+        KFAC<double> kfac(
+            net.mlp.parameters(), model,
+            {.lr = 0.2, .factor_every = factor_every, .inverse_every = 2, .fisher = FisherEstimate::exact});
+        for (int k = 0; k < steps; ++k) {
+            if (compiled) {
+                const double l = kfac.step([&] { return loss({net.x.value(), onehot}); });
+                BOOST_TEST(l == kfac.loss());
+            } else {
+                kfac.step();
+            }
+        }
+        if (recordings) *recordings = outputs;
+        return net.mlp.parameters()[0].value();
+    };
+    const Array<double> eager = run(false, 1, 4, nullptr), replayed = run(true, 1, 4, nullptr);
+    BOOST_TEST(xt::amax(xt::abs(eager - replayed))() < 1e-12);
+    BOOST_TEST(xt::amax(xt::abs(eager - Net(12).mlp.parameters()[0].value()))() > 0.01);  // it moved
+    std::size_t recordings = 0;
+    run(true, 3, 4, &recordings);
+    BOOST_TEST(recordings == 2u);
+}

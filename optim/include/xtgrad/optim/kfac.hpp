@@ -32,6 +32,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -97,7 +98,9 @@ struct KFACLayer {
 namespace detail {
 template <class T>
 struct KFACInverse;
-}
+template <class T>
+class CurvatureRecording;
+}  // namespace detail
 
 template <class T>
 class KFAC : public Optimizer<T> {
@@ -110,7 +113,13 @@ public:
     /// or gradient and for a loss whose output Hessian has no closed form (K-FAC samples from
     /// softmax or sigmoid cross entropy or squared error).
     void step() override;
-    using Optimizer<T>::step;
+    /// The same step with the loss and gradient from `closure` (which fills the parameters'
+    /// grad(), as for every optimizer: a CompiledLoss, say), returning its loss; the model is
+    /// recorded eagerly only on the steps that update the factors (every `factor_every`). The
+    /// closure and the CurvatureModel should compute the same loss: the factors describe the
+    /// model's. With factor_every > 1 the steps between are a compiled replay and two products
+    /// per layer.
+    double step(const Closure& closure) override;
     /// The loss at the start of the last step (the penalty included).
     double loss() const { return loss_; }
     std::size_t steps() const { return steps_; }
@@ -131,7 +140,10 @@ private:
     struct SavedFactors {
         Array<T> a, g, inverted_a, inverted_g;
     };
+    std::pair<std::unique_ptr<detail::CurvatureRecording<T>>, std::vector<nn::CapturedLayer<T>>> record();
     void find_layers(const std::vector<nn::CapturedLayer<T>>& captured);
+    void update_factors(detail::CurvatureRecording<T>& rec, const std::vector<nn::CapturedLayer<T>>& captured);
+    void move(ParamVector<T> gradient);
     void refresh_inverses();
     void invert(std::size_t layer, const Array<T>& a, const Array<T>& g);
     void adopt(std::size_t layer, SavedFactors factors);
@@ -146,7 +158,6 @@ private:
     std::mt19937_64 rng_;
     std::size_t steps_ = 0;
     double loss_ = 0;
-    bool found_ = false;
 };
 
 extern template class KFAC<float>;

@@ -2,6 +2,7 @@
 // inverses from the factors' eigendecompositions (see kfac.hpp and docs/design.md).
 #include "xtgrad/optim/kfac.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -186,6 +187,48 @@ KFAC<T>::~KFAC() = default;
 
 // Each captured call whose weight is one of the parameters belongs to a layer (made at its
 // first appearance); a layer called several times (shared weights) gathers the rows of all.
+// A captured call's rows and outputs must fit its weight (a layer of the user's own that
+// reports to the capture could get them wrong): checked before anything is gathered
+template <class T>
+void KFAC<T>::check_call(const nn::CapturedLayer<T>& c, std::size_t w) const {
+    const BasicTensor<T>& weight = params_[w];
+    const bool embedding = c.type == "Embedding";
+    const std::size_t out = embedding ? weight.shape()[1] : weight.shape()[0];
+    std::size_t width = 0, outputs = 0;
+    if (c.output_parts.empty()) {
+        if (c.output.defined() && c.output.dim() > 0) width = c.output.shape().back(), outputs = c.output.size();
+    } else {
+        for (auto& part : c.output_parts) {
+            if (!part.defined() || part.dim() == 0) {
+                width = 0;
+                break;
+            }
+            width += part.shape().back();
+            outputs += part.size();
+        }
+    }
+    std::size_t rows = 0;
+    bool rows_fit = false;
+    if (embedding) {
+        rows = c.indices.size();
+        rows_fit =
+            std::all_of(c.indices.begin(), c.indices.end(), [&](std::size_t i) { return i < weight.shape()[0]; });
+    } else {
+        rows_fit = c.inputs.dimension() == 2 && c.inputs.shape()[1] == detail::fan_in(weight);
+        rows = rows_fit ? c.inputs.shape()[0] : 0;
+    }
+    if (!rows_fit || width != out || outputs != rows * out)
+        throw ShapeError(fmt::format(
+            "KFAC: a {} call of '{}' (weight {}) reported {} and outputs of width {} ({} values): expected {} "
+            "rows and outputs of width {}",
+            c.type, names_[w], to_string(weight.shape()),
+            embedding ? fmt::format("{} indices", c.indices.size()) : "rows " + to_string(c.inputs.shape()), width,
+            outputs,
+            embedding ? fmt::format("indices below {}", weight.shape()[0])
+                      : fmt::format("[n, {}]", detail::fan_in(weight)),
+            out));
+}
+
 template <class T>
 void KFAC<T>::find_layers(const std::vector<nn::CapturedLayer<T>>& captured) {
     auto index_of = [&](const BasicTensor<T>& t) {
@@ -196,9 +239,20 @@ void KFAC<T>::find_layers(const std::vector<nn::CapturedLayer<T>>& captured) {
     for (auto& c : captured) {
         const std::size_t w = index_of(c.weight);
         if (w == params_.size()) continue;
-        bool known = false;
-        for (auto& l : layers_) known = known || l.weight == w;
-        if (known) continue;
+        check_call(c, w);
+        const KFACLayer<T>* known = nullptr;
+        for (auto& l : layers_)
+            if (l.weight == w) known = &l;
+        if (known) {
+            // a weight looked up as an embedding and also multiplied as a Linear's (tied input
+            // and output embeddings) has no Kronecker block of either form
+            if (known->embedding != (c.type == "Embedding"))
+                throw ValueError(fmt::format(
+                    "KFAC: the weight '{}' is used both as an embedding and as a {} weight (tied weights); K-FAC "
+                    "has no block for it: leave it out of the optimizer's parameters or untie it",
+                    known->name, known->embedding ? c.type : "Linear"));
+            continue;
+        }
         KFACLayer<T> layer;
         layer.name = names_[w];
         layer.weight = w;

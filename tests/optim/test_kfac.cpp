@@ -966,3 +966,46 @@ BOOST_AUTO_TEST_CASE(a_compiled_loss_gives_the_gradient_and_the_model_the_factor
     run(true, 3, 4, &recordings);
     BOOST_TEST(recordings == 2u);
 }
+
+BOOST_AUTO_TEST_CASE(tied_embedding_and_output_weights_are_refused_by_name) {
+    // the table also multiplies the looked-up vectors as an output layer's weight would
+    // (logits = e W^T over the 5 rows), reported to the capture as a Linear call: no block of
+    // either form fits, so K-FAC says so before moving anything
+    EmbeddingNet net({2, 0, 1});
+    const Tensor& w = net.table.weight();
+    optim::CurvatureModel<double> tied{[&] {
+                                           auto e = net.table(net.indices);  // [3, 3]
+                                           auto logits = matmul_nt(e, w);    // [3, 5]
+                                           if (auto* capture = nn::LayerCapture<double>::active()) {
+                                               Array<double> rows = e.value();
+                                               capture->record({"Linear", w, {}, std::move(rows), logits, {}, {}});
+                                           }
+                                           return logits;
+                                       },
+                                       [&](const Tensor& z) { return nn::cross_entropy(z, net.labels); }};
+    Array<double> before = w.value();
+    KFAC<double> kfac(net.table.named_parameters(), tied, {});
+    expect_error<ValueError>([&] { kfac.step(); },
+                             "KFAC: the weight 'weight' is used both as an embedding and as a Linear weight");
+    BOOST_TEST(w.value() == before);
+
+    // a layer of the user's own reporting rows that do not fit its weight: refused by name,
+    // not gathered past the end of a buffer
+    Net mlp(4);
+    const Tensor& w0 = linear(mlp, 0).weight();  // [4, 3]
+    for (std::size_t width : {2, 3}) {
+        optim::CurvatureModel<double> wrong{
+            [&] {
+                auto z = mlp.mlp(mlp.x);
+                Array<double> rows = xt::ones<double>(Shape{4, width});
+                Array<double> out = xt::ones<double>(Shape{4, std::size_t(4 + (width == 3))});
+                nn::LayerCapture<double>::active()->record(
+                    {"Mine", w0, {}, std::move(rows), Tensor::constant(out), {}, {}});
+                return z;
+            },
+            mlp.model.loss};
+        KFAC<double> k(mlp.mlp.parameters(), wrong, {});
+        expect_error<ShapeError>([&] { k.step(); }, "KFAC: a Mine call of '0' (weight [4,3]) reported rows [4," +
+                                                        std::to_string(width) + "]");
+    }
+}

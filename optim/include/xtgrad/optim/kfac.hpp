@@ -141,6 +141,7 @@ private:
         Array<T> a, g, inverted_a, inverted_g;
     };
     std::pair<std::unique_ptr<detail::CurvatureRecording<T>>, std::vector<nn::CapturedLayer<T>>> record();
+    void check_call(const nn::CapturedLayer<T>& call, std::size_t weight) const;
     void find_layers(const std::vector<nn::CapturedLayer<T>>& captured);
     void update_factors(detail::CurvatureRecording<T>& rec, const std::vector<nn::CapturedLayer<T>>& captured);
     void move(ParamVector<T> gradient);

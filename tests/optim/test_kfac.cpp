@@ -2,7 +2,10 @@
 // gradients by hand, A (x) G against the exact Fisher block (J^T H_L J from `jacobian`), exact
 // for one example; the step against the damped natural-gradient step solved by CG where the
 // Fisher is Kronecker; the plain gradient for other parameters, KL clipping, the refresh
-// interval, the saved state, and the errors.
+// interval, the saved state, and the errors. Then the other layers K-FAC knows, each against
+// its factors taken by hand and its exact block where K-FAC is exact: convolutions (patches),
+// recurrent layers and cells (every step), embeddings (a diagonal A); a compiled loss's
+// gradient; one stream of sampled targets per shard; tied and misreported weights refused.
 #define BOOST_TEST_MODULE optim_kfac
 #include <cmath>
 #include <optional>

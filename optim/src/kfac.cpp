@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include <cblas.h>
 #include <xtensor/xbuilder.hpp>
 #include <xtensor/xview.hpp>
 
@@ -107,18 +108,6 @@ double mean_trace(const Array<T>& m) {
     return n ? t / double(n) : 0.0;
 }
 
-// The rows [x, 1] the bias-augmented weight [W b] multiplies
-template <class T>
-Array<T> with_ones(const Array<T>& x) {
-    const std::size_t rows = x.shape()[0], in = x.shape()[1];
-    Array<T> out = Array<T>::from_shape({rows, in + 1});
-    for (std::size_t r = 0; r < rows; ++r) {
-        std::copy(x.data() + r * in, x.data() + (r + 1) * in, out.data() + r * (in + 1));
-        out(r, in) = T(1);
-    }
-    return out;
-}
-
 // Arrays [..., w_j] side by side: [rows, sum w_j] (a recurrent step's gates)
 template <class T>
 Array<T> join_columns(const std::vector<Array<T>>& parts) {
@@ -135,14 +124,34 @@ Array<T> join_columns(const std::vector<Array<T>>& parts) {
     return out;
 }
 
+void syrk(std::size_t n, std::size_t k, const float* a, float* c, std::size_t ldc) {
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, int(n), int(k), 1.0f, a, int(n), 1.0f, c, int(ldc));
+}
+void syrk(std::size_t n, std::size_t k, const double* a, double* c, std::size_t ldc) {
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, int(n), int(k), 1.0, a, int(n), 1.0, c, int(ldc));
+}
+
+// The sum over `parts` (each [rows, n], row-major) of p^T p, and with `ones` the row and column
+// of a 1 appended to every row ([n + 1, n + 1]: the bias's): symmetric rank-k updates (half a
+// product's work) on the parts as they are, without a stacked or augmented copy
 template <class T>
-Array<T> stack_rows(const std::vector<Array<T>>& parts, std::size_t width) {
+Array<T> second_moments(const std::vector<const Array<T>*>& parts, std::size_t n, bool ones) {
+    const std::size_t side = n + ones;
+    Array<T> c = xt::zeros<T>({side, side});
     std::size_t rows = 0;
-    for (auto& p : parts) rows += p.size() / width;
-    Array<T> out = Array<T>::from_shape({rows, width});
-    T* o = out.data();
-    for (auto& p : parts) o = std::copy(p.data(), p.data() + p.size(), o);
-    return out;
+    for (const Array<T>* p : parts) {
+        const std::size_t k = n ? p->size() / n : 0;  // (shapes checked by check_call)
+        if (k == 0) continue;
+        syrk(n, k, p->data(), c.data(), side);  // the upper triangle
+        if (ones)
+            for (std::size_t r = 0; r < k; ++r)
+                for (std::size_t i = 0; i < n; ++i) c(i, n) += p->data()[r * n + i];
+        rows += k;
+    }
+    if (ones) c(n, n) = T(rows);
+    for (std::size_t i = 0; i < side; ++i)
+        for (std::size_t j = 0; j < i; ++j) c(i, j) = c(j, i);
+    return c;
 }
 
 }  // namespace
@@ -406,14 +415,19 @@ void KFAC<T>::update_factors(detail::CurvatureRecording<T>& rec, const std::vect
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             if (calls[l].empty()) continue;
             const std::size_t out = detail::out_features(layers_[l], params_[layers_[l].weight]);
-            std::vector<Array<T>> parts;
-            for (auto [first, count] : calls[l])
-                parts.push_back(
-                    count == 1 ? ds[first]
-                               : detail::join_columns(std::vector<Array<T>>(
-                                     ds.begin() + std::ptrdiff_t(first), ds.begin() + std::ptrdiff_t(first + count))));
-            Array<T> d = detail::stack_rows(parts, out);
-            Array<T> gg = detail::gram(d, d);
+            std::vector<Array<T>> joined;  // (a recurrent step's gates side by side)
+            joined.reserve(calls[l].size());
+            std::vector<const Array<T>*> parts;
+            for (auto [first, count] : calls[l]) {
+                if (count == 1) {
+                    parts.push_back(&ds[first]);
+                } else {
+                    joined.push_back(detail::join_columns(std::vector<Array<T>>(
+                        ds.begin() + std::ptrdiff_t(first), ds.begin() + std::ptrdiff_t(first + count))));
+                    parts.push_back(&joined.back());
+                }
+            }
+            Array<T> gg = detail::second_moments(parts, out, false);
             if (!new_g[l])
                 new_g[l] = std::move(gg);
             else
@@ -441,13 +455,16 @@ void KFAC<T>::update_factors(detail::CurvatureRecording<T>& rec, const std::vect
             layer_rows.push_back(double(rows));
             sums.push_back(std::move(counts));
         } else {
-            std::vector<Array<T>> parts;
+            const std::size_t in = detail::fan_in(weight);
+            std::vector<const Array<T>*> parts;
+            std::size_t rows = 0;
             for (auto& c : captured)
-                if (&c.weight.value() == &weight.value()) parts.push_back(c.inputs);
-            Array<T> a = detail::stack_rows(parts, detail::fan_in(weight));
-            if (layer.has_bias) a = detail::with_ones(a);
-            layer_rows.push_back(double(a.shape()[0]));
-            sums.push_back(detail::gram(a, a));
+                if (&c.weight.value() == &weight.value()) {
+                    parts.push_back(&c.inputs);
+                    rows += c.inputs.size() / in;
+                }
+            layer_rows.push_back(double(rows));
+            sums.push_back(detail::second_moments(parts, in, layer.has_bias));
         }
         sums.push_back(std::move(*new_g[l]));
     }

@@ -4,8 +4,6 @@
 // Then one K-FAC step of the same network and batch (both convolutions and the Linear
 // preconditioned; factors every step, inverses every tenth, timed over 30 steps so that the
 // eigendecompositions count at their share) beside xtgrad's Adam step: libtorch has no K-FAC.
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -58,30 +56,12 @@ double xtgrad_step(std::size_t batch, int reps) {
         reps);
 }
 
-struct KfacTimes {
-    double mean, between_refreshes;  // seconds per step
-};
-
-KfacTimes kfac_step(std::size_t batch) {
+bench::CycleTimes kfac_step(std::size_t batch) {
     Cnn m(batch);
     optim::CurvatureModel<float> model{[&] { return m.net(m.x); },
                                        [&](const Tensor32& z) { return nn::cross_entropy(z, m.labels); }};
     optim::KFAC<float> kfac(m.net.parameters(), model, {.lr = 0.01, .factor_every = 1, .inverse_every = 10});
-    kfac.step();  // warm-up (an inverse step)
-    std::vector<double> times;
-    for (int k = 1; k <= 30; ++k) {
-        auto start = std::chrono::steady_clock::now();
-        kfac.step();
-        times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    double total = 0;
-    std::vector<double> plain;
-    for (std::size_t k = 0; k < times.size(); ++k) {
-        total += times[k];
-        if ((k + 1) % 10 != 0) plain.push_back(times[k]);  // steps 10, 20, 30 refresh the inverses
-    }
-    std::nth_element(plain.begin(), plain.begin() + plain.size() / 2, plain.end());
-    return {total / double(times.size()), plain[plain.size() / 2]};
+    return bench::cycle_seconds([&] { kfac.step(); });
 }
 }  // namespace
 

@@ -38,33 +38,12 @@ double adam_step(std::size_t batch, int reps) {
         reps);
 }
 
-struct KfacTimes {
-    double mean, between_refreshes, refresh;  // seconds per step
-};
-
-KfacTimes kfac_step(std::size_t batch) {
+bench::CycleTimes kfac_step(std::size_t batch) {
     bench::Mlp784 m(batch);
     optim::CurvatureModel<float> model{[&] { return m.net(m.x); },
                                        [&](const Tensor32& z) { return nn::cross_entropy(z, m.labels); }};
     optim::KFAC<float> kfac(m.net.parameters(), model, {.lr = 0.01, .factor_every = 1, .inverse_every = 10});
-    kfac.step();  // warm-up (an inverse step)
-    std::vector<double> times;
-    for (int k = 1; k <= 30; ++k) {
-        auto start = std::chrono::steady_clock::now();
-        kfac.step();
-        times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    }
-    double total = 0, refresh = 0;
-    std::vector<double> plain;
-    for (std::size_t k = 0; k < times.size(); ++k) {
-        total += times[k];
-        if ((k + 1) % 10 == 0)
-            refresh += times[k] / 3;  // steps 10, 20, 30 refresh the inverses
-        else
-            plain.push_back(times[k]);
-    }
-    std::nth_element(plain.begin(), plain.begin() + plain.size() / 2, plain.end());
-    return {total / double(times.size()), plain[plain.size() / 2], refresh};
+    return bench::cycle_seconds([&] { kfac.step(); });
 }
 
 struct SecondOrder {
@@ -105,8 +84,8 @@ int main(int argc, char** argv) {
         }
         std::printf("\n");
         auto k = kfac_step(256);
-        std::printf("  %-58s %9.3f ms   / Adam step %5.2f\n", "K-FAC step (mean of 30: factors each, inverses every 10)",
-                    k.mean * 1e3, k.mean / adam);
+        std::printf("  %-58s %9.3f ms   / Adam step %5.2f\n",
+                    "K-FAC step (mean of 30: factors each, inverses every 10)", k.mean * 1e3, k.mean / adam);
         std::printf("  %-58s %9.3f ms   refresh step %9.3f ms\n", "  K-FAC step between refreshes (median)",
                     k.between_refreshes * 1e3, k.refresh * 1e3);
         auto [hess, hess_its] = second_order_step(512, optim::Curvature::hessian, reps);

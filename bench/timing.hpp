@@ -20,4 +20,30 @@ double median_seconds(F&& f, int reps, int warmup = 3) {
     return t[t.size() / 2];
 }
 
+/// Seconds per step of a method whose every `every`-th step does more (K-FAC refreshing its
+/// inverses), over `steps` steps after one warm-up: the mean of all (the refreshes at their
+/// share), the median of the others, and the mean of the refreshing steps.
+struct CycleTimes {
+    double mean, between_refreshes, refresh;
+};
+
+template <class F>
+CycleTimes cycle_seconds(F&& step, int steps = 30, int every = 10) {
+    step();  // warm-up (a refreshing step)
+    double total = 0, refresh = 0;
+    std::vector<double> plain;
+    for (int k = 1; k <= steps; ++k) {
+        auto start = std::chrono::steady_clock::now();
+        step();
+        const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        total += t;
+        if (k % every == 0)
+            refresh += t;
+        else
+            plain.push_back(t);
+    }
+    std::nth_element(plain.begin(), plain.begin() + plain.size() / 2, plain.end());
+    return {total / steps, plain[plain.size() / 2], refresh / (steps / every)};
+}
+
 }  // namespace bench

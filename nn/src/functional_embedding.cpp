@@ -14,12 +14,6 @@ void check_table(const BasicTensor<T>& weight) {
         throw ShapeError(fmt::format("embedding: weight of shape {} (expected [count, dim])",
                                      weight.defined() ? to_string(weight.shape()) : "undefined"));
 }
-
-template <class T>
-void report(const BasicTensor<T>& weight, const BasicTensor<T>& output, std::vector<std::size_t> rows) {
-    if (auto* capture = LayerCapture<T>::active())
-        capture->record({"Embedding", weight, {}, Array<T>(), output, {}, std::move(rows)});
-}
 }  // namespace
 
 template <class T>
@@ -34,7 +28,8 @@ BasicTensor<T> embedding(const IndexArray& indices, const BasicTensor<T>& weight
     Shape shape = indices.shape();
     shape.push_back(weight.shape()[1]);
     auto out = reshape(index_select(weight, 0, flat), shape);
-    if (LayerCapture<T>::active()) report(weight, out, std::vector<std::size_t>(flat.begin(), flat.end()));
+    if (auto* capture = LayerCapture<T>::active())
+        capture->record({"Embedding", weight, {}, Array<T>(), out, {}, {flat.begin(), flat.end()}});
     return out;
 }
 
@@ -46,10 +41,10 @@ BasicTensor<T> embedding(const BasicTensor<T>& indices, const BasicTensor<T>& we
     Shape shape = indices.shape();
     shape.push_back(weight.shape()[1]);
     auto out = reshape(index_select(weight, 0, reshape(indices, {indices.size()})), shape);
-    if (LayerCapture<T>::active()) {  // (index_select has checked them: whole numbers in range)
+    if (auto* capture = LayerCapture<T>::active()) {  // (index_select has checked them: whole numbers in range)
         std::vector<std::size_t> rows(indices.size());
         for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = std::size_t(indices.value().data()[i]);
-        report(weight, out, std::move(rows));
+        capture->record({"Embedding", weight, {}, Array<T>(), out, {}, std::move(rows)});
     }
     return out;
 }

@@ -95,8 +95,8 @@ std::size_t fan_in(const BasicTensor<T>& weight) {
 
 // The outputs of a layer's weight: [out, in], or an embedding's [count, dim]
 template <class T>
-std::size_t out_features(const KFACLayer<T>& layer, const BasicTensor<T>& weight) {
-    return layer.embedding ? weight.shape()[1] : weight.shape()[0];
+std::size_t out_features(bool embedding, const BasicTensor<T>& weight) {
+    return embedding ? weight.shape()[1] : weight.shape()[0];
 }
 
 // The mean eigenvalue of a factor: of a matrix, or of a diagonal kept as a vector
@@ -108,15 +108,16 @@ double mean_trace(const Array<T>& m) {
     return n ? t / double(n) : 0.0;
 }
 
-// Arrays [..., w_j] side by side: [rows, sum w_j] (a recurrent step's gates)
+// `count` arrays [..., w_j] from `parts` on, side by side: [rows, sum w_j] (a recurrent step's gates)
 template <class T>
-Array<T> join_columns(const std::vector<Array<T>>& parts) {
+Array<T> join_columns(const Array<T>* parts, std::size_t count) {
     std::size_t width = 0;
-    for (auto& p : parts) width += p.shape().back();
+    for (std::size_t j = 0; j < count; ++j) width += parts[j].shape().back();
     const std::size_t rows = parts[0].size() / parts[0].shape().back();
     Array<T> out = Array<T>::from_shape({rows, width});
     std::size_t column = 0;
-    for (auto& p : parts) {
+    for (std::size_t j = 0; j < count; ++j) {
+        const Array<T>& p = parts[j];
         const std::size_t w = p.shape().back();
         for (std::size_t r = 0; r < rows; ++r) std::copy_n(p.data() + r * w, w, out.data() + r * width + column);
         column += w;
@@ -202,7 +203,7 @@ template <class T>
 void KFAC<T>::check_call(const nn::CapturedLayer<T>& c, std::size_t w) const {
     const BasicTensor<T>& weight = params_[w];
     const bool embedding = c.type == "Embedding";
-    const std::size_t out = embedding ? weight.shape()[1] : weight.shape()[0];
+    const std::size_t out = detail::out_features(embedding, weight);
     std::size_t width = 0, outputs = 0;
     if (c.output_parts.empty()) {
         if (c.output.defined() && c.output.dim() > 0) width = c.output.shape().back(), outputs = c.output.size();
@@ -414,7 +415,7 @@ void KFAC<T>::update_factors(detail::CurvatureRecording<T>& rec, const std::vect
         detail::Vec<T> ds = rec.output_vjp(seed, outputs);
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             if (calls[l].empty()) continue;
-            const std::size_t out = detail::out_features(layers_[l], params_[layers_[l].weight]);
+            const std::size_t out = detail::out_features(layers_[l].embedding, params_[layers_[l].weight]);
             std::vector<Array<T>> joined;  // (a recurrent step's gates side by side)
             joined.reserve(calls[l].size());
             std::vector<const Array<T>*> parts;
@@ -422,8 +423,7 @@ void KFAC<T>::update_factors(detail::CurvatureRecording<T>& rec, const std::vect
                 if (count == 1) {
                     parts.push_back(&ds[first]);
                 } else {
-                    joined.push_back(detail::join_columns(std::vector<Array<T>>(
-                        ds.begin() + std::ptrdiff_t(first), ds.begin() + std::ptrdiff_t(first + count))));
+                    joined.push_back(detail::join_columns(&ds[first], count));
                     parts.push_back(&joined.back());
                 }
             }

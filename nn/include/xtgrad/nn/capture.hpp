@@ -37,9 +37,10 @@ struct CapturedLayer {
 
 /// While alive, every Linear forward, every ungrouped convolution (functional::conv1d and
 /// conv2d, so the Conv modules too), every embedding lookup (functional::embedding, so the
-/// Embedding module too) and every product of a recurrent layer or cell with its weights (the input's projection once a call, the recurrent weight once a step) on this
-/// thread appends a CapturedLayer (a layer called twice appears twice). Captures nest: the innermost receives, the outer one is restored when
-/// it ends. The tensors live on the tape the forward recorded them on.
+/// Embedding module too) and every product of a recurrent layer or cell with its weights (the input's projection once a
+/// call, the recurrent weight once a step) on this thread appends a CapturedLayer (a layer called twice appears twice).
+/// Captures nest: the innermost receives, the outer one is restored when it ends. The tensors live on the tape the
+/// forward recorded them on.
 template <class T>
 class LayerCapture {
 public:

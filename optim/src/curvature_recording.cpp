@@ -21,16 +21,29 @@ BasicTensor<T> inner(const TensorList<T>& a, const Vec<T>& v) {
     return s;
 }
 
-// d <a, v> / d inputs, as arrays (zeros where <a, v> does not depend on an input).
+// d <a, v> / d inputs, as arrays (zeros where <a, v> does not depend on an input): one reverse
+// sweep seeded with v. Seeding, rather than recording <a, v> and differentiating that, adds no
+// node to the recording's tape: a tape that grew by a few nodes a product made each sweep
+// longer, and thousands of products (a spectral density's probes) quadratic in their number.
 template <class T>
 Vec<T> grad_of_inner(const TensorList<T>& a, const Vec<T>& v, const TensorList<T>& inputs) {
-    auto s = inner(a, v);
+    TensorList<T> outputs, seeds;
+    bool leaf = false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (!a[i].requires_grad()) continue;
+        leaf = leaf || a[i].is_leaf();
+        outputs.push_back(a[i]);
+        seeds.push_back(BasicTensor<T>::constant(v[i]));
+    }
     Vec<T> out;
-    if (!s.defined()) {
+    if (outputs.empty()) {
         for (auto& x : inputs) out.push_back(Array<T>(xt::zeros<T>(x.shape())));
         return out;
     }
-    for (auto& g : grad<T>(TensorList<T>{s}, inputs, {}, false, true)) out.push_back(g.value());
+    // a leaf cannot seed a sweep (it is an input, not a result): through an op instead
+    auto grads = leaf ? grad<T>(TensorList<T>{inner(a, v)}, inputs, {}, false, true)
+                      : grad<T>(outputs, inputs, seeds, false, true);
+    for (auto& g : grads) out.push_back(g.value());
     return out;
 }
 
@@ -52,7 +65,8 @@ CurvatureRecording<T>::CurvatureRecording(const CurvatureModel<T>& model, const 
     // summed over the processes.
     BasicTensor<T> penalty = model.penalty ? model.penalty() : BasicTensor<T>();
     double penalty_value = penalty.defined() ? double(penalty.item()) : 0.0;
-    if (penalty.defined() && penalty.requires_grad()) penalty_grad_ = grad<T>(TensorList<T>{penalty}, params, {}, true, true);
+    if (penalty.defined() && penalty.requires_grad())
+        penalty_grad_ = grad<T>(TensorList<T>{penalty}, params, {}, true, true);
     double data_value = 0;
     if (kind == Curvature::hessian) {
         auto loss = model.loss(model.outputs());

@@ -32,6 +32,9 @@ public:
     const Array<T>& probabilities() const { return probabilities_; }
     Array<T> output_gradient() const { return dl_dz_.value(); }  ///< dL/dz
     Vec<T> output_vjp(const Array<T>& c, const TensorList<T>& wrt) const;
+    /// Nodes on the recording's tape: products add none (thousands of them are taken on one
+    /// recording, and every sweep walks the whole tape).
+    std::size_t tape_nodes() const { return tape_.size(); }
 
 private:
     Vec<T> output_product(const Array<T>& u);  // H_L u, generic: a reverse sweep of dL/dz

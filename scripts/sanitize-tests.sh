@@ -9,7 +9,7 @@
 # Then the compiled replays under ThreadSanitizer, in ./build-tsan.
 #
 #   scripts/sanitize-tests.sh          build both, then run both
-#   scripts/sanitize-tests.sh build    only build (scripts/run-tests.sh: beside the release build)
+#   scripts/sanitize-tests.sh build    only build
 #   scripts/sanitize-tests.sh test     only run what was built (the two runs side by side)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

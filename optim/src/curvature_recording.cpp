@@ -207,6 +207,22 @@ Vec<T> CurvatureRecording<T>::product(const Vec<T>& v) {
     return out;
 }
 
+template <class T>
+Array<T> CurvatureRecording<T>::matrix() {
+    const std::size_t p = total_size(params_);
+    Array<T> m = Array<T>::from_shape({p, p});
+    std::vector<T> unit(p, T(0));
+    for (std::size_t j = 0; j < p; ++j) {
+        unit[j] = T(1);
+        auto column = to_flat(product(from_flat(unit.data(), params_)));
+        unit[j] = T(0);
+        for (std::size_t i = 0; i < p; ++i) m(i, j) = T(column[i]);
+    }
+    for (std::size_t i = 0; i < p; ++i)
+        for (std::size_t j = 0; j < i; ++j) m(i, j) = m(j, i) = (m(i, j) + m(j, i)) / 2;
+    return m;
+}
+
 template class CurvatureRecording<float>;
 template class CurvatureRecording<double>;
 

@@ -22,6 +22,9 @@ public:
     const Vec<T>& gradient() const { return gradient_; }
     /// J^T H_L J v + H_penalty v (fisher), or H v (hessian).
     Vec<T> product(const Vec<T>& v);
+    /// The whole matrix, [p, p]: a product with each unit vector, symmetrised (the products
+    /// differ in rounding; the result is symmetric to the last bit).
+    Array<T> matrix();
     OutputHessian output_hessian() const { return output_kind_; }
     /// The multiple of the closed form that H_L is (the reduction's 1/N, a weight).
     double output_scale() const { return output_scale_; }

@@ -76,18 +76,7 @@ template <class T>
 Curvatures<T> record(const TensorList<T>& params, const CurvatureModel<T>& model, bool with_hessian) {
     CurvatureRecording<T> recording(model, params, Curvature::hessian);
     Curvatures<T> c{recording.loss(), to_flat(recording.gradient()), {}};
-    if (!with_hessian) return c;
-    const std::size_t p = c.gradient.size();
-    c.hessian = Array<T>::from_shape({p, p});
-    std::vector<T> unit(p, T(0));
-    for (std::size_t j = 0; j < p; ++j) {
-        unit[j] = T(1);
-        auto column = to_flat(recording.product(from_flat(unit.data(), params)));
-        unit[j] = T(0);
-        for (std::size_t i = 0; i < p; ++i) c.hessian(i, j) = T(column[i]);
-    }
-    for (std::size_t i = 0; i < p; ++i)
-        for (std::size_t j = 0; j < i; ++j) c.hessian(i, j) = c.hessian(j, i) = (c.hessian(i, j) + c.hessian(j, i)) / 2;
+    if (with_hessian) c.hessian = recording.matrix();
     return c;
 }
 

@@ -16,8 +16,8 @@ namespace xtgrad::optim {
 
 using detail::CurvatureRecording;
 using detail::from_flat;
-using detail::total_size;
 using detail::to_flat;
+using detail::total_size;
 using detail::Vec;
 
 namespace {
@@ -39,17 +39,7 @@ Laplace<T>::Laplace(const TensorList<T>& params, const CurvatureModel<T>& model,
     for (auto& t : params) shapes_.push_back(t.shape());
     CurvatureRecording<T> recording(model, params, curvature);
     loss_ = recording.loss();
-    precision_ = Array<T>::from_shape({size_, size_});
-    std::vector<T> unit(size_, T(0));
-    for (std::size_t j = 0; j < size_; ++j) {
-        unit[j] = T(1);
-        auto column = to_flat(recording.product(from_flat(unit.data(), params)));
-        unit[j] = T(0);
-        for (std::size_t i = 0; i < size_; ++i) precision_(i, j) = T(column[i]);
-    }
-    for (std::size_t i = 0; i < size_; ++i)  // symmetric to the last bit; products differ in rounding
-        for (std::size_t j = 0; j < i; ++j)
-            precision_(i, j) = precision_(j, i) = (precision_(i, j) + precision_(j, i)) / 2;
+    precision_ = recording.matrix();
     NoGrad no_grad;
     try {
         factor_ = cholesky(BasicTensor<T>::constant(precision_)).value();
@@ -133,8 +123,8 @@ Estimate MatrixFreeLaplace<T>::log_det_precision() const {
         double znorm2 = double(p);
         std::vector<double> start(p);
         for (std::size_t i = 0; i < p; ++i) start[i] = z[i] / std::sqrt(znorm2);
-        detail::Lanczos l = detail::lanczos([this](const std::vector<double>& v) { return impl_->apply(v); }, start,
-                                            steps);
+        detail::Lanczos l =
+            detail::lanczos([this](const std::vector<double>& v) { return impl_->apply(v); }, start, steps);
         std::vector<double> theta, vectors;
         detail::ritz(l, theta, vectors);
         const std::size_t m = theta.size();

@@ -177,21 +177,32 @@ std::vector<Array<T>> jacobian(const Closure<T>& f, const TensorList<T>& inputs)
     return jac;
 }
 
+// One recording of f and of its gradient (with its graph); then row k of H is one reverse sweep
+// of the gradient's k-th element, seeded with a unit vector: nothing is recorded per row (before,
+// each row called hvp, which recorded f and its gradient again).
 template <class T>
 Array<T> hessian(const Closure<T>& f, const TensorList<T>& inputs) {
     std::size_t n = 0;
     for (auto& in : inputs) n += in.size();
     Array<T> h = xt::zeros<T>({n, n});
+    Tape tape;
+    auto out = call(f, "hessian");
+    if (out.size() != 1)
+        throw ShapeError(
+            fmt::format("hessian: the function must return a single value, got shape {}", to_string(out.shape())));
+    if (independent(out)) return h;
+    auto g = grad<T>(TensorList<T>{out}, inputs, {}, true, true);
     std::size_t row = 0;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
+        // a gradient that needs none is constant in the inputs: its rows of H are zero; a leaf
+        // cannot seed a sweep (grad refuses it), so it is differentiated through an op
+        const bool constant = !g[i].requires_grad();
+        const BasicTensor<T> gi = constant || !g[i].is_leaf() ? g[i] : g[i] * T(1);
         for (std::size_t e = 0; e < inputs[i].size(); ++e, ++row) {
-            TensorList<T> dir;
-            for (std::size_t j = 0; j < inputs.size(); ++j) {
-                Array<T> z = xt::zeros<T>(inputs[j].shape());
-                if (j == i) z.data()[e] = T(1);
-                dir.push_back(BasicTensor<T>::constant(std::move(z)));
-            }
-            auto hv = hvp<T>(f, inputs, dir);
+            if (constant) continue;
+            Array<T> unit = xt::zeros<T>(gi.shape());
+            unit.data()[e] = T(1);
+            auto hv = grad<T>(TensorList<T>{gi}, inputs, {BasicTensor<T>::constant(std::move(unit))}, false, true);
             std::size_t col = 0;
             for (auto& part : hv)
                 for (T x : part.value()) h(row, col++) = x;

@@ -96,6 +96,28 @@ BOOST_AUTO_TEST_CASE(hvp_matches_dense_hessian) {
     BOOST_TEST(xt::allclose(H, xt::transpose(H), 1e-12, 1e-13));
 }
 
+// hessian() records f once and sweeps its gradient once a row: with several inputs, a gradient
+// constant in all of them (zero rows), cross terms, and a function that is not a single value
+BOOST_AUTO_TEST_CASE(hessian_of_several_inputs_by_hand) {
+    auto a = param({2}, 7), x = param({3}, 8);
+    Array<double> c = {0.5, -2.0};
+    auto f = [&] { return sum(Tensor::constant(c) * a) + sum(a) * sum(x * x) + sum(x * x * x); };
+    Array<double> H = hessian(f, {a, x});
+    BOOST_TEST_REQUIRE(H.shape() == (Shape{5, 5}));
+    const auto& xv = x.value();
+    const double sa = a.value()(0) + a.value()(1);
+    Array<double> want = xt::zeros<double>({5, 5});
+    for (std::size_t i = 0; i < 2; ++i)
+        for (std::size_t k = 0; k < 3; ++k) want(i, 2 + k) = want(2 + k, i) = 2 * xv(k);  // d2/da dx
+    for (std::size_t k = 0; k < 3; ++k) want(2 + k, 2 + k) = 2 * sa + 6 * xv(k);
+    BOOST_TEST(xt::allclose(H, want, 1e-13, 1e-13), "largest difference " << xt::amax(xt::abs(H - want))());
+    // a gradient constant in every input: its rows are zero, not an error
+    Array<double> Hc = hessian([&] { return sum(Tensor::constant(c) * a) + sum(x * x * x); }, {a, x});
+    BOOST_TEST(xt::allclose(xt::view(Hc, xt::range(0, 2), xt::all()), xt::zeros<double>({2, 5}), 0.0, 0.0));
+    expect_error<ShapeError>([&] { hessian([&] { return x * x; }, {x}); },
+                             "hessian: the function must return a single value, got shape [3]");
+}
+
 BOOST_AUTO_TEST_CASE(mlp_first_and_second_order) {
     auto x = Tensor::constant(uniform({6, 4}, 6));
     auto W1 = param({4, 5}, 7);

@@ -4,7 +4,6 @@
 // (relu, abs, maximum, max) and through masks (comparisons, where, clamp); the cache traces
 // once per input shapes; host reads of traced values are refused at trace time, and the check
 // mode names the node where a value frozen on purpose makes the replay differ.
-#define BOOST_TEST_MODULE autodiff_compile
 #include <boost/test/unit_test.hpp>
 
 #include "helpers.hpp"

@@ -1,6 +1,5 @@
 // The derivative API: backward, grad, vjp, jvp, hvp, jacobian, hessian, custom ops,
 // the checker's reports, closed forms, and float32 against float64.
-#define BOOST_TEST_MODULE derivatives
 #include "helpers.hpp"
 
 using namespace xtgrad;

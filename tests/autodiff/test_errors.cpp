@@ -1,5 +1,4 @@
 // Bad input: each op validates its arguments and names itself and the shapes or values.
-#define BOOST_TEST_MODULE errors
 #include "helpers.hpp"
 
 using namespace xtgrad;

@@ -1,6 +1,5 @@
 // Every elementwise op checked to first and second order in float64, on broadcasting
 // shapes and size-1 dimensions, at points kept off kinks and domain edges.
-#define BOOST_TEST_MODULE ops_elementwise
 #include "helpers.hpp"
 
 using namespace xtgrad;

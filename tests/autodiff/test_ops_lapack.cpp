@@ -1,6 +1,5 @@
 // Linear algebra through LAPACK: values against their definitions, first and second
 // derivatives against finite differences, and every failure a clear error.
-#define BOOST_TEST_MODULE ops_lapack
 #include "helpers.hpp"
 
 using namespace xtgrad;

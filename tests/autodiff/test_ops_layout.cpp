@@ -1,7 +1,6 @@
 // PyTorch's shape ops (squeeze, flatten, narrow, split, expand, repeat, flip, roll, ...),
 // matmul over batch axes of any rank, trace and triangular_solve's flags: values against
 // xtensor or a direct computation, gradients to second order on broadcasting shapes, errors.
-#define BOOST_TEST_MODULE ops_layout
 #include <xtensor/xmanipulation.hpp>
 
 #include "helpers.hpp"

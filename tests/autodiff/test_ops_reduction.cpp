@@ -1,5 +1,4 @@
 // Reductions and the log-sum-exp family: first and second order, closed forms, stability.
-#define BOOST_TEST_MODULE ops_reduction
 #include "helpers.hpp"
 
 using namespace xtgrad;

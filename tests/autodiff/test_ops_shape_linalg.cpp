@@ -1,5 +1,4 @@
 // Shape ops and matrix products: first and second order, and their values.
-#define BOOST_TEST_MODULE ops_shape_linalg
 #include "helpers.hpp"
 
 using namespace xtgrad;

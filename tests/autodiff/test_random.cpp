@@ -2,7 +2,6 @@
 // vector), a draw depends only on seed and position, the distributions have their moments,
 // dropout scales what it keeps and passes its gradient through its mask, bad arguments are
 // errors, and a compiled function draws afresh on each replay what eager calls would draw.
-#define BOOST_TEST_MODULE autodiff_random
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>

@@ -4,7 +4,6 @@
 // value pool's blocks taken from the system); a replay holds no more memory than eager
 // evaluation; a vectors-only replay equals a full one; a group split between threads gives
 // the bits of one thread.
-#define BOOST_TEST_MODULE autodiff_replay
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>

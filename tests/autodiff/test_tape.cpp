@@ -1,5 +1,4 @@
 // The tape: deep graphs, flat memory over long loops, release, and misuse.
-#define BOOST_TEST_MODULE tape
 #include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>

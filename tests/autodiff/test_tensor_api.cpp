@@ -1,6 +1,5 @@
 // What a user meets first: making tensors from plain values, printing them, masks from
 // comparisons, and a custom op whose dtype is deduced.
-#define BOOST_TEST_MODULE tensor_api
 #include <sstream>
 
 #include "helpers.hpp"

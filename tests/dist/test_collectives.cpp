@@ -1,7 +1,6 @@
 // The communicator's collectives on arrays, alone and under `mpirun -np 2`, and their errors:
 // a collective called with different shapes on different ranks is the same typed error on
 // every rank, naming the collective and the ranks.
-#define BOOST_TEST_MODULE dist_collectives
 #include <boost/test/unit_test.hpp>
 
 #include <string>

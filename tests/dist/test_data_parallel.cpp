@@ -5,7 +5,6 @@
 //
 // Where the two differ: a global batch's gradient is summed per shard and then over the
 // shards, instead of over all rows at once; that reorders additions only.
-#define BOOST_TEST_MODULE dist_data_parallel
 #include <boost/test/unit_test.hpp>
 
 #include <unistd.h>

@@ -1,7 +1,6 @@
 // The main job exactly as users run it: every lecture example at full size, every claim
 // must hold, and the page that shows them is complete. XTGRAD_LECTURE_SHARD=k/n runs the
 // examples whose position is k modulo n (ctest runs the shards side by side).
-#define BOOST_TEST_MODULE lecture
 #include <unistd.h>
 
 #include <cstdio>

@@ -1,7 +1,6 @@
 // Scaled dot-product attention, MultiheadAttention and TransformerEncoderLayer against loops
 // written from PyTorch's equations (every mask convention, packed and separate projections,
 // layouts), to second order; PyTorch's names and shapes; compiled replays; errors.
-#define BOOST_TEST_MODULE nn_attention
 #include <cmath>
 #include <functional>
 #include <limits>

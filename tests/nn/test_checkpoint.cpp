@@ -1,5 +1,4 @@
 // Checkpoints: bit-exact round trips, atomic saves, and loads that fail cleanly.
-#define BOOST_TEST_MODULE nn_checkpoint
 #include <cstdio>
 #include <filesystem>
 #include <fstream>

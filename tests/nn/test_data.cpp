@@ -1,6 +1,5 @@
 // Data: the shipped data sets load with their documented shapes; CSV errors name file and
 // line; standardisation, splits, batches and encodings.
-#define BOOST_TEST_MODULE nn_data
 #include <cstdio>
 #include <fstream>
 #include <limits>

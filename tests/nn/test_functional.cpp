@@ -2,7 +2,6 @@
 // padding, dilation, ceil_mode and count_include_pad; conv1d; linear in [out, in]; the
 // normalisations), to second order; layers equal their functional forms; options that cannot
 // be silently wrong; PyTorch's initialisation; modules with other signatures.
-#define BOOST_TEST_MODULE nn_functional
 #include <cmath>
 #include <filesystem>
 #include <limits>

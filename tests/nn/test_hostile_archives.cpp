@@ -1,7 +1,6 @@
 // Hand-made hostile .npz files (issue 10): forged shapes, memory bombs, overlapping and
 // repeated entries, things that are not files. Each must be an IoError naming the file and
 // the entry, raised before anything is allocated from a size the file declares.
-#define BOOST_TEST_MODULE nn_hostile_archives
 #include <malloc.h>
 #include <unistd.h>
 #include <zlib.h>

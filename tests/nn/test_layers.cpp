@@ -1,6 +1,5 @@
 // Convolution, pooling, flatten, dropout, layer norm and embedding: values against direct
 // computations, first and second derivatives against finite differences on small shapes.
-#define BOOST_TEST_MODULE layers
 #include <filesystem>
 
 #include "helpers.hpp"

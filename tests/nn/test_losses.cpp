@@ -1,5 +1,4 @@
 // Losses: first and second order, known values, closed-form gradients, stability, errors.
-#define BOOST_TEST_MODULE nn_losses
 #include "helpers.hpp"
 #include "xtgrad/nn.hpp"
 

@@ -1,5 +1,4 @@
 // Modules and layers: names, modes, initialisation, gradients through whole models.
-#define BOOST_TEST_MODULE nn_modules
 #include "helpers.hpp"
 #include "xtgrad/nn.hpp"
 

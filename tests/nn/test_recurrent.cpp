@@ -1,6 +1,5 @@
 // RNN, LSTM and GRU against plain loops written from PyTorch's equations, to second order
 // through time; PyTorch's parameter names, shapes and gate orders; cells; compiled replays.
-#define BOOST_TEST_MODULE nn_recurrent
 #include <cmath>
 
 #include "helpers.hpp"

@@ -2,7 +2,6 @@
 // scipy's L-BFGS-B (scipy 1.10.1, scikit-learn 1.2.1, Debian 12; the figures below were
 // measured with them), every iterate inside the box, the projected-gradient stop, and the
 // options' validation.
-#define BOOST_TEST_MODULE optim_bounds
 #include <cmath>
 
 #include "helpers.hpp"

@@ -4,7 +4,6 @@
 // a causal-attention block written from ops (masks through comparisons and where). Before masks,
 // draws, buffers and guards were recorded, the CNN trained through CompiledLoss to another
 // model with no error (92 % against 98 % on the full digits).
-#define BOOST_TEST_MODULE optim_compiled_training
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>

@@ -1,6 +1,5 @@
 // SGD, Adam, AdamW: updates against the published equations computed by hand; option
 // validation; non-finite gradients; state save/restore; schedules; clipping.
-#define BOOST_TEST_MODULE optim_first_order
 #include <filesystem>
 
 #include "helpers.hpp"

@@ -1,7 +1,6 @@
 // Forged optimizer state (issue 10): counters that are huge, negative, fractional or NaN,
 // arrays where scalars belong, another optimizer's checkpoint. Each is a typed error naming
 // the entry (and, through load_checkpoint, the file), and the optimizer is left as it was.
-#define BOOST_TEST_MODULE optim_hostile_state
 #include <unistd.h>
 
 #include <cmath>

@@ -6,7 +6,6 @@
 // its factors taken by hand and its exact block where K-FAC is exact: convolutions (patches),
 // recurrent layers and cells (every step), embeddings (a diagonal A); a compiled loss's
 // gradient; one stream of sampled targets per shard; tied and misreported weights refused.
-#define BOOST_TEST_MODULE optim_kfac
 #include <cmath>
 #include <optional>
 #include <random>

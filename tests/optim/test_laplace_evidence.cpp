@@ -1,7 +1,6 @@
 // The Laplace approximation and the evidence against closed forms (the Gaussian linear model:
 // exact posterior, exact evidence), against finite differences, and MacKay's fixed point
 // against direct maximisation of the evidence.
-#define BOOST_TEST_MODULE laplace_evidence
 #include <cmath>
 #include <random>
 

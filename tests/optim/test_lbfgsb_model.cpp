@@ -2,7 +2,6 @@
 // against the dense BFGS matrix built by the textbook recursion. Through the public optimizer a
 // wrong Cauchy point hardly shows (the subspace step and the line search repair it, at the
 // cost of iterations on problems no test can list), so the pieces are tested here directly.
-#define BOOST_TEST_MODULE optim_lbfgsb_model
 #include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <cmath>

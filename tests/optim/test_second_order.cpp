@@ -1,6 +1,5 @@
 // Second-order methods: nonlinear CG on a quadratic (n-step termination) and on Rosenbrock
 // (against scipy's iteration count), L-BFGS, the linear CG solver, the natural-gradient step.
-#define BOOST_TEST_MODULE optim_second_order
 #include "helpers.hpp"
 #include "xtgrad/optim.hpp"
 

@@ -1,7 +1,6 @@
 // Curvature diagnostics against the full eigendecomposition of small models' Hessians and
 // Gauss-Newton matrices: top eigenvalues and vectors by Lanczos, the trace by Hutchinson, the
 // spectral density's moments by stochastic Lanczos quadrature.
-#define BOOST_TEST_MODULE optim_spectrum
 #include <algorithm>
 #include <cmath>
 #include <random>

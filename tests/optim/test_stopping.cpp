@@ -1,7 +1,6 @@
 // How the iterative methods end: a status at a minimum (never an exception), no movement
 // once stopped, budgets, faults that still throw, the line search's tied point, and the
 // curvature of parameter-only terms in the natural-gradient step.
-#define BOOST_TEST_MODULE optim_stopping
 #include <cmath>
 #include <limits>
 

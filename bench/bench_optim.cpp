@@ -2,7 +2,7 @@
 //   1. one Adam step (forward, backward, update) of MLP 784-256-256-10, ReLU, batch 256, float32
 //   2. one K-FAC step on the same model and batch (factors every step, their inverses every
 //      tenth: timed over 30 steps, so the eigendecompositions count at their share), beside
-//      the Adam step (libtorch has no K-FAC of its own)
+//      the Adam step (libtorch has no K-FAC of its own); sampled and empirical Fisher
 //   3. one second-order step on MLP 64-128-10 (tanh, cross entropy) at batch 512 in float64:
 //      the gradient and 20 conjugate-gradient iterations on exact curvature-vector products
 //      (libtorch: Hessian-vector products by double backward; xtgrad: the NaturalGradient
@@ -38,11 +38,12 @@ double adam_step(std::size_t batch, int reps) {
         reps);
 }
 
-bench::CycleTimes kfac_step(std::size_t batch) {
+bench::CycleTimes kfac_step(std::size_t batch, optim::FisherEstimate fisher) {
     bench::Mlp784 m(batch);
     optim::CurvatureModel<float> model{[&] { return m.net(m.x); },
                                        [&](const Tensor32& z) { return nn::cross_entropy(z, m.labels); }};
-    optim::KFAC<float> kfac(m.net.parameters(), model, {.lr = 0.01, .factor_every = 1, .inverse_every = 10});
+    optim::KFAC<float> kfac(m.net.parameters(), model,
+                            {.lr = 0.01, .factor_every = 1, .inverse_every = 10, .fisher = fisher});
     return bench::cycle_seconds([&] { kfac.step(); });
 }
 
@@ -83,11 +84,15 @@ int main(int argc, char** argv) {
             std::printf("   libtorch %9.3f ms   xtgrad faster %5.2fx", t * 1e3, t / adam);
         }
         std::printf("\n");
-        auto k = kfac_step(256);
+        auto k = kfac_step(256, optim::FisherEstimate::sampled);
         std::printf("  %-58s %9.3f ms   / Adam step %5.2f\n",
                     "K-FAC step (mean of 30: factors each, inverses every 10)", k.mean * 1e3, k.mean / adam);
         std::printf("  %-58s %9.3f ms   refresh step %9.3f ms\n", "  K-FAC step between refreshes (median)",
                     k.between_refreshes * 1e3, k.refresh * 1e3);
+        // the empirical Fisher's output gradients come from the gradient's own sweep
+        auto e = kfac_step(256, optim::FisherEstimate::empirical);
+        std::printf("  %-58s %9.3f ms   / Adam step %5.2f\n", "  the same, empirical Fisher (no second sweep)",
+                    e.mean * 1e3, e.mean / adam);
         auto [hess, hess_its] = second_order_step(512, optim::Curvature::hessian, reps);
         auto [fisher, fisher_its] = second_order_step(512, optim::Curvature::fisher, reps);
         std::printf("  %-58s %9.3f ms", "Newton-CG step (Hessian), 20 CG its, MLP 64-128-10, b 512", hess * 1e3);

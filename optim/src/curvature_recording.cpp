@@ -58,9 +58,11 @@ double dot(const Array<T>& a, const Array<T>& b) {
 
 template <class T>
 CurvatureRecording<T>::CurvatureRecording(const CurvatureModel<T>& model, const TensorList<T>& params, Curvature kind,
-                                          bool products)
+                                          bool products, const std::function<TensorList<T>()>& also)
     : params_(params), kind_(kind), shards_(model.shards) {
     if (!model.outputs || !model.loss) throw ValueError("CurvatureModel: outputs and loss are both needed");
+    if (also && kind != Curvature::fisher)
+        throw std::logic_error("CurvatureRecording: also-gradients come from the fisher recording's seeded sweep");
     // The data term and the penalty are recorded apart: with sharded data only the first is
     // summed over the processes.
     BasicTensor<T> penalty = model.penalty ? model.penalty() : BasicTensor<T>();
@@ -92,8 +94,16 @@ CurvatureRecording<T>::CurvatureRecording(const CurvatureModel<T>& model, const 
         auto loss_z = model.loss(z0_);
         data_value = double(loss_z.item());
         dl_dz_ = grad<T>(TensorList<T>{loss_z}, {z0_}, {}, true, true)[0];
-        gradient_ =
-            values_of(grad<T>(TensorList<T>{z_}, params, {BasicTensor<T>::constant(dl_dz_.value())}, false, true));
+        // one sweep from z seeded with dL/dz: the parameters' gradient, and the also-tensors'
+        TensorList<T> wrt = params;
+        const TensorList<T> extra = also ? also() : TensorList<T>();
+        wrt.insert(wrt.end(), extra.begin(), extra.end());
+        Vec<T> swept =
+            values_of(grad<T>(TensorList<T>{z_}, wrt, {BasicTensor<T>::constant(dl_dz_.value())}, false, true));
+        also_gradient_.assign(std::make_move_iterator(swept.begin() + std::ptrdiff_t(params.size())),
+                              std::make_move_iterator(swept.end()));
+        swept.resize(params.size());
+        gradient_ = std::move(swept);
         if (products) {
             w_ = BasicTensor<T>::parameter(xt::zeros<T>(z_.shape()));
             jt_w_ = grad<T>(TensorList<T>{z_}, params, {w_}, true, true);

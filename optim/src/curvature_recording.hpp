@@ -16,8 +16,11 @@ class CurvatureRecording {
 public:
     /// Without `products` (fisher only) the recording keeps the loss, the gradient and the
     /// output Hessian's form but not J^T w, so product() is unavailable: what K-FAC needs.
+    /// `also` (fisher only), called once the outputs are recorded, names tensors they were
+    /// computed from (a layer's outputs) whose loss gradients the gradient's own reverse sweep
+    /// gives as well: also_gradient(), at no second sweep (K-FAC's empirical Fisher).
     CurvatureRecording(const CurvatureModel<T>& model, const TensorList<T>& params, Curvature kind,
-                       bool products = true);
+                       bool products = true, const std::function<TensorList<T>()>& also = {});
     double loss() const { return loss_; }
     const Vec<T>& gradient() const { return gradient_; }
     /// J^T H_L J v + H_penalty v (fisher), or H v (hessian).
@@ -34,6 +37,7 @@ public:
     const BasicTensor<T>& outputs() const { return z_; }
     const Array<T>& probabilities() const { return probabilities_; }
     Array<T> output_gradient() const { return dl_dz_.value(); }  ///< dL/dz
+    const Vec<T>& also_gradient() const { return also_gradient_; }  ///< dL/dt for t in `also`
     Vec<T> output_vjp(const Array<T>& c, const TensorList<T>& wrt) const;
     /// Nodes on the recording's tape: products add none (thousands of them are taken on one
     /// recording, and every sweep walks the whole tape).
@@ -50,6 +54,7 @@ private:
     ShardSum<T> shards_;
     double loss_ = 0;
     Vec<T> gradient_;
+    Vec<T> also_gradient_;
     // fisher: the outputs z, a leaf z0 with z's value, dL/dz0 (recorded for second order),
     // J^T w for a seed w, and the penalty's gradient (recorded for second order)
     BasicTensor<T> z_, z0_, dl_dz_, w_;

@@ -155,6 +155,22 @@ Array<T> second_moments(const std::vector<const Array<T>*>& parts, std::size_t n
     return c;
 }
 
+// Every captured call's output tensors, one after another (a recurrent step's gates: its
+// parts), and where each call's begin: the tensors whose gradients give G.
+template <class T>
+std::pair<TensorList<T>, std::vector<std::size_t>> captured_outputs(const std::vector<nn::CapturedLayer<T>>& captured) {
+    TensorList<T> outputs;
+    std::vector<std::size_t> first;
+    for (const auto& call : captured) {
+        first.push_back(outputs.size());
+        if (call.output_parts.empty())
+            outputs.push_back(call.output);
+        else
+            outputs.insert(outputs.end(), call.output_parts.begin(), call.output_parts.end());
+    }
+    return {std::move(outputs), std::move(first)};
+}
+
 }  // namespace
 }  // namespace detail
 
@@ -289,20 +305,27 @@ void KFAC<T>::find_layers(const std::vector<nn::CapturedLayer<T>>& captured) {
 
 // One eager recording of the model, with the layers' calls captured
 template <class T>
-std::pair<std::unique_ptr<detail::CurvatureRecording<T>>, std::vector<nn::CapturedLayer<T>>> KFAC<T>::record() {
+std::pair<std::unique_ptr<detail::CurvatureRecording<T>>, std::vector<nn::CapturedLayer<T>>> KFAC<T>::record(
+    bool factors_due) {
     nn::LayerCapture<T> capture;
-    auto rec = std::make_unique<detail::CurvatureRecording<T>>(model_, params_, Curvature::fisher, false);
+    // the empirical Fisher's output gradients are the loss's own: from the gradient's sweep
+    std::function<TensorList<T>()> layer_outputs;
+    if (factors_due && options_.fisher == FisherEstimate::empirical)
+        layer_outputs = [&capture] { return detail::captured_outputs(capture.layers()).first; };
+    auto rec =
+        std::make_unique<detail::CurvatureRecording<T>>(model_, params_, Curvature::fisher, false, layer_outputs);
     return {std::move(rec), capture.layers()};
 }
 
 template <class T>
 void KFAC<T>::step() {
-    auto [rec, captured] = record();
+    const bool factors_due = steps_ % options_.factor_every == 0;
+    auto [rec, captured] = record(factors_due);
     detail::check_finite_loss("KFAC.step", rec->loss());
     detail::Vec<T> gradient = rec->gradient();
     detail::check_finite("KFAC.step", "gradient", gradient, names_);
     find_layers(captured);
-    if (steps_ % options_.factor_every == 0) update_factors(*rec, captured);
+    if (factors_due) update_factors(*rec, captured);
     move(gradient);
     loss_ = rec->loss();
 }
@@ -321,7 +344,7 @@ double KFAC<T>::step(const Closure& closure) {
     detail::Vec<T> gradient = detail::grads_of(params_);
     detail::check_finite("KFAC.step", "gradient", gradient, names_);
     if (steps_ % options_.factor_every == 0) {
-        auto [rec, captured] = record();
+        auto [rec, captured] = record(true);
         find_layers(captured);
         update_factors(*rec, captured);
     }
@@ -344,17 +367,11 @@ void KFAC<T>::update_factors(detail::CurvatureRecording<T>& rec, const std::vect
     // the captured calls of each layer, and the output tensors whose gradients G needs: per
     // call, the first of its outputs and their number (a recurrent step's gates: several)
     std::vector<std::vector<std::pair<std::size_t, std::size_t>>> calls(layers_.size());
-    TensorList<T> outputs;
+    const auto [outputs, first] = detail::captured_outputs(captured);
     for (std::size_t c = 0; c < captured.size(); ++c)
         for (std::size_t l = 0; l < layers_.size(); ++l)
-            if (&captured[c].weight.value() == &params_[layers_[l].weight].value()) {
-                const auto& parts = captured[c].output_parts;
-                calls[l].emplace_back(outputs.size(), parts.empty() ? 1 : parts.size());
-                if (parts.empty())
-                    outputs.push_back(captured[c].output);
-                else
-                    outputs.insert(outputs.end(), parts.begin(), parts.end());
-            }
+            if (&captured[c].weight.value() == &params_[layers_[l].weight].value())
+                calls[l].emplace_back(first[c], std::max<std::size_t>(captured[c].output_parts.size(), 1));
     // the output-space vectors whose sweeps give G: sum over sweeps of ds^T ds
     const Array<T>& z = rec.outputs().value();
     const double scale = rec.output_scale();
@@ -363,10 +380,9 @@ void KFAC<T>::update_factors(detail::CurvatureRecording<T>& rec, const std::vect
                                                                                                : 1;
     const std::size_t rows = z.size() / std::max<std::size_t>(width, 1);
     const Array<T>& p = rec.probabilities();
-    std::vector<Array<T>> seeds;
-    double g_weight = 1;  // G = g_weight sum ds^T ds
+    std::vector<Array<T>> seeds;  // empty for the empirical Fisher: its ds came with the gradient
+    double g_weight = 1;          // G = g_weight sum ds^T ds
     if (o.fisher == FisherEstimate::empirical) {
-        seeds.push_back(rec.output_gradient());
         g_weight = scale > 0 ? 1 / scale : 0;
     } else if (o.fisher == FisherEstimate::sampled) {
         Array<T> v = Array<T>::from_shape(z.shape());
@@ -411,8 +427,12 @@ void KFAC<T>::update_factors(detail::CurvatureRecording<T>& rec, const std::vect
         }
     }
     std::vector<std::optional<Array<T>>> new_g(layers_.size());
-    for (auto& seed : seeds) {
-        detail::Vec<T> ds = rec.output_vjp(seed, outputs);
+    const std::size_t sweeps = o.fisher == FisherEstimate::empirical ? 1 : seeds.size();
+    for (std::size_t sweep = 0; sweep < sweeps; ++sweep) {
+        detail::Vec<T> swept;
+        const detail::Vec<T>& ds = o.fisher == FisherEstimate::empirical
+                                       ? rec.also_gradient()
+                                       : (swept = rec.output_vjp(seeds[sweep], outputs));
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             if (calls[l].empty()) continue;
             const std::size_t out = detail::out_features(layers_[l].embedding, params_[layers_[l].weight]);

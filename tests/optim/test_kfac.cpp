@@ -183,6 +183,30 @@ BOOST_AUTO_TEST_CASE(for_many_examples_the_kronecker_product_is_the_documented_a
     }
 }
 
+BOOST_AUTO_TEST_CASE(the_empirical_fishers_g_is_the_second_moment_of_the_loss_gradients) {
+    // At the data's own labels: G = (1 / scale) dL/ds^T dL/ds, s a layer's output [rows, out]
+    // and scale the loss's multiple of the closed-form output Hessian (the mean's 1 / rows).
+    // These gradients come from the step's own reverse sweep, taken here by hand.
+    Net net(16);
+    KFAC<double> kfac(net.mlp.named_parameters(), net.model, measuring(FisherEstimate::empirical));
+    kfac.step();
+    Tape tape;
+    const auto &first = linear(net, 0), &second = linear(net, 2);
+    Tensor s0 = nn::functional::linear(net.x, first.weight(), first.bias());
+    Tensor s1 = nn::functional::linear(tanh(s0), second.weight(), second.bias());
+    auto ds = grad(nn::cross_entropy(s1, net.labels), {s0, s1});
+    for (std::size_t l = 0; l < 2; ++l) {
+        const Array<double>& d = ds[l].value();
+        const std::size_t rows = d.shape()[0], out = d.shape()[1];
+        Array<double> g = xt::zeros<double>({out, out});
+        for (std::size_t n = 0; n < rows; ++n)
+            for (std::size_t i = 0; i < out; ++i)
+                for (std::size_t j = 0; j < out; ++j) g(i, j) += double(rows) * d(n, i) * d(n, j);
+        const double diff = relative_difference(kfac.layers()[l].g, g);
+        BOOST_TEST(diff < 1e-14, "layer " << l << ": |G - G by hand| / |G by hand| = " << diff);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(where_the_fisher_is_kronecker_the_step_is_the_damped_natural_gradient) {
     // One Linear layer 5 -> 3 with a bias on 8 rows that share their input (the targets differ):
     // F = (mean H_n) (x) (a a^T) exactly. Without factored damping K-FAC's step is then

@@ -140,7 +140,8 @@ private:
     struct SavedFactors {
         Array<T> a, g, inverted_a, inverted_g;
     };
-    std::pair<std::unique_ptr<detail::CurvatureRecording<T>>, std::vector<nn::CapturedLayer<T>>> record();
+    std::pair<std::unique_ptr<detail::CurvatureRecording<T>>, std::vector<nn::CapturedLayer<T>>> record(
+        bool factors_due);
     void check_call(const nn::CapturedLayer<T>& call, std::size_t weight) const;
     void find_layers(const std::vector<nn::CapturedLayer<T>>& captured);
     void update_factors(detail::CurvatureRecording<T>& rec, const std::vector<nn::CapturedLayer<T>>& captured);

@@ -56,11 +56,12 @@ double xtgrad_step(std::size_t batch, int reps) {
         reps);
 }
 
-bench::CycleTimes kfac_step(std::size_t batch) {
+bench::CycleTimes kfac_step(std::size_t batch, optim::FisherEstimate fisher) {
     Cnn m(batch);
     optim::CurvatureModel<float> model{[&] { return m.net(m.x); },
                                        [&](const Tensor32& z) { return nn::cross_entropy(z, m.labels); }};
-    optim::KFAC<float> kfac(m.net.parameters(), model, {.lr = 0.01, .factor_every = 1, .inverse_every = 10});
+    optim::KFAC<float> kfac(m.net.parameters(), model,
+                            {.lr = 0.01, .factor_every = 1, .inverse_every = 10, .fisher = fisher});
     return bench::cycle_seconds([&] { kfac.step(); });
 }
 }  // namespace
@@ -81,11 +82,15 @@ int main(int argc, char** argv) {
             std::printf("   libtorch %8.3f ms   xtgrad speed / libtorch speed %5.2fx", theirs * 1e3, theirs / ours);
         }
         std::printf("\n");
-        auto k = kfac_step(64);
+        auto k = kfac_step(64, optim::FisherEstimate::sampled);
         std::printf("             K-FAC %8.3f ms (mean of 30: factors each, inverses every 10)   / Adam step %5.2f\n",
                     k.mean * 1e3, k.mean / ours);
         std::printf("             K-FAC %8.3f ms between refreshes (median)                      / Adam step %5.2f\n",
                     k.between_refreshes * 1e3, k.between_refreshes / ours);
+        // the empirical Fisher: its output gradients from the gradient's own sweep, one sweep less
+        auto e = kfac_step(64, optim::FisherEstimate::empirical);
+        std::printf("             K-FAC %8.3f ms between refreshes, empirical Fisher             / Adam step %5.2f\n",
+                    e.between_refreshes * 1e3, e.between_refreshes / ours);
     }
     return 0;
 }

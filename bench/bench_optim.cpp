@@ -91,8 +91,9 @@ int main(int argc, char** argv) {
                     k.between_refreshes * 1e3, k.refresh * 1e3);
         // the empirical Fisher's output gradients come from the gradient's own sweep
         auto e = kfac_step(256, optim::FisherEstimate::empirical);
-        std::printf("  %-58s %9.3f ms   / Adam step %5.2f\n", "  the same, empirical Fisher (no second sweep)",
-                    e.mean * 1e3, e.mean / adam);
+        std::printf("  %-58s %9.3f ms   / Adam step %5.2f   between refreshes %9.3f ms\n",
+                    "  the same, empirical Fisher (no second sweep)", e.mean * 1e3, e.mean / adam,
+                    e.between_refreshes * 1e3);
         auto [hess, hess_its] = second_order_step(512, optim::Curvature::hessian, reps);
         auto [fisher, fisher_its] = second_order_step(512, optim::Curvature::fisher, reps);
         std::printf("  %-58s %9.3f ms", "Newton-CG step (Hessian), 20 CG its, MLP 64-128-10, b 512", hess * 1e3);

@@ -1,8 +1,8 @@
 // RNN, LSTM and GRU: each step a few ops on the hidden state, the input's projections for all
-// steps of a layer one product (linear over [T, B, in]), the recurrent weights split by gate.
-// Under a LayerCapture (K-FAC) each product with a weight is reported: the input's projection
-// once a call (its rows every step's), the recurrent weight once a step (its rows the previous
-// hidden state, its output the gates' products side by side).
+// steps of a layer one product per gate (linear over [T, B, in]), the recurrent weights split
+// by gate. Under a LayerCapture (K-FAC) each product with a weight is reported: the input's
+// projection once a call (its rows every step's), the recurrent weight once a step (its rows
+// the previous hidden state); the outputs are the gates' products side by side.
 #include "xtgrad/nn/recurrent.hpp"
 
 #include <cmath>
@@ -64,6 +64,26 @@ GateWeights<T> by_gate(RecurrentKind kind, const BasicTensor<T>& w_hh, const Bas
     return w;
 }
 
+// The input's projections by gate, x W_ih,k^T + b_ih,k [..., H] for each gate k: W_ih [G H, in]
+// split into G of [H, in] (and b_ih), one product each, rather than one product [..., G H]
+// sliced by gate afterwards (a slice's gradient is the whole product's size: for a layer's
+// [T, B, 4 H] projection, four full-size gradients to zero, fill and add every step of
+// training). Reported as one product, its gates side by side.
+template <class T>
+std::vector<BasicTensor<T>> project_by_gate(RecurrentKind kind, const BasicTensor<T>& x, const BasicTensor<T>& w_ih,
+                                            const BasicTensor<T>& b_ih) {
+    const auto g = std::int64_t(gates(kind));
+    const auto w = chunk(w_ih, g, 0);
+    const auto b = b_ih.defined() ? chunk(b_ih, g, 0) : std::vector<BasicTensor<T>>(w.size());
+    std::vector<BasicTensor<T>> xp;
+    for (std::size_t k = 0; k < w.size(); ++k) xp.push_back(functional::linear(x, w[k], b[k]));
+    if (xp.size() == 1)
+        report(kind, w_ih, b_ih, x, xp[0]);
+    else
+        report(kind, w_ih, b_ih, x, {}, xp);
+    return xp;
+}
+
 // One step from the input's projections per gate xp[k] = x W_ih,k^T + b_ih,k [B, H]: {h', c'}.
 template <class T>
 std::pair<BasicTensor<T>, BasicTensor<T>> step(RecurrentKind kind, const std::vector<BasicTensor<T>>& xp,
@@ -96,10 +116,7 @@ std::pair<BasicTensor<T>, BasicTensor<T>> cell_step(RecurrentKind kind, const Ba
                                                     const BasicTensor<T>& h, const BasicTensor<T>& c,
                                                     const BasicTensor<T>& w_ih, const BasicTensor<T>& w_hh,
                                                     const BasicTensor<T>& b_ih, const BasicTensor<T>& b_hh) {
-    auto projected = functional::linear(x, w_ih, b_ih);
-    report(kind, w_ih, b_ih, x, projected);
-    auto xp = chunk(projected, std::int64_t(gates(kind)), 1);
-    return step(kind, xp, h, c, by_gate(kind, w_hh, b_hh));
+    return step(kind, project_by_gate(kind, x, w_ih, b_ih), h, c, by_gate(kind, w_hh, b_hh));
 }
 
 template <class T>
@@ -179,11 +196,10 @@ RecurrentOutput<T> Recurrent<T>::forward(const BasicTensor<T>& input, const Basi
         for (std::size_t d = 0; d < directions; ++d) {
             const std::size_t index = layer * directions + d;
             const Weights& w = weights_[index];
-            // the input's projections for all steps: one product [T, B, G H], split by gate, then by step
+            // the input's projections for all steps: one product [T, B, H] per gate, split by step
             std::vector<std::vector<BasicTensor<T>>> xp_by_gate;
-            auto projected = functional::linear(layer_input, w.w_ih, w.b_ih);
-            report(kind_, w.w_ih, w.b_ih, layer_input, projected);
-            for (auto& gate : chunk(projected, std::int64_t(gates(kind_)), 2)) xp_by_gate.push_back(unbind(gate, 0));
+            for (auto& gate : project_by_gate(kind_, layer_input, w.w_ih, w.b_ih))
+                xp_by_gate.push_back(unbind(gate, 0));
             const GateWeights<T> w_gates = by_gate(kind_, w.w_hh, w.b_hh);
             std::vector<BasicTensor<T>> xp(xp_by_gate.size());
             BasicTensor<T> h = initial(h0, index),

@@ -27,8 +27,9 @@ struct CapturedLayer {
     /// product before it is laid out as images: [N, positions, out].
     BasicTensor<T> output;
     /// Instead of `output` (then undefined): its columns in parts, side by side, each
-    /// [rows, out / parts]. A recurrent layer's step multiplies the hidden state by each gate's
-    /// rows of its recurrent weight separately, and reports those products.
+    /// [..., out / parts], rows in the same order. A recurrent layer multiplies its input, and
+    /// each step the hidden state, by each gate's rows of the weight separately, and reports
+    /// those products.
     std::vector<BasicTensor<T>> output_parts;
     /// For an Embedding (a Linear of one-hot rows, its weight [count, dim] the transpose of a
     /// Linear's): the row each output row looked up; `inputs` is then empty.

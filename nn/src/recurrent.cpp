@@ -43,45 +43,30 @@ void report(RecurrentKind kind, const BasicTensor<T>& weight, const BasicTensor<
     capture->record({kind_name(kind), weight, bias, std::move(rows), output, parts, {}});
 }
 
-template <class T>
-BasicTensor<T> plus_bias(const BasicTensor<T>& y, const BasicTensor<T>& b) {
-    return b.defined() ? y + b : y;
-}
-
-// A layer's recurrent weights split by gate, once per call: W_hh [G H, H] into G of [H, H]
-// (and b_hh), so that no step slices its gates out of one [B, G H] product (a slice's gradient
-// is the whole product's size: four per step were a third of an LSTM's time).
+// A weight [G H, in] split by gate into G of [H, in] (and its bias), once per call, so that
+// no product is sliced by gate afterwards: a slice's gradient is the whole product's size (the
+// recurrent weight's [B, G H] product sliced each step was a third of an LSTM's time; the
+// input's [T, B, G H] projection sliced once a call, another sixth).
 template <class T>
 struct GateWeights {
-    std::vector<BasicTensor<T>> w_hh, b_hh;
+    std::vector<BasicTensor<T>> w, b;
     BasicTensor<T> weight, bias;  // whole, as the parameters (for a capture)
 };
 template <class T>
-GateWeights<T> by_gate(RecurrentKind kind, const BasicTensor<T>& w_hh, const BasicTensor<T>& b_hh) {
+GateWeights<T> by_gate(RecurrentKind kind, const BasicTensor<T>& weight, const BasicTensor<T>& bias) {
     const std::size_t g = gates(kind);
-    GateWeights<T> w{chunk(w_hh, std::int64_t(g), 0), std::vector<BasicTensor<T>>(g), w_hh, b_hh};
-    if (b_hh.defined()) w.b_hh = chunk(b_hh, std::int64_t(g), 0);
+    GateWeights<T> w{chunk(weight, std::int64_t(g), 0), std::vector<BasicTensor<T>>(g), weight, bias};
+    if (bias.defined()) w.b = chunk(bias, std::int64_t(g), 0);
     return w;
 }
 
-// The input's projections by gate, x W_ih,k^T + b_ih,k [..., H] for each gate k: W_ih [G H, in]
-// split into G of [H, in] (and b_ih), one product each, rather than one product [..., G H]
-// sliced by gate afterwards (a slice's gradient is the whole product's size: for a layer's
-// [T, B, 4 H] projection, four full-size gradients to zero, fill and add every step of
-// training). Reported as one product, its gates side by side.
+// x [..., in] times each gate's rows, x W_k^T + b_k [..., H], reported as the weight's product
 template <class T>
-std::vector<BasicTensor<T>> project_by_gate(RecurrentKind kind, const BasicTensor<T>& x, const BasicTensor<T>& w_ih,
-                                            const BasicTensor<T>& b_ih) {
-    const auto g = std::int64_t(gates(kind));
-    const auto w = chunk(w_ih, g, 0);
-    const auto b = b_ih.defined() ? chunk(b_ih, g, 0) : std::vector<BasicTensor<T>>(w.size());
-    std::vector<BasicTensor<T>> xp;
-    for (std::size_t k = 0; k < w.size(); ++k) xp.push_back(functional::linear(x, w[k], b[k]));
-    if (xp.size() == 1)
-        report(kind, w_ih, b_ih, x, xp[0]);
-    else
-        report(kind, w_ih, b_ih, x, {}, xp);
-    return xp;
+std::vector<BasicTensor<T>> products(RecurrentKind kind, const BasicTensor<T>& x, const GateWeights<T>& w) {
+    std::vector<BasicTensor<T>> p(w.w.size());
+    for (std::size_t k = 0; k < p.size(); ++k) p[k] = functional::linear(x, w.w[k], w.b[k]);
+    report(kind, w.weight, w.bias, x, {}, p);
+    return p;
 }
 
 // One step from the input's projections per gate xp[k] = x W_ih,k^T + b_ih,k [B, H]: {h', c'}.
@@ -89,9 +74,7 @@ template <class T>
 std::pair<BasicTensor<T>, BasicTensor<T>> step(RecurrentKind kind, const std::vector<BasicTensor<T>>& xp,
                                                const BasicTensor<T>& h, const BasicTensor<T>& c,
                                                const GateWeights<T>& w) {
-    std::vector<BasicTensor<T>> hp(w.w_hh.size());  // [B, H] each
-    for (std::size_t k = 0; k < hp.size(); ++k) hp[k] = plus_bias(matmul_nt(h, w.w_hh[k]), w.b_hh[k]);
-    report(kind, w.weight, w.bias, h, {}, hp);
+    const std::vector<BasicTensor<T>> hp = products(kind, h, w);  // [B, H] each
     switch (kind) {
         case RecurrentKind::rnn_tanh:
             return {tanh(xp[0] + hp[0]), {}};
@@ -116,7 +99,7 @@ std::pair<BasicTensor<T>, BasicTensor<T>> cell_step(RecurrentKind kind, const Ba
                                                     const BasicTensor<T>& h, const BasicTensor<T>& c,
                                                     const BasicTensor<T>& w_ih, const BasicTensor<T>& w_hh,
                                                     const BasicTensor<T>& b_ih, const BasicTensor<T>& b_hh) {
-    return step(kind, project_by_gate(kind, x, w_ih, b_ih), h, c, by_gate(kind, w_hh, b_hh));
+    return step(kind, products(kind, x, by_gate(kind, w_ih, b_ih)), h, c, by_gate(kind, w_hh, b_hh));
 }
 
 template <class T>
@@ -198,7 +181,7 @@ RecurrentOutput<T> Recurrent<T>::forward(const BasicTensor<T>& input, const Basi
             const Weights& w = weights_[index];
             // the input's projections for all steps: one product [T, B, H] per gate, split by step
             std::vector<std::vector<BasicTensor<T>>> xp_by_gate;
-            for (auto& gate : project_by_gate(kind_, layer_input, w.w_ih, w.b_ih))
+            for (auto& gate : products(kind_, layer_input, by_gate(kind_, w.w_ih, w.b_ih)))
                 xp_by_gate.push_back(unbind(gate, 0));
             const GateWeights<T> w_gates = by_gate(kind_, w.w_hh, w.b_hh);
             std::vector<BasicTensor<T>> xp(xp_by_gate.size());

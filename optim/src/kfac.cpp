@@ -433,6 +433,8 @@ void KFAC<T>::update_factors(detail::CurvatureRecording<T>& rec, const std::vect
         const detail::Vec<T>& ds = o.fisher == FisherEstimate::empirical
                                        ? rec.also_gradient()
                                        : (swept = rec.output_vjp(seeds[sweep], outputs));
+        if (ds.size() != outputs.size())  // the recording's also-tensors are these outputs
+            throw std::logic_error("KFAC: the recording gave no output gradients for the captured layers");
         for (std::size_t l = 0; l < layers_.size(); ++l) {
             if (calls[l].empty()) continue;
             const std::size_t out = detail::out_features(layers_[l].embedding, params_[layers_[l].weight]);

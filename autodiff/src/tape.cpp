@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -263,6 +264,31 @@ BasicTensor<T> record(std::string_view name, TensorList<T>&& inputs, Array<T>&& 
     return out;
 }
 
+// Adds a gradient to an adjoint. A first-order sweep (neither differentiable, nothing traced)
+// adds in place when no other handle shares the adjoint: `add` would allocate a new array and
+// read both, once for every extra use of a tensor (an LSTM's recurrent weights, used at every
+// step). The sum is the same, element for element; a shared adjoint (a rule that passed its
+// own on, a tensor a user holds) is never written.
+namespace {
+template <class T>
+void accumulate(BasicTensor<T>& adjoint, const BasicTensor<T>& grad) {
+    if (!adjoint.defined()) {
+        adjoint = grad;
+        return;
+    }
+    const auto& g = Access::var(grad);
+    auto& a = Access::var(adjoint);
+    if (a.requires_grad || g.requires_grad || anomaly_mode || Access::use_count(adjoint) != 1) {
+        adjoint = add(adjoint, grad);
+        return;
+    }
+    T* out = a.value.data();
+    const T* in = g.value.data();
+    const std::size_t n = a.value.size();
+    for (std::size_t k = 0; k < n; ++k) out[k] += in[k];
+}
+}  // namespace
+
 template <class T>
 void Node<T>::propagate(TapeState& tape) {
     if (!adjoint.defined() || !rule) return;
@@ -288,7 +314,7 @@ void Node<T>::propagate(TapeState& tape) {
                 fmt::format("{} (anomaly detection): backward rule produced nan in the gradient for input "
                             "{} (shape {}) at flat index {}",
                             name, i, to_string(inputs[i].shape()), first_nan(Access::var(grads[i]).value)));
-        target->adjoint = target->adjoint.defined() ? add(target->adjoint, grads[i]) : grads[i];
+        accumulate(target->adjoint, grads[i]);
     }
 }
 
@@ -352,6 +378,15 @@ void sweep(TapeState& tape, const TensorList<T>& roots, const TensorList<T>& see
            const TensorList<T>* targets) {
     ActivateTape activate(&tape);
     GradMode mode(create_graph);
+    // A sweep an error stops (a rule's, anomaly detection's, memory) leaves no adjoint behind:
+    // the next sweep on this tape would propagate them again into its own gradients.
+    struct ClearOnError {
+        TapeState& tape;
+        int uncaught = std::uncaught_exceptions();
+        ~ClearOnError() {
+            if (std::uncaught_exceptions() > uncaught) clear_adjoints(tape);
+        }
+    } clear_on_error{tape};
     std::size_t top = 0;
     for (std::size_t i = 0; i < roots.size(); ++i) {
         auto* node = node_of(tape, roots[i]);

@@ -35,6 +35,34 @@ BOOST_AUTO_TEST_CASE(backward_accumulates_into_leaves) {
     BOOST_TEST(x.grad() == (Array<double>{2.0, 0.0, -2.0}));
 }
 
+// A first-order sweep adds a tensor's gradients in place when no other handle holds its
+// adjoint. add's rule passes its adjoint on to both inputs, so here `a` and `b` first share
+// one; b's second gradient (from t) must not land in a's.
+BOOST_AUTO_TEST_CASE(a_shared_gradient_is_never_accumulated_into) {
+    Tape tape;
+    auto x = Tensor::parameter(Array<double>{1.0, 2.0});
+    auto a = x * 3.0, b = x * 5.0;
+    auto t = b * 7.0;  // recorded before s: swept after it
+    auto s = a + b;
+    auto loss = sum(t) + sum(s);
+    auto g = grad(loss, {x, a, b});
+    BOOST_TEST(g[0].value() == (Array<double>{43.0, 43.0}));  // 5 * 7 + 3 + 5
+    BOOST_TEST(g[1].value() == (Array<double>{1.0, 1.0}));
+    BOOST_TEST(g[2].value() == (Array<double>{8.0, 8.0}));
+    // the seed a user passes is theirs: a sweep that adds to the root's adjoint leaves it alone
+    auto y = x * 2.0;
+    auto z = y + y;
+    Tensor seed = Tensor::constant(Array<double>{1.0, -1.0});
+    auto gy = grad(TensorList<double>{z}, {y}, {seed});
+    BOOST_TEST(gy[0].value() == (Array<double>{2.0, -2.0}));
+    BOOST_TEST(seed.value() == (Array<double>{1.0, -1.0}));
+    // and the same sums differentiable once more (create_graph): nothing written in place
+    auto a2 = x * 3.0;
+    auto h = grad(sum(a2 * a2) + sum(a2 * x), {x}, /*create_graph=*/true);
+    auto hh = grad(sum(h[0]), {x});
+    BOOST_TEST(hh[0].value() == (Array<double>{24.0, 24.0}));  // d/dx of 18x + 6x = 24
+}
+
 BOOST_AUTO_TEST_CASE(grad_functional_and_intermediates) {
     Tape tape;
     auto x = Tensor::parameter(Array<double>{0.5, -1.0});

@@ -145,6 +145,13 @@ BOOST_AUTO_TEST_CASE(anomaly_detection_names_the_op_that_made_a_nan) {
         },
         "produced nan at flat index 1 of its result of shape [2] from inputs [2] [2] without nan, "
         "in the backward rule of 'mul'");
+    // a NaN made by adding up a tensor's gradients (inf from one use, -inf from the other)
+    auto r = Tensor::parameter(Array<double>{0.0, 4.0});
+    auto d = sum(sqrt(r)) - sum(sqrt(r));
+    expect_error<DomainError>(
+        [&] { d.backward(); },
+        "add (anomaly detection): produced nan at flat index 0 of its result of shape [2] from inputs [2] [2] "
+        "without nan, in the backward rule of 'sqrt'");
     // a custom rule that makes a NaN without any op noticing: caught when the rule returns
     auto c = custom_op<double>(
         "leaky_rule", {a}, [](const TensorList<double>& in) { return in[0].value(); },
@@ -154,6 +161,28 @@ BOOST_AUTO_TEST_CASE(anomaly_detection_names_the_op_that_made_a_nan) {
     expect_error<GradError>([&] { sum(c).backward(); },
                             "leaky_rule (anomaly detection): backward rule produced nan in the gradient for input 0 "
                             "(shape [2]) at flat index 1");
+}
+
+// A sweep stopped by an error leaves nothing behind: a later backward on the same tape gives
+// the gradient of its own output only (the stopped sweep's gradients were swept into it once).
+BOOST_AUTO_TEST_CASE(a_failed_sweep_leaves_no_gradient_behind) {
+    Tape tape;
+    const double inf = std::numeric_limits<double>::infinity();
+    auto a = Tensor::parameter(Array<double>{1.0, 2.0});
+    auto z = a * Tensor::constant(Array<double>{3.0, inf});
+    {
+        DetectAnomaly anomaly;
+        expect_error<DomainError>(
+            [&] {
+                z.backward(Tensor::constant(Array<double>{1.0, 0.0}));
+            },
+            "in the backward rule of 'mul'");
+    }
+    BOOST_TEST(!a.has_grad());
+    sum(a * 2.0).backward();
+    BOOST_TEST(a.grad() == (Array<double>{2.0, 2.0}));
+    auto g = grad(sum(a * 5.0), {a});
+    BOOST_TEST(g[0].value() == (Array<double>{5.0, 5.0}));
 }
 
 // Misuse that used to give silent answers (issue 10): each is now an error or numpy's answer.

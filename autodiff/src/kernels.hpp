@@ -250,6 +250,12 @@ Array<T> reduce_axes(const Array<T>& x, const std::vector<std::size_t>& axes, T 
     return r;
 }
 
+/// a[first::by] along `ax` (`length` indices), as slice() after checking its arguments; with
+/// `drop_axis` (length 1) without that axis, as select() and unbind() give it: one op, one copy.
+template <class T>
+BasicTensor<T> slice_along(const BasicTensor<T>& a, std::size_t ax, std::size_t first, std::size_t length,
+                           std::size_t by, bool drop_axis);
+
 /// Copies `count` slices along `axis` from `src` (starting at `src_start`, every
 /// `src_step`) into `dst` (starting at `dst_start`, every `dst_step`). Both arrays have
 /// the same extents except along `axis`. (Plain loops: assignment through xtensor 0.24's

@@ -16,23 +16,23 @@ auto signed_extent(const Shape& shape, std::size_t axis) {
 }
 
 // The pieces of `a` along `ax` of the given sizes (which add up to its extent). Each piece is a
-// slice, and a slice's gradient is its input's size, so n slices of one tensor cost n times its
-// size in the backward pass: unbinding a sequence of T steps was O(T^2), most of an LSTM's
-// step. Beyond four pieces the tensor is halved first and each half split again, which makes
-// it O(size log n) (the halves' copies included), the values and gradients unchanged.
+// slice. A first-order sweep adds a slice's gradient into its input's in place (tape.cpp), but
+// a differentiable one (create_graph) and a compiled trace take the rule's way, the gradient
+// in zeros of the input's size: there n slices of one tensor cost n times its size, and
+// unbinding a sequence of T steps was O(T^2), most of an LSTM's step. Beyond four pieces the
+// tensor is halved first and each half split again, which makes it O(size log n) (the halves'
+// copies included), the values and gradients unchanged.
 template <class T>
 void pieces_into(const TensorT<T>& a, std::size_t ax, const std::size_t* sizes, std::size_t n,
-                 std::vector<TensorT<T>>& out) {
-    auto part = [&](std::size_t start, std::size_t stop) {
-        return start == 0 && stop == a.shape()[ax]
-                   ? a
-                   : slice(a, static_cast<std::ptrdiff_t>(ax), static_cast<std::ptrdiff_t>(start),
-                           static_cast<std::ptrdiff_t>(stop));
+                 std::vector<TensorT<T>>& out, bool drop_axis) {
+    auto part = [&](std::size_t start, std::size_t stop, bool drop) {
+        return start == 0 && stop == a.shape()[ax] && !drop ? a
+                                                            : detail::slice_along(a, ax, start, stop - start, 1, drop);
     };
     if (n <= 4) {
         std::size_t start = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            out.push_back(part(start, start + sizes[i]));
+            out.push_back(part(start, start + sizes[i], drop_axis));
             start += sizes[i];
         }
         return;
@@ -40,15 +40,17 @@ void pieces_into(const TensorT<T>& a, std::size_t ax, const std::size_t* sizes, 
     const std::size_t half = n / 2;
     std::size_t left = 0;
     for (std::size_t i = 0; i < half; ++i) left += sizes[i];
-    pieces_into(part(0, left), ax, sizes, half, out);
-    pieces_into(part(left, a.shape()[ax]), ax, sizes + half, n - half, out);
+    pieces_into(part(0, left, false), ax, sizes, half, out, drop_axis);
+    pieces_into(part(left, a.shape()[ax], false), ax, sizes + half, n - half, out, drop_axis);
 }
 
+// The pieces; with `drop_axis` (every size 1) each without the axis (unbind)
 template <class T>
-std::vector<TensorT<T>> pieces(const TensorT<T>& a, std::size_t ax, const std::vector<std::size_t>& sizes) {
+std::vector<TensorT<T>> pieces(const TensorT<T>& a, std::size_t ax, const std::vector<std::size_t>& sizes,
+                               bool drop_axis = false) {
     std::vector<TensorT<T>> out;
     out.reserve(sizes.size());
-    pieces_into(a, ax, sizes.data(), sizes.size(), out);
+    pieces_into(a, ax, sizes.data(), sizes.size(), out, drop_axis);
     return out;
 }
 
@@ -265,7 +267,7 @@ TensorT<T> select(const TensorT<T>& a, std::ptrdiff_t axis, std::ptrdiff_t index
     if (index < -n || index >= n)
         throw ValueError(fmt::format("select: index {} is out of range for axis {} of shape {}", index, ax,
                                      to_string(a.shape())));
-    return squeeze(narrow(a, axis, index, 1), axis);
+    return detail::slice_along(a, ax, std::size_t(index < 0 ? index + n : index), 1, 1, true);
 }
 
 template <class T>
@@ -310,12 +312,7 @@ template <class T>
 std::vector<TensorT<T>> unbind(const TensorT<T>& a, std::ptrdiff_t axis) {
     check_usable("unbind", a, 0);
     std::size_t ax = normalize_axis("unbind", axis, a.dim());
-    Shape rest;
-    for (std::size_t d = 0; d < a.dim(); ++d)
-        if (d != ax) rest.push_back(a.shape()[d]);
-    std::vector<TensorT<T>> out;
-    for (auto& piece : pieces(a, ax, std::vector<std::size_t>(a.shape()[ax], 1))) out.push_back(reshape(piece, rest));
-    return out;
+    return pieces(a, ax, std::vector<std::size_t>(a.shape()[ax], 1), true);
 }
 
 #define XTGRAD_INSTANTIATE(T)                                                                                   \

@@ -211,20 +211,36 @@ TensorT<T> slice(const TensorT<T>& a, std::ptrdiff_t axis, std::ptrdiff_t start,
     auto first = static_cast<std::size_t>(b);
     auto by = static_cast<std::size_t>(step);
     std::size_t length = (static_cast<std::size_t>(e - b) + by - 1) / by;
-    return make_op<T>(
-        "slice", {a},
+    return detail::slice_along(a, ax, first, length, by, false);
+}
+
+namespace detail {
+
+template <class T>
+TensorT<T> slice_along(const TensorT<T>& a, std::size_t ax, std::size_t first, std::size_t length, std::size_t by,
+                       bool drop_axis) {
+    Shape shape = a.shape();
+    shape[ax] = length;  // the slice's shape, and without the axis the result's
+    Shape result = shape;
+    if (drop_axis) result.erase(result.begin() + std::ptrdiff_t(ax));
+    auto out = make_op<T>(
+        drop_axis ? "select" : "slice", {a},
         [=](const TensorList<T>& in) {
-            const auto& x = in[0].value();
-            Shape shape = x.shape();
-            shape[ax] = length;
             Array<T> out = Array<T>::from_shape(shape);
-            copy_along_axis(x, first, by, out, 0, 1, length, ax);
+            copy_along_axis(in[0].value(), first, by, out, 0, 1, length, ax);
+            out.reshape(result);  // (the same elements in the same order)
             return out;
         },
         [=](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
-            return {scatter_slice(g, in[0].shape(), ax, first, by)};
+            return {scatter_slice(drop_axis ? reshape(g, shape) : g, in[0].shape(), ax, first, by)};
         });
+    // (not under NoGrad: a trace records such a slice with a rule that passes nothing back)
+    if (TapeState* tape = active_tape(); tape != nullptr && grad_enabled() && out.requires_grad())
+        if (Node<T>* node = node_of(*tape, out); node != nullptr && !node->leaf) node->slice_of = {{ax, first, by}};
+    return out;
 }
+
+}  // namespace detail
 
 template <class T>
 TensorT<T> concat(const std::vector<TensorT<T>>& parts, std::ptrdiff_t axis) {
@@ -305,16 +321,18 @@ TensorT<T> pick(const TensorT<T>& a, const IndexArray& indices) {
         });
 }
 
-#define XTGRAD_INSTANTIATE(T)                                                                                     \
-    template TensorT<T> reshape(const TensorT<T>&, const ShapeArg&);                                              \
-    template TensorT<T> broadcast_to(const TensorT<T>&, const Shape&);                                            \
-    template TensorT<T> stop_gradient(const TensorT<T>&);                                            \
-    template TensorT<T> sum_to(const TensorT<T>&, const Shape&);                                                  \
-    template TensorT<T> permute(const TensorT<T>&, const std::vector<std::size_t>&);                              \
-    template TensorT<T> transpose(const TensorT<T>&);                                                             \
-    template TensorT<T> slice(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t); \
-    template TensorT<T> concat(const std::vector<TensorT<T>>&, std::ptrdiff_t);                                   \
-    template TensorT<T> stack(const std::vector<TensorT<T>>&, std::ptrdiff_t);                                    \
+#define XTGRAD_INSTANTIATE(T)                                                                                      \
+    template TensorT<T> reshape(const TensorT<T>&, const ShapeArg&);                                               \
+    template TensorT<T> broadcast_to(const TensorT<T>&, const Shape&);                                             \
+    template TensorT<T> stop_gradient(const TensorT<T>&);                                                          \
+    template TensorT<T> sum_to(const TensorT<T>&, const Shape&);                                                   \
+    template TensorT<T> permute(const TensorT<T>&, const std::vector<std::size_t>&);                               \
+    template TensorT<T> transpose(const TensorT<T>&);                                                              \
+    template TensorT<T> slice(const TensorT<T>&, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t, std::ptrdiff_t);  \
+    template TensorT<T> detail::slice_along(const TensorT<T>&, std::size_t, std::size_t, std::size_t, std::size_t, \
+                                            bool);                                                                 \
+    template TensorT<T> concat(const std::vector<TensorT<T>>&, std::ptrdiff_t);                                    \
+    template TensorT<T> stack(const std::vector<TensorT<T>>&, std::ptrdiff_t);                                     \
     template TensorT<T> pick(const TensorT<T>&, const IndexArray&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 

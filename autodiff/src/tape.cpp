@@ -287,11 +287,42 @@ void accumulate(BasicTensor<T>& adjoint, const BasicTensor<T>& grad) {
     const std::size_t n = a.value.size();
     for (std::size_t k = 0; k < n; ++k) out[k] += in[k];
 }
+
+// Adds `g` (a slice's adjoint, the axis kept or dropped) into `into` (its input's) at
+// input[first::step] along `axis`.
+template <class T>
+void add_into_slice(const Array<T>& g, Array<T>& into, std::size_t axis, std::size_t first, std::size_t step) {
+    std::size_t outer = 1, inner = 1;
+    for (std::size_t d = 0; d < axis; ++d) outer *= into.shape()[d];
+    for (std::size_t d = axis + 1; d < into.dimension(); ++d) inner *= into.shape()[d];
+    const std::size_t count = g.size() / (outer * inner), extent = into.shape()[axis];
+    const T* from = g.data();
+    for (std::size_t o = 0; o < outer; ++o)
+        for (std::size_t r = 0; r < count; ++r, from += inner) {
+            T* to = into.data() + (o * extent + first + r * step) * inner;
+            for (std::size_t k = 0; k < inner; ++k) to[k] += from[k];
+        }
+}
+
+// A slice's first-order gradient added where it belongs in its input's adjoint, when that is
+// defined and no other handle shares it (as accumulate); false to take the rule's way.
+template <class T>
+bool slice_into_adjoint(TapeState& tape, const Node<T>& node) {
+    if (anomaly_mode || Access::var(node.adjoint).requires_grad) return false;
+    auto* target = node_of(tape, node.inputs[0]);
+    if (target == nullptr || !target->adjoint.defined()) return false;
+    auto& into = Access::var(target->adjoint);
+    if (into.requires_grad || Access::use_count(target->adjoint) != 1) return false;
+    add_into_slice(Access::var(node.adjoint).value, into.value, node.slice_of->axis, node.slice_of->first,
+                   node.slice_of->step);
+    return true;
+}
 }  // namespace
 
 template <class T>
 void Node<T>::propagate(TapeState& tape) {
     if (!adjoint.defined() || !rule) return;
+    if (slice_of && slice_into_adjoint(tape, *this)) return;
     struct InBackward {  // names this node in anomaly reports from the ops its rule runs
         const std::string* previous = backward_of;
         explicit InBackward(const std::string* name) { backward_of = name; }

@@ -173,6 +173,14 @@ struct Node final : NodeBase {
     ForwardFn<T> forward;    // kept in diagnostic mode only
     BlockFn<T> block;        // diagnostic mode, elementwise ops only
     BasicTensor<T> adjoint;  // d(root)/d(output), set during a sweep
+    // Set by slice(): the output is input[first::step] along `axis`. The rule places the
+    // adjoint into zeros of the input's shape; a first-order sweep adds it into the input's
+    // adjoint where it came from instead (propagate), so that n slices of one tensor (unbind,
+    // chunk) cost their own sizes, not n times the tensor's.
+    struct SliceOf {
+        std::size_t axis, first, step;
+    };
+    std::optional<SliceOf> slice_of;
 
     void propagate(TapeState& tape) override;
     void clear_adjoint() noexcept override { adjoint = BasicTensor<T>(); }

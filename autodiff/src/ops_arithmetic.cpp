@@ -49,7 +49,8 @@ BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) {
                     wants(in, 1) ? sum_to(neg(g * out / in[1]), in[1].shape()) : BasicTensor<T>()};
         });
     const T* o = unchecked_value(out).data();
-    for (std::size_t i = 0; i < out.size(); ++i)
+    const std::size_t n = out.size();
+    for (std::size_t i = has_nan(o, n) ? 0 : n; i < n; ++i)  // (where, only once there is one)
         if (o[i] != o[i]) {
             Array<T> num = xt::broadcast(unchecked_value(a), out.shape()), den = xt::broadcast(unchecked_value(b), out.shape());
             if (num.data()[i] == num.data()[i] && den.data()[i] == den.data()[i])
@@ -98,7 +99,8 @@ BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) {
             return {ga, gb};
         });
     const T* o = unchecked_value(out).data();
-    for (std::size_t i = 0; i < out.size(); ++i)
+    const std::size_t n = out.size();
+    for (std::size_t i = has_nan(o, n) ? 0 : n; i < n; ++i)  // (where, only once there is one)
         if (o[i] != o[i]) {
             Array<T> base = xt::broadcast(unchecked_value(a), out.shape()), ex = xt::broadcast(unchecked_value(b), out.shape());
             if (base.data()[i] == base.data()[i] && ex.data()[i] == ex.data()[i])

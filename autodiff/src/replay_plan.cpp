@@ -58,14 +58,6 @@ constexpr std::size_t kMinBlocksPerPart = 4;
 constexpr std::size_t kMinPartsToShare = 4;
 constexpr std::size_t kMaxParts = 64;
 
-template <class T>
-bool has_nan(const T* p, std::size_t n) {
-    unsigned nan = 0;  // (an integer reduction vectorises; a bool one did not)
-#pragma omp simd reduction(| : nan)
-    for (std::size_t i = 0; i < n; ++i) nan |= unsigned(p[i] != p[i]);
-    return nan != 0;
-}
-
 // Releases a value's storage to the pool (a one-element array: xarray has no empty state).
 template <class T>
 void release(Array<T>& value) {

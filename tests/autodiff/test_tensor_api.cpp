@@ -27,6 +27,16 @@ BOOST_AUTO_TEST_CASE(tensors_from_values_and_a_shape) {
                              "constant: shape [0] has no elements");
 }
 
+BOOST_AUTO_TEST_CASE(is_same_tells_handles_to_one_tensor) {
+    Tape tape;
+    auto a = Tensor::parameter({1.0, 2.0}, {2});
+    auto b = a;
+    BOOST_TEST(a.is_same(b));
+    BOOST_TEST(!a.is_same(a * 1.0));  // equal values, another tensor
+    BOOST_TEST(!a.is_same(Tensor::parameter({1.0, 2.0}, {2})));
+    BOOST_TEST(!Tensor().is_same(a));
+}
+
 BOOST_AUTO_TEST_CASE(index_array_from_values_and_a_shape) {
     IndexArray idx(std::vector<std::int64_t>{0, 2, 1, 1, 0, 2}, Shape{2, 3});
     BOOST_TEST(idx.shape() == (Shape{2, 3}));

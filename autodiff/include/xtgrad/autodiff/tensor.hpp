@@ -58,8 +58,7 @@ public:
     static BasicTensor constant(std::initializer_list<T> values, const Shape& shape);
 
     bool defined() const noexcept { return static_cast<bool>(var_); }
-    /// Whether both are handles to one tensor (PyTorch's Tensor.is_same): what lets attention
-    /// project a self-attention's query, key and value in one product.
+    /// Whether both are handles to one tensor (PyTorch's Tensor.is_same).
     bool is_same(const BasicTensor& other) const noexcept { return var_ == other.var_; }
     bool requires_grad() const;
     /// True for tensors made by `parameter`/`constant`, false for op results.

@@ -15,15 +15,16 @@ using TensorT = BasicTensor<T>;
 
 namespace {
 
+// c = op(a) op(b), or with `add` c += op(a) op(b)
 void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a, std::size_t lda,
-               const float* b, std::size_t ldb, float* c) {
+               const float* b, std::size_t ldb, float* c, bool add = false) {
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-                1.0f, a, int(lda), b, int(ldb), 0.0f, c, int(n));
+                1.0f, a, int(lda), b, int(ldb), add ? 1.0f : 0.0f, c, int(n));
 }
 void blas_gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a, std::size_t lda,
-               const double* b, std::size_t ldb, double* c) {
+               const double* b, std::size_t ldb, double* c, bool add = false) {
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
-                1.0, a, int(lda), b, int(ldb), 0.0, c, int(n));
+                1.0, a, int(lda), b, int(ldb), add ? 1.0 : 0.0, c, int(n));
 }
 
 // op(A) op(B) for each matrix of two batches [B, ., .] of equal size; op is a transpose when
@@ -59,27 +60,36 @@ TensorT<T> gemm(const TensorT<T>& a, const TensorT<T>& b, bool ta, bool tb) {
 // extent], the result given `shape` (whose leading extents multiply to the rows, whose last
 // is the columns). [B, n, k] x [k, m] is then one BLAS call on the operand's own memory, with
 // no reshaped copy in or out; the rule is the same primitive again, each gradient taking its
-// operand's shape, so it is differentiable to any order.
+// operand's shape, so it is differentiable to any order. With `c` (a vector of the result's
+// columns) every row starts as c and BLAS adds the product to it (PyTorch's addmm): the bias
+// of a layer costs no pass of its own, and BLAS no zeroing of the result.
 template <class T>
-TensorT<T> gemm_flat(const TensorT<T>& a, const TensorT<T>& b, bool ta, bool tb, Shape shape) {
+TensorT<T> gemm_flat(const TensorT<T>& a, const TensorT<T>& b, bool ta, bool tb, Shape shape,
+                     const TensorT<T>& c = {}) {
+    TensorList<T> inputs{a, b};
+    if (c.defined()) inputs.push_back(c);
     return make_op<T>(
-        "matmul", {a, b},
+        "matmul", std::move(inputs),
         [ta, tb, shape](const TensorList<T>& in) {
             const Array<T>& x = in[0].value();
             const Array<T>& y = in[1].value();
             std::size_t xc = x.shape().back(), xr = x.size() / xc, yc = y.shape().back(), yr = y.size() / yc;
             std::size_t m = ta ? xc : xr, k = ta ? xr : xc, n = tb ? yr : yc;
             Array<T> out = Array<T>::from_shape(shape);
-            blas_gemm(ta, tb, m, n, k, x.data(), xc, y.data(), yc, out.data());
+            const bool add = in.size() == 3;
+            if (add)
+                for (std::size_t r = 0; r < m; ++r) std::copy_n(in[2].value().data(), n, out.data() + r * n);
+            blas_gemm(ta, tb, m, n, k, x.data(), xc, y.data(), yc, out.data(), add);
             return out;
         },
         [ta, tb](const TensorList<T>& in, const TensorT<T>&, const TensorT<T>& g) -> TensorList<T> {
             const TensorT<T>& A = in[0];
             const TensorT<T>& B = in[1];
-            TensorT<T> dA, dB;
-            if (wants(in, 0)) dA = ta ? gemm_flat(B, g, tb, true, A.shape()) : gemm_flat(g, B, false, !tb, A.shape());
-            if (wants(in, 1)) dB = tb ? gemm_flat(g, A, true, ta, B.shape()) : gemm_flat(A, g, !ta, false, B.shape());
-            return {dA, dB};
+            TensorList<T> d(in.size());
+            if (wants(in, 0)) d[0] = ta ? gemm_flat(B, g, tb, true, A.shape()) : gemm_flat(g, B, false, !tb, A.shape());
+            if (wants(in, 1)) d[1] = tb ? gemm_flat(g, A, true, ta, B.shape()) : gemm_flat(A, g, !ta, false, B.shape());
+            if (in.size() == 3 && wants(in, 2)) d[2] = sum_to(g, in[2].shape());
+            return d;
         });
 }
 
@@ -147,8 +157,9 @@ TensorT<T> matmul(const TensorT<T>& a, const TensorT<T>& b) {
     return reshaped(gemm(as_batch(a, sa[da - 2], ka), as_batch(b, kb, sb[db - 1]), false, false), out);
 }
 
+// The shape of a b^T for a [..., k] and b [m, k]: [..., m]; ShapeError otherwise.
 template <class T>
-TensorT<T> matmul_nt(const TensorT<T>& a, const TensorT<T>& b) {
+Shape nt_shape(const TensorT<T>& a, const TensorT<T>& b) {
     check_usable("matmul_nt", a, 0);
     check_usable("matmul_nt", b, 1);
     const Shape& sa = a.shape();
@@ -158,7 +169,22 @@ TensorT<T> matmul_nt(const TensorT<T>& a, const TensorT<T>& b) {
                                      to_string(sb)));
     Shape s = sa;
     s.back() = sb[0];
-    return gemm_flat(a, b, false, true, s);
+    return s;
+}
+
+template <class T>
+TensorT<T> matmul_nt(const TensorT<T>& a, const TensorT<T>& b) {
+    return gemm_flat(a, b, false, true, nt_shape(a, b));
+}
+
+template <class T>
+TensorT<T> matmul_nt(const TensorT<T>& a, const TensorT<T>& b, const TensorT<T>& c) {
+    Shape s = nt_shape(a, b);
+    check_usable("matmul_nt", c, 2);
+    if (c.shape() != Shape{s.back()})
+        throw ShapeError(fmt::format("matmul_nt: {} x {}^T + c: c has shape {}, expected [{}]", to_string(a.shape()),
+                                     to_string(b.shape()), to_string(c.shape()), s.back()));
+    return gemm_flat(a, b, false, true, std::move(s), c);
 }
 
 template <class T>
@@ -198,12 +224,13 @@ int num_threads() {
     return openblas_get_num_threads();
 }
 
-#define XTGRAD_INSTANTIATE(T)                                         \
-    template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&); \
-    template TensorT<T> dot(const TensorT<T>&, const TensorT<T>&);    \
-    template TensorT<T> outer(const TensorT<T>&, const TensorT<T>&);  \
-    template TensorT<T> trace(const TensorT<T>&);                     \
-    template TensorT<T> matmul_nt(const TensorT<T>&, const TensorT<T>&);
+#define XTGRAD_INSTANTIATE(T)                                            \
+    template TensorT<T> matmul(const TensorT<T>&, const TensorT<T>&);    \
+    template TensorT<T> dot(const TensorT<T>&, const TensorT<T>&);       \
+    template TensorT<T> outer(const TensorT<T>&, const TensorT<T>&);     \
+    template TensorT<T> trace(const TensorT<T>&);                        \
+    template TensorT<T> matmul_nt(const TensorT<T>&, const TensorT<T>&); \
+    template TensorT<T> matmul_nt(const TensorT<T>&, const TensorT<T>&, const TensorT<T>&);
 XTGRAD_FOR_DTYPES(XTGRAD_INSTANTIATE)
 
 }  // namespace xtgrad

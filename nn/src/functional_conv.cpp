@@ -29,8 +29,7 @@ BasicTensor<T> linear(const BasicTensor<T>& x, const BasicTensor<T>& weight, con
         throw ShapeError(fmt::format("linear: input of shape {} for a weight [out, in] = {} (expected [..., {}])",
                                      shape_of(x), to_string(weight.shape()), weight.shape()[1]));
     check_bias("linear", bias, weight.shape()[0]);
-    auto y = matmul_nt(x, weight);
-    return bias.defined() ? y + bias : y;
+    return bias.defined() ? matmul_nt(x, weight, bias) : matmul_nt(x, weight);
 }
 
 namespace {

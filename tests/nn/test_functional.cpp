@@ -136,6 +136,12 @@ BOOST_AUTO_TEST_CASE(linear_is_x_times_w_transposed_in_pytorchs_layout) {
     check_both([&] { return sin(F::linear(x, w, b)); }, {x, w, b});
     auto batch = param({2, 4, 3}, 7);
     check_both([&] { return sin(matmul_nt(batch, w)); }, {batch, w});
+    // the bias added by BLAS to rows that start as it (linear's product): first and second order,
+    // a batch of matrices too, and equal to the product plus the bias
+    check_both([&] { return sin(matmul_nt(batch, w, b)); }, {batch, w, b});
+    BOOST_TEST(xt::allclose(matmul_nt(batch, w, b).value(), (matmul_nt(batch, w) + b).value(), 1e-15, 1e-15));
+    expect_error<ShapeError>([&] { matmul_nt(x, w, param({4}, 9)); },
+                             "matmul_nt: [4,3] x [5,3]^T + c: c has shape [4], expected [5]");
     Linear<double> layer(3, 5);
     BOOST_TEST(layer.weight().shape() == Shape({5, 3}));
     BOOST_TEST((layer(x).value() == F::linear(x, layer.weight(), layer.bias()).value()));

@@ -294,7 +294,7 @@ BOOST_AUTO_TEST_CASE(trace_errors_and_the_check_mode_name_the_layer) {
     auto scale = std::make_shared<HostScale>();
     model.push_back(scale);
     auto f = compile<double>([&](const TensorList<double>& in) { return sum(model(in[0])); }, {.check = true});
-    expect_error<TraceError>([&] { f({uniform({4, 3}, 1)}); }, "computed by op 'add' in 0 (Linear)");
+    expect_error<TraceError>([&] { f({uniform({4, 3}, 1)}); }, "computed by op 'matmul' in 0 (Linear)");
     scale->frozen = true;
     f({uniform({4, 3}, 1)});
     expect_error<TraceError>([&] { f({uniform({4, 3}, 2)}); }, "('mul' in 1 (HostScale)) is the first to differ");

@@ -396,6 +396,10 @@ BasicTensor<T> matmul(const BasicTensor<T>& a, const BasicTensor<T>& b);
 /// primitive with other flags.
 template <class T>
 BasicTensor<T> matmul_nt(const BasicTensor<T>& a, const BasicTensor<T>& b);
+/// a b^T + c for c [m], added to every row: each row starts as c and BLAS adds the product to
+/// it (PyTorch's addmm), so a layer's bias costs no pass of its own (nn's linear).
+template <class T>
+BasicTensor<T> matmul_nt(const BasicTensor<T>& a, const BasicTensor<T>& b, const BasicTensor<T>& c);
 /// The sum of a matrix's diagonal.
 template <class T>
 BasicTensor<T> trace(const BasicTensor<T>& a);

@@ -233,7 +233,19 @@ Array<T> reduce_axis(const Array<T>& x, std::size_t axis, T init, Op op) {
     T* o = out.data();
     const T* p = x.data();
     if (inner == 1) {  // the last axis (rows of a matrix): one running value per row, in order
-        for (std::size_t a = 0; a < outer; ++a) {
+        // Eight rows at a time: eight independent running values hide the latency of each op
+        // (a softmax's row maximum took 3 % of an encoder layer's step); each row is still
+        // reduced in its own order, so the bits are those of one row at a time.
+        constexpr std::size_t kRows = 8;
+        std::size_t a = 0;
+        for (; a + kRows <= outer; a += kRows) {
+            T acc[kRows];
+            for (std::size_t j = 0; j < kRows; ++j) acc[j] = init;
+            for (std::size_t r = 0; r < extent; ++r)
+                for (std::size_t j = 0; j < kRows; ++j) acc[j] = op(acc[j], p[(a + j) * extent + r]);
+            for (std::size_t j = 0; j < kRows; ++j) o[a + j] = acc[j];
+        }
+        for (; a < outer; ++a) {
             T acc = init;
             for (std::size_t r = 0; r < extent; ++r) acc = op(acc, p[a * extent + r]);
             o[a] = acc;

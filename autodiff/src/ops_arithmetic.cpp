@@ -50,13 +50,15 @@ BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) {
         });
     const T* o = unchecked_value(out).data();
     const std::size_t n = out.size();
-    for (std::size_t i = has_nan(o, n) ? 0 : n; i < n; ++i)  // (where, only once there is one)
-        if (o[i] != o[i]) {
-            Array<T> num = xt::broadcast(unchecked_value(a), out.shape()), den = xt::broadcast(unchecked_value(b), out.shape());
-            if (num.data()[i] == num.data()[i] && den.data()[i] == den.data()[i])
-                throw DomainError(fmt::format("div: {} / {} at index {} of shape {} is undefined", num.data()[i],
-                                              den.data()[i], index_string(out.shape(), i), to_string(out.shape())));
-        }
+    if (has_nan(o, n))  // (where, only once there is one)
+        for (std::size_t i = 0; i < n; ++i)
+            if (o[i] != o[i]) {
+                Array<T> num = xt::broadcast(unchecked_value(a), out.shape()),
+                         den = xt::broadcast(unchecked_value(b), out.shape());
+                if (num.data()[i] == num.data()[i] && den.data()[i] == den.data()[i])
+                    throw DomainError(fmt::format("div: {} / {} at index {} of shape {} is undefined", num.data()[i],
+                                                  den.data()[i], index_string(out.shape(), i), to_string(out.shape())));
+            }
     return out;
 }
 
@@ -100,15 +102,17 @@ BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) {
         });
     const T* o = unchecked_value(out).data();
     const std::size_t n = out.size();
-    for (std::size_t i = has_nan(o, n) ? 0 : n; i < n; ++i)  // (where, only once there is one)
-        if (o[i] != o[i]) {
-            Array<T> base = xt::broadcast(unchecked_value(a), out.shape()), ex = xt::broadcast(unchecked_value(b), out.shape());
-            if (base.data()[i] == base.data()[i] && ex.data()[i] == ex.data()[i])
-                throw DomainError(
-                    fmt::format("pow: {} ^ {} at index {} of shape {} is undefined (negative base, "
-                                "non-integer exponent)",
-                                base.data()[i], ex.data()[i], index_string(out.shape(), i), to_string(out.shape())));
-        }
+    if (has_nan(o, n))  // (where, only once there is one)
+        for (std::size_t i = 0; i < n; ++i)
+            if (o[i] != o[i]) {
+                Array<T> base = xt::broadcast(unchecked_value(a), out.shape()),
+                         ex = xt::broadcast(unchecked_value(b), out.shape());
+                if (base.data()[i] == base.data()[i] && ex.data()[i] == ex.data()[i])
+                    throw DomainError(fmt::format(
+                        "pow: {} ^ {} at index {} of shape {} is undefined (negative base, "
+                        "non-integer exponent)",
+                        base.data()[i], ex.data()[i], index_string(out.shape(), i), to_string(out.shape())));
+            }
     return out;
 }
 

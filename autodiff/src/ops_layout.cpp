@@ -44,7 +44,10 @@ void pieces_into(const TensorT<T>& a, std::size_t ax, const std::size_t* sizes, 
         const std::size_t from = n * group / 4, to = n * (group + 1) / 4;
         std::size_t length = 0;
         for (std::size_t i = from; i < to; ++i) length += sizes[i];
-        pieces_into(part(start, start + length, false), ax, sizes + from, to - from, out, drop_axis);
+        if (to - from == 1)  // (a quarter of one piece is that piece: no second copy)
+            out.push_back(part(start, start + length, drop_axis));
+        else
+            pieces_into(part(start, start + length, false), ax, sizes + from, to - from, out, drop_axis);
         start += length;
     }
 }

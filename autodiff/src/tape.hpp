@@ -272,9 +272,10 @@ std::shared_ptr<Var<T>> new_var(Array<T>&& value) {
 }
 
 /// Reverse sweep over `tape` seeded at `roots`. Leaves the adjoints in place for the
-/// caller to read; call `clear_adjoints` afterwards (an error clears them). With `targets` (grad's inputs), only
-/// the nodes on a path to one of them are swept and rules compute only the gradients that
-/// lead there (PyTorch prunes its graph the same way): the rest of the tape is skipped.
+/// caller to read; call `clear_adjoints` afterwards (an error clears them). With `targets`
+/// (grad's inputs), only the nodes on a path to one of them are swept and rules compute only
+/// the gradients that lead there (PyTorch prunes its graph the same way): the rest of the
+/// tape is skipped.
 template <class T>
 void sweep(TapeState& tape, const TensorList<T>& roots, const TensorList<T>& seeds, bool create_graph,
            const TensorList<T>* targets = nullptr);

@@ -158,9 +158,15 @@ AttentionOutput<T> MultiheadAttention<T>::forward(const BasicTensor<T>& query, c
     if (in_proj_bias_.defined()) b = chunk(in_proj_bias_, 3, 0);
     std::vector<BasicTensor<T>> w{q_proj_weight_, k_proj_weight_, v_proj_weight_};
     if (in_proj_weight_.defined()) w = chunk(in_proj_weight_, 3, 0);
-    const BasicTensor<T> q = functional::linear(batch_major(query), w[0], b[0]);
-    const BasicTensor<T> k = functional::linear(batch_major(key), w[1], b[1]);
-    const BasicTensor<T> v = functional::linear(batch_major(value), w[2], b[2]);
+    // each distinct input laid out once (self-attention's one tensor: one transpose, not three)
+    const BasicTensor<T> query_rows = batch_major(query);
+    const BasicTensor<T> key_rows = key.is_same(query) ? query_rows : batch_major(key);
+    const BasicTensor<T> value_rows = value.is_same(key)     ? key_rows
+                                      : value.is_same(query) ? query_rows
+                                                             : batch_major(value);
+    const BasicTensor<T> q = functional::linear(query_rows, w[0], b[0]);
+    const BasicTensor<T> k = functional::linear(key_rows, w[1], b[1]);
+    const BasicTensor<T> v = functional::linear(value_rows, w[2], b[2]);
     const std::size_t B = q.shape()[0], L = q.shape()[1], S = k.shape()[1], H = o.num_heads, E = o.embed_dim;
     auto heads = [&](const BasicTensor<T>& t) {  // [B, n, E] -> [B, H, n, E / H]
         return transpose(reshape(t, {B, t.shape()[1], H, E / H}), 1, 2);

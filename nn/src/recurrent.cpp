@@ -44,9 +44,10 @@ void report(RecurrentKind kind, const BasicTensor<T>& weight, const BasicTensor<
 }
 
 // A weight [G H, in] split by gate into G of [H, in] (and its bias), once per call, so that
-// no product is sliced by gate afterwards: a slice's gradient is the whole product's size (the
-// recurrent weight's [B, G H] product sliced each step was a third of an LSTM's time; the
-// input's [T, B, G H] projection sliced once a call, another sixth).
+// no product is sliced by gate afterwards: in a differentiable sweep or a compiled trace a
+// slice's gradient is the whole product's size (before first-order sweeps added slices'
+// gradients in place, the recurrent weight's [B, G H] product sliced each step was a third of
+// an LSTM's time; the input's [T, B, G H] projection sliced once a call, another sixth).
 template <class T>
 struct GateWeights {
     std::vector<BasicTensor<T>> w, b;

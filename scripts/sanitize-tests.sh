@@ -45,11 +45,13 @@ test_asan() {
 # ThreadSanitizer (it cannot be combined with AddressSanitizer): the compiled replays split
 # large fused groups between worker threads (autodiff/src/parallel.cpp); their tests run
 # with 1, 2 and 3 threads and with two threads replaying at once.
-# Without precompiled headers: every other build force-includes cmake/precompiled.hpp, which
-# would hide a source file's missing #include; this one compiles autodiff's sources as they are.
+# A unity build with precompiled headers, as the ASan build: 125 CPU-seconds against 184 file
+# by file without them (this build used to leave the precompiled header out, to catch a source's
+# missing #include; a build with -DXTGRAD_PCH=OFF is no longer part of the test command).
 configure_tsan() {
-    cmake -S "$root" -B "$tsan" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -g1" \
-        -DXTGRAD_NATIVE=OFF -DXTGRAD_TSAN=ON -DXTGRAD_PCH=OFF > "$tsan.configure.log" 2>&1 ||
+    cmake -S "$root" -B "$tsan" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=None \
+        -DCMAKE_CXX_FLAGS="-O1 -g1 -Wno-subobject-linkage" -DXTGRAD_NATIVE=OFF -DXTGRAD_TSAN=ON \
+        -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=6 > "$tsan.configure.log" 2>&1 ||
         { cat "$tsan.configure.log"; return 1; }
 }
 

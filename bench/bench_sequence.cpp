@@ -6,6 +6,8 @@
 //         sequence 64, batch 32 (batch_first), mean of squares of the output.
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "timing.hpp"
@@ -32,44 +34,48 @@ struct LstmRegressor : nn::Module<float> {
     }
 };
 
+// One Adam step (forward, backward, update) of `model` per call, eager (a tape per step) or
+// compiled (CompiledLoss); the function owns what it uses.
 template <class Model, class Loss>
-double adam_step(Model& model, const Array<float>& x, const Array<float>& y, Loss loss_of, bool compiled, int reps) {
-    optim::Adam<float> adam(model.parameters(), {.lr = 1e-3});
+std::function<void()> adam_stepper(std::shared_ptr<Model> model, const Array<float>& x, const Array<float>& y,
+                                   Loss loss_of, bool compiled) {
+    auto adam = std::make_shared<optim::Adam<float>>(model->parameters(), optim::AdamOptions{.lr = 1e-3});
     if (!compiled)
-        return bench::median_seconds(
-            [&] {
-                Tape tape;
-                adam.zero_grad();
-                loss_of(Tensor32::constant(x), Tensor32::constant(y)).backward();
-                adam.step();
-            },
-            reps);
-    CompiledLoss<float> loss(model.parameters(),
-                             [&](const TensorList<float>& data) { return loss_of(data[0], data[1]); });
-    return bench::median_seconds(
-        [&] {
-            loss({x, y});
-            adam.step();
-        },
-        reps);
+        return [=] {
+            Tape tape;
+            adam->zero_grad();
+            loss_of(*model, Tensor32::constant(x), Tensor32::constant(y)).backward();
+            adam->step();
+        };
+    auto loss = std::make_shared<CompiledLoss<float>>(
+        model->parameters(), [=](const TensorList<float>& data) { return loss_of(*model, data[0], data[1]); });
+    return [=] {
+        (*loss)({x, y});
+        adam->step();
+    };
 }
 
-double lstm_step(bool compiled, int reps) {
+std::function<void()> lstm_stepper(bool compiled) {
     Generator gen(0);
-    LstmRegressor model(gen);
+    auto model = std::make_shared<LstmRegressor>(gen);
     Array<float> x = randn<float>({32, 50, 32}, gen).value(), y = randn<float>({32, 1}, gen).value();
-    return adam_step(
-        model, x, y, [&](const Tensor32& in, const Tensor32& t) { return mean(square(model.forward(in) - t)); },
-        compiled, reps);
+    return adam_stepper(
+        model, x, y,
+        [](LstmRegressor& m, const Tensor32& in, const Tensor32& t) { return mean(square(m.forward(in) - t)); },
+        compiled);
 }
 
-double encoder_step(bool compiled, int reps) {
+std::function<void()> encoder_stepper(bool compiled) {
     Generator gen(0);
-    nn::TransformerEncoderLayer<float> layer(
-        {.d_model = 128, .nhead = 4, .dim_feedforward = 512, .dropout = 0.0, .batch_first = true}, gen);
+    auto layer = std::make_shared<nn::TransformerEncoderLayer<float>>(
+        nn::TransformerEncoderLayerOptions{
+            .d_model = 128, .nhead = 4, .dim_feedforward = 512, .dropout = 0.0, .batch_first = true},
+        gen);
     Array<float> x = randn<float>({32, 64, 128}, gen).value(), y = Array<float>::from_shape({1});
-    return adam_step(
-        layer, x, y, [&](const Tensor32& in, const Tensor32&) { return mean(square(layer(in))); }, compiled, reps);
+    return adam_stepper(
+        layer, x, y,
+        [](nn::TransformerEncoderLayer<float>& l, const Tensor32& in, const Tensor32&) { return mean(square(l(in))); },
+        compiled);
 }
 
 void report(const char* what, int threads, double eager, double compiled, double theirs) {
@@ -93,19 +99,25 @@ int main(int argc, char** argv) {
             only = argv[++i];
     }
     const int reps = quick ? 5 : 30;
-    std::printf("sequence models, float32, one Adam step (median of %d)\n", reps);
+    std::printf("sequence models, float32, one Adam step (median of %d, the three sides' steps taken in turn)\n", reps);
     std::printf("  LSTM: 2 layers, input 32, hidden 128, sequence 50, batch 32\n");
     std::printf("  Transformer encoder layer: d_model 128, 4 heads, feed-forward 512, sequence 64, batch 32\n");
     for (int threads : {1, 2}) {
         set_num_threads(threads);
         torch_side::set_threads(threads);
-        bool torch = torch_side::available();
+        const bool torch = torch_side::available();
+        // xtgrad eager, xtgrad compiled and libtorch, one step of each in turn
+        auto measure = [&](const char* what, std::function<void()> eager, std::function<void()> compiled,
+                           std::function<void()> (*theirs)()) {
+            std::vector<std::function<void()>> sides{std::move(eager), std::move(compiled)};
+            if (torch) sides.push_back(theirs());
+            auto t = bench::interleaved_medians(sides, reps);
+            report(what, threads, t[0], t[1], torch ? t[2] : 0);
+        };
         if (only.empty() || only == "lstm")
-            report("LSTM", threads, lstm_step(false, reps), lstm_step(true, reps),
-                   torch ? torch_side::lstm_adam_step(reps) : 0);
+            measure("LSTM", lstm_stepper(false), lstm_stepper(true), torch_side::lstm_adam_stepper);
         if (only.empty() || only == "encoder")
-            report("encoder", threads, encoder_step(false, reps), encoder_step(true, reps),
-                   torch ? torch_side::encoder_adam_step(reps) : 0);
+            measure("encoder", encoder_stepper(false), encoder_stepper(true), torch_side::encoder_adam_stepper);
     }
     return 0;
 }

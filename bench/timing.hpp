@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <vector>
 
 namespace bench {
@@ -18,6 +19,29 @@ double median_seconds(F&& f, int reps, int warmup = 3) {
     }
     std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
     return t[t.size() / 2];
+}
+
+/// Steps of several sides taken in turn, one of each per round, `reps` rounds after a warm-up:
+/// the median seconds of each side. On a shared host, whose speed drifts by tens of per cent
+/// over seconds, both sides then see the same moments; timed one after the other, the same
+/// binaries' ratio ranged 0.8-1.5.
+inline std::vector<double> interleaved_medians(const std::vector<std::function<void()>>& sides, int reps,
+                                               int warmup = 3) {
+    for (int i = 0; i < warmup; ++i)
+        for (auto& step : sides) step();
+    std::vector<std::vector<double>> t(sides.size());
+    for (int i = 0; i < reps; ++i)
+        for (std::size_t k = 0; k < sides.size(); ++k) {
+            auto start = std::chrono::steady_clock::now();
+            sides[k]();
+            t[k].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        }
+    std::vector<double> medians;
+    for (auto& times : t) {
+        std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+        medians.push_back(times[times.size() / 2]);
+    }
+    return medians;
 }
 
 /// Seconds per step of a method whose every `every`-th step does more (K-FAC refreshing its

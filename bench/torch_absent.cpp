@@ -42,10 +42,10 @@ double cnn_adam_step(int, int) {
     absent();
 }
 
-double lstm_adam_step(int) {
+std::function<void()> lstm_adam_stepper() {
     absent();
 }
-double encoder_adam_step(int) {
+std::function<void()> encoder_adam_stepper() {
     absent();
 }
 

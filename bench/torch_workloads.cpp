@@ -180,39 +180,45 @@ double newton_cg_step(int batch, int iterations, double damping, int reps) {
         reps);
 }
 
-double lstm_adam_step(int reps) {
+std::function<void()> lstm_adam_stepper() {
     torch::manual_seed(0);
     namespace tnn = torch::nn;
-    tnn::LSTM lstm(tnn::LSTMOptions(32, 128).num_layers(2).batch_first(true));
-    tnn::Linear head(128, 1);
-    auto x = torch::randn({32, 50, 32}), y = torch::randn({32, 1});
-    std::vector<torch::Tensor> params = lstm->parameters();
-    for (auto& p : head->parameters()) params.push_back(p);
-    torch::optim::Adam opt(params, torch::optim::AdamOptions(1e-3));
-    return bench::median_seconds(
-        [&] {
-            opt.zero_grad();
-            auto out = std::get<0>(lstm->forward(x));
-            auto last = out.select(1, -1);
-            (head->forward(last) - y).square().mean().backward();
-            opt.step();
-        },
-        reps);
+    struct State {
+        tnn::LSTM lstm{tnn::LSTMOptions(32, 128).num_layers(2).batch_first(true)};
+        tnn::Linear head{128, 1};
+        torch::Tensor x = torch::randn({32, 50, 32}), y = torch::randn({32, 1});
+        std::vector<torch::Tensor> params = [this] {
+            auto p = lstm->parameters();
+            for (auto& q : head->parameters()) p.push_back(q);
+            return p;
+        }();
+        torch::optim::Adam opt{params, torch::optim::AdamOptions(1e-3)};
+    };
+    auto s = std::make_shared<State>();
+    return [s] {
+        s->opt.zero_grad();
+        auto out = std::get<0>(s->lstm->forward(s->x));
+        auto last = out.select(1, -1);
+        (s->head->forward(last) - s->y).square().mean().backward();
+        s->opt.step();
+    };
 }
 
-double encoder_adam_step(int reps) {
+std::function<void()> encoder_adam_stepper() {
     torch::manual_seed(0);
     namespace tnn = torch::nn;
-    tnn::TransformerEncoderLayer layer(tnn::TransformerEncoderLayerOptions(128, 4).dim_feedforward(512).dropout(0.0));
-    auto x = torch::randn({64, 32, 128});  // libtorch 1.13's C++ layer has no batch_first: [T, B, E]
-    torch::optim::Adam opt(layer->parameters(), torch::optim::AdamOptions(1e-3));
-    return bench::median_seconds(
-        [&] {
-            opt.zero_grad();
-            layer->forward(x).square().mean().backward();
-            opt.step();
-        },
-        reps);
+    struct State {
+        tnn::TransformerEncoderLayer layer{
+            tnn::TransformerEncoderLayerOptions(128, 4).dim_feedforward(512).dropout(0.0)};
+        torch::Tensor x = torch::randn({64, 32, 128});  // libtorch 1.13's C++ layer has no batch_first: [T, B, E]
+        torch::optim::Adam opt{layer->parameters(), torch::optim::AdamOptions(1e-3)};
+    };
+    auto s = std::make_shared<State>();
+    return [s] {
+        s->opt.zero_grad();
+        s->layer->forward(s->x).square().mean().backward();
+        s->opt.step();
+    };
 }
 
 void linalg(const char* op, int n, int reps, double& forward_seconds, double& backward_seconds) {

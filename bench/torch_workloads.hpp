@@ -2,6 +2,8 @@
 // translation unit includes <torch/torch.h> (15 s to compile).
 #pragma once
 
+#include <functional>
+
 namespace torch_side {
 
 bool available();
@@ -28,12 +30,15 @@ double newton_cg_step(int batch, int iterations, double damping, int reps);
 /// pooling, Linear 128-10) on [batch, 1, 8, 8] float32 images: seconds.
 double cnn_adam_step(int batch, int reps);
 
-/// One Adam step of torch::nn::LSTM(32, 128, 2 layers, batch_first) with a linear layer on the
-/// last output, mean squared error, on [32, 50, 32] float32 sequences: seconds.
-double lstm_adam_step(int reps);
-/// One Adam step of torch::nn::TransformerEncoderLayer(d_model 128, 4 heads, feed-forward 512,
-/// dropout 0, batch_first) on [32, 64, 128], mean of squares of the output, float32: seconds.
-double encoder_adam_step(int reps);
+/// A model, its data and its optimizer, set up once; each call of the function is one Adam step
+/// (forward, backward, update). Returned rather than timed here, so that the benchmark can take
+/// its steps in turn with xtgrad's (bench::interleaved_medians).
+/// torch::nn::LSTM(32, 128, 2 layers, batch_first) with a linear layer on the last output, mean
+/// squared error, on [32, 50, 32] float32 sequences.
+std::function<void()> lstm_adam_stepper();
+/// torch::nn::TransformerEncoderLayer(d_model 128, 4 heads, feed-forward 512, dropout 0) on
+/// [64, 32, 128], mean of squares of the output, float32.
+std::function<void()> encoder_adam_stepper();
 
 /// Forward and backward seconds (medians of `reps`) of one linear-algebra op in float64 at size
 /// n, as bench_linalg.cpp's rows: "solve", "inverse", "logdet" or "cholesky_solve".

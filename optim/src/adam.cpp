@@ -1,7 +1,9 @@
 // Adam, AMSGrad and AdamW.
 #include "xtgrad/optim/adam.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "optimizer_state.hpp"
 #include "vector.hpp"
@@ -18,16 +20,19 @@ void AdamOptions::validate() const {
 
 template <class T>
 void Adam<T>::step() {
-    auto params = this->parameters();
-    auto grads = detail::grads_of(params);
-    detail::check_finite("Adam.step", "gradient", grads, this->parameter_names());
-    moments_.resize(params.size());
+    std::size_t count = 0;  // all checked before any parameter moves (the names only on error)
+    for (auto& group : this->groups())
+        for (auto& p : group.params) {
+            if (p.has_grad() && !detail::all_finite(p.grad()))
+                detail::throw_non_finite("Adam.step", "gradient", p.grad(), count, this->parameter_names());
+            ++count;
+        }
+    moments_.resize(count);
     std::size_t i = 0;
     for (auto& group : this->groups()) {
         const AdamOptions& o = group.options;
         for (auto& p : group.params) {
-            Moments& s = moments_[i];
-            Array<T>& g = grads[i];
+            Moments& s = moments_[i++];
             Array<T>& value = BasicTensor<T>(p).mutable_value();
             if (s.step == 0) {
                 s.exp_avg = xt::zeros<T>(value.shape());
@@ -38,23 +43,37 @@ void Adam<T>::step() {
                 }
             }
             ++s.step;
-            if (o.weight_decay != 0) {
-                if (o.decoupled_weight_decay)
-                    value *= T(1 - o.lr * o.weight_decay);
-                else
-                    g += T(o.weight_decay) * value;
-            }
-            s.exp_avg = T(o.beta1) * s.exp_avg + T(1 - o.beta1) * g;
-            s.exp_avg_sq = T(o.beta2) * s.exp_avg_sq + T(1 - o.beta2) * g * g;
-            double bias1 = 1 - std::pow(o.beta1, double(s.step));
-            double bias2 = 1 - std::pow(o.beta2, double(s.step));
-            const Array<T>* second = &s.exp_avg_sq;
-            if (o.amsgrad) {
-                s.max_exp_avg_sq = xt::maximum(s.max_exp_avg_sq, s.exp_avg_sq);
-                second = &s.max_exp_avg_sq;
-            }
-            value -= T(o.lr / bias1) * s.exp_avg / (xt::sqrt(*second / T(bias2)) + T(o.eps));
-            ++i;
+            // One pass over each parameter, its gradient read in place (a parameter without one
+            // has a gradient of zeros: weight decay and the moments' decay still apply). As
+            // xtensor expressions the update took four passes and three temporaries.
+            Array<T> zeros;
+            if (!p.has_grad()) zeros = xt::zeros<T>(value.shape());
+            const T* g = p.has_grad() ? p.grad().data() : zeros.data();
+            T* v = value.data();
+            T* m = s.exp_avg.data();
+            T* sq = s.exp_avg_sq.data();
+            const T b1 = T(o.beta1), c1 = T(1 - o.beta1), b2 = T(o.beta2), c2 = T(1 - o.beta2);
+            const T coupled = o.decoupled_weight_decay ? T(0) : T(o.weight_decay);
+            const T shrink = o.decoupled_weight_decay ? T(1 - o.lr * o.weight_decay) : T(1);
+            const T step_size = T(o.lr / (1 - std::pow(o.beta1, double(s.step))));
+            const T bias2 = T(1 - std::pow(o.beta2, double(s.step))), eps = T(o.eps);
+            const std::size_t n = value.size();
+            // (a branch inside the loop would keep it from being vectorised)
+            auto update = [&](auto amsgrad, T* top) {
+#pragma omp simd
+                for (std::size_t k = 0; k < n; ++k) {
+                    const T grad = g[k] + coupled * v[k];
+                    m[k] = b1 * m[k] + c1 * grad;
+                    sq[k] = b2 * sq[k] + c2 * grad * grad;
+                    T second = sq[k];
+                    if constexpr (decltype(amsgrad)::value) second = top[k] = std::max(top[k], second);
+                    v[k] = shrink * v[k] - step_size * m[k] / (std::sqrt(second / bias2) + eps);
+                }
+            };
+            if (o.amsgrad)
+                update(std::true_type{}, s.max_exp_avg_sq.data());
+            else
+                update(std::false_type{}, nullptr);
         }
     }
 }

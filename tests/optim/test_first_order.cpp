@@ -55,37 +55,42 @@ BOOST_AUTO_TEST_CASE(sgd_nesterov) {
 }
 
 BOOST_AUTO_TEST_CASE(adam_amsgrad_adamw_match_the_equations) {
-    for (int variant = 0; variant < 3; ++variant) {
-        AdamOptions o{.lr = 0.01,
-                      .beta1 = 0.8,
-                      .beta2 = 0.95,
-                      .eps = 1e-6,
-                      .weight_decay = 0.1,
-                      .amsgrad = variant == 1,
-                      .decoupled_weight_decay = variant == 2};
-        auto p = Tensor::parameter(kP0);
-        Adam<double> opt(TensorList<double>{p}, o);
-        std::vector<double> x(kP0.begin(), kP0.end()), m(3), v(3), vmax(3);
-        for (int t = 1; t <= 4; ++t) {
-            Array<double> g = kG * (t % 2 ? 1.0 : -0.5);  // changing gradients exercise AMSGrad's max
-            set_grad(p, g);
-            opt.step();
-            for (std::size_t i = 0; i < 3; ++i) {
-                double gi = g(i);
-                if (o.decoupled_weight_decay)
-                    x[i] *= 1 - o.lr * o.weight_decay;
-                else
-                    gi += o.weight_decay * x[i];
-                m[i] = o.beta1 * m[i] + (1 - o.beta1) * gi;
-                v[i] = o.beta2 * v[i] + (1 - o.beta2) * gi * gi;
-                vmax[i] = std::max(vmax[i], v[i]);
-                double vhat = (o.amsgrad ? vmax[i] : v[i]) / (1 - std::pow(o.beta2, t));
-                x[i] -= o.lr * (m[i] / (1 - std::pow(o.beta1, t))) / (std::sqrt(vhat) + o.eps);
+    // 3 elements (shorter than a SIMD register) and 37 (whole registers and a ragged end)
+    Array<double> long_p0 = xt::sin(xt::arange<double>(37.0)), long_g = xt::cos(xt::arange<double>(37.0));
+    for (auto [p0, g0] : {std::pair<Array<double>, Array<double>>{kP0, kG}, {long_p0, long_g}})
+        for (int variant = 0; variant < 3; ++variant) {
+            AdamOptions o{.lr = 0.01,
+                          .beta1 = 0.8,
+                          .beta2 = 0.95,
+                          .eps = 1e-6,
+                          .weight_decay = 0.1,
+                          .amsgrad = variant == 1,
+                          .decoupled_weight_decay = variant == 2};
+            auto p = Tensor::parameter(p0);
+            Adam<double> opt(TensorList<double>{p}, o);
+            const std::size_t n = p0.size();
+            std::vector<double> x(p0.begin(), p0.end()), m(n), v(n), vmax(n);
+            for (int t = 1; t <= 4; ++t) {
+                Array<double> g = g0 * (t % 2 ? 1.0 : -0.5);  // changing gradients exercise AMSGrad's max
+                set_grad(p, g);
+                opt.step();
+                for (std::size_t i = 0; i < n; ++i) {
+                    double gi = g(i);
+                    if (o.decoupled_weight_decay)
+                        x[i] *= 1 - o.lr * o.weight_decay;
+                    else
+                        gi += o.weight_decay * x[i];
+                    m[i] = o.beta1 * m[i] + (1 - o.beta1) * gi;
+                    v[i] = o.beta2 * v[i] + (1 - o.beta2) * gi * gi;
+                    vmax[i] = std::max(vmax[i], v[i]);
+                    double vhat = (o.amsgrad ? vmax[i] : v[i]) / (1 - std::pow(o.beta2, t));
+                    x[i] -= o.lr * (m[i] / (1 - std::pow(o.beta1, t))) / (std::sqrt(vhat) + o.eps);
+                }
+                for (std::size_t i = 0; i < n; ++i)
+                    BOOST_TEST(std::abs(p.value()(i) - x[i]) < 1e-14,
+                               "variant " << variant << " step " << t << " element " << i << " of " << n);
             }
-            for (std::size_t i = 0; i < 3; ++i)
-                BOOST_TEST(std::abs(p.value()(i) - x[i]) < 1e-14, "variant " << variant << " step " << t);
         }
-    }
     auto q = Tensor::parameter(kP0);
     AdamW<double> w(TensorList<double>{q});
     BOOST_TEST(w.groups()[0].options.decoupled_weight_decay);

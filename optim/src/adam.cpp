@@ -33,6 +33,9 @@ void Adam<T>::step() {
         const AdamOptions& o = group.options;
         for (auto& p : group.params) {
             Moments& s = moments_[i++];
+            // A parameter without a gradient (none reached it since zero_grad) is left as it is,
+            // its moments and step count too, as PyTorch's optimizers skip a grad of None.
+            if (!p.has_grad()) continue;
             Array<T>& value = BasicTensor<T>(p).mutable_value();
             if (s.step == 0) {
                 s.exp_avg = xt::zeros<T>(value.shape());
@@ -43,12 +46,9 @@ void Adam<T>::step() {
                 }
             }
             ++s.step;
-            // One pass over each parameter, its gradient read in place (a parameter without one
-            // has a gradient of zeros: weight decay and the moments' decay still apply). As
-            // xtensor expressions the update took four passes and three temporaries.
-            Array<T> zeros;
-            if (!p.has_grad()) zeros = xt::zeros<T>(value.shape());
-            const T* g = p.has_grad() ? p.grad().data() : zeros.data();
+            // One pass over each parameter, its gradient read in place. As xtensor expressions
+            // the update took four passes and three temporaries.
+            const T* g = p.grad().data();
             T* v = value.data();
             T* m = s.exp_avg.data();
             T* sq = s.exp_avg_sq.data();

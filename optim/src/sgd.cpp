@@ -33,14 +33,15 @@ void SGD<T>::step() {
     for (auto& group : this->groups()) {
         const SGDOptions& o = group.options;
         for (auto& p : group.params) {
+            // A parameter without a gradient (none reached it since zero_grad) is left as it is,
+            // its momentum too, as PyTorch's optimizers skip a grad of None.
+            if (!p.has_grad()) {
+                ++i;
+                continue;
+            }
             Array<T>& value = BasicTensor<T>(p).mutable_value();
-            // The gradient is read in place (plain SGD copies nothing); a parameter without one
-            // has a gradient of zeros (weight decay and momentum still apply, as they would).
-            const Array<T>* g = &owned;
-            if (p.has_grad())
-                g = &p.grad();
-            else
-                owned = xt::zeros<T>(value.shape());
+            // The gradient is read in place (plain SGD copies nothing)
+            const Array<T>* g = &p.grad();
             if (o.weight_decay != 0) {
                 xt::noalias(owned) = *g + T(o.weight_decay) * value;  // (elementwise: safe when g is owned)
                 g = &owned;

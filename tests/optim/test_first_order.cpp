@@ -97,6 +97,35 @@ BOOST_AUTO_TEST_CASE(adam_amsgrad_adamw_match_the_equations) {
     BOOST_TEST(w.groups()[0].options.weight_decay == 0.01);
 }
 
+// As PyTorch's optimizers skip a parameter whose grad is None: one that no gradient reached
+// since zero_grad keeps its value, its momentum and its step count, whatever the decay.
+BOOST_AUTO_TEST_CASE(a_parameter_without_a_gradient_is_left_as_it_is) {
+    auto check = [](auto& opt, Tensor& p, Tensor& q, const char* who) {
+        set_grad(p, kG);
+        set_grad(q, kG);
+        opt.step();  // both move, and both have a momentum (or moments) now
+        const Array<double> q_after_one = q.value(), p_after_one = p.value();
+        q.zero_grad();
+        set_grad(p, kG);
+        opt.step();
+        BOOST_TEST(xt::all(xt::equal(q.value(), q_after_one)), who);
+        BOOST_TEST(!xt::all(xt::equal(p.value(), p_after_one)), who);
+        const auto names = opt.parameter_names();
+        for (auto& [name, a] : opt.state())  // Adam's step counts: 2 for p, still 1 for q
+            if (name == names[1] + ".step" || name == names[0] + ".step")
+                BOOST_TEST(a() == (name == names[1] + ".step" ? 1.0 : 2.0), who << " " << name);
+    };
+    auto p = Tensor::parameter(kP0), q = Tensor::parameter(kP0);
+    SGD<double> sgd(TensorList<double>{p, q}, {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.1});
+    check(sgd, p, q, "SGD");
+    p = Tensor::parameter(kP0), q = Tensor::parameter(kP0);
+    Adam<double> adam(TensorList<double>{p, q}, {.lr = 0.1, .weight_decay = 0.1});
+    check(adam, p, q, "Adam");
+    p = Tensor::parameter(kP0), q = Tensor::parameter(kP0);
+    AdamW<double> adamw(TensorList<double>{p, q}, {.lr = 0.1});
+    check(adamw, p, q, "AdamW");
+}
+
 BOOST_AUTO_TEST_CASE(options_are_validated) {
     auto p = Tensor::parameter(kP0);
     TensorList<double> ps{p};

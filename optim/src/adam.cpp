@@ -20,14 +20,7 @@ void AdamOptions::validate() const {
 
 template <class T>
 void Adam<T>::step() {
-    std::size_t count = 0;  // all checked before any parameter moves (the names only on error)
-    for (auto& group : this->groups())
-        for (auto& p : group.params) {
-            if (p.has_grad() && !detail::all_finite(p.grad()))
-                detail::throw_non_finite("Adam.step", "gradient", p.grad(), count, this->parameter_names());
-            ++count;
-        }
-    moments_.resize(count);
+    moments_.resize(detail::check_gradients_finite("Adam.step", *this));
     std::size_t i = 0;
     for (auto& group : this->groups()) {
         const AdamOptions& o = group.options;

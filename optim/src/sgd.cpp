@@ -20,14 +20,7 @@ void SGDOptions::validate() const {
 
 template <class T>
 void SGD<T>::step() {
-    std::size_t count = 0;  // all checked before any parameter moves (the names only on error)
-    for (auto& group : this->groups())
-        for (auto& p : group.params) {
-            if (p.has_grad() && !detail::all_finite(p.grad()))
-                detail::throw_non_finite("SGD.step", "gradient", p.grad(), count, this->parameter_names());
-            ++count;
-        }
-    momentum_.resize(count);
+    momentum_.resize(detail::check_gradients_finite("SGD.step", *this));
     std::size_t i = 0;
     Array<T> owned;  // the update, where it is not the gradient as backward left it
     for (auto& group : this->groups()) {

@@ -120,6 +120,21 @@ template <class T>
                                      data[k], k));
 }
 
+/// A per-parameter optimizer's check before its step moves anything: NonFiniteError (as above)
+/// for the first gradient that is not finite, the names asked for only then. Parameters
+/// without a gradient pass. Returns the number of parameters.
+template <class Optimizer>
+std::size_t check_gradients_finite(const char* who, const Optimizer& optimizer) {
+    std::size_t count = 0;
+    for (auto& group : optimizer.groups())
+        for (auto& p : group.params) {
+            if (p.has_grad() && !all_finite(p.grad()))
+                throw_non_finite(who, "gradient", p.grad(), count, optimizer.parameter_names());
+            ++count;
+        }
+    return count;
+}
+
 /// NonFiniteError naming `who`, the parameter and the first bad element.
 template <class T>
 void check_finite(const char* who, const char* what, const Vec<T>& v, const std::vector<std::string>& names) {

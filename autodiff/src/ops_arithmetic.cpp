@@ -1,6 +1,7 @@
 // Binary elementwise ops with numpy broadcasting. Each rule sums its gradients back to
 // the input's shape with sum_to, so broadcasting needs no special case anywhere else.
 #include <cmath>
+#include <optional>
 
 #include "binary.hpp"
 #include "unary.hpp"
@@ -39,6 +40,31 @@ BasicTensor<T> mul(const BasicTensor<T>& a, const BasicTensor<T>& b) {
         });
 }
 
+namespace {
+// The first element where a binary op's result is NaN though neither operand is (a NaN operand
+// propagates, as in PyTorch), with its operands. One vectorised pass when there is no NaN; the
+// operands broadcast once, only when there is one.
+template <class T>
+struct Undefined {
+    std::size_t index;
+    T x, y;
+};
+
+template <class T>
+std::optional<Undefined<T>> undefined_element(const BasicTensor<T>& out, const BasicTensor<T>& a,
+                                              const BasicTensor<T>& b) {
+    const T* o = unchecked_value(out).data();
+    const std::size_t n = out.size();
+    if (!has_nan(o, n)) return std::nullopt;
+    const Array<T> x = xt::broadcast(unchecked_value(a), out.shape()),
+                   y = xt::broadcast(unchecked_value(b), out.shape());
+    for (std::size_t i = 0; i < n; ++i)
+        if (o[i] != o[i] && x.data()[i] == x.data()[i] && y.data()[i] == y.data()[i])
+            return Undefined<T>{i, x.data()[i], y.data()[i]};
+    return std::nullopt;
+}
+}  // namespace
+
 template <class T>
 BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) {
     auto out = binary<T>(
@@ -48,17 +74,9 @@ BasicTensor<T> div(const BasicTensor<T>& a, const BasicTensor<T>& b) {
             return {wants(in, 0) ? sum_to(g / in[1], in[0].shape()) : BasicTensor<T>(),
                     wants(in, 1) ? sum_to(neg(g * out / in[1]), in[1].shape()) : BasicTensor<T>()};
         });
-    const T* o = unchecked_value(out).data();
-    const std::size_t n = out.size();
-    if (has_nan(o, n))  // (where, only once there is one)
-        for (std::size_t i = 0; i < n; ++i)
-            if (o[i] != o[i]) {
-                Array<T> num = xt::broadcast(unchecked_value(a), out.shape()),
-                         den = xt::broadcast(unchecked_value(b), out.shape());
-                if (num.data()[i] == num.data()[i] && den.data()[i] == den.data()[i])
-                    throw DomainError(fmt::format("div: {} / {} at index {} of shape {} is undefined", num.data()[i],
-                                                  den.data()[i], index_string(out.shape(), i), to_string(out.shape())));
-            }
+    if (auto u = undefined_element(out, a, b))
+        throw DomainError(fmt::format("div: {} / {} at index {} of shape {} is undefined", u->x, u->y,
+                                      index_string(out.shape(), u->index), to_string(out.shape())));
     return out;
 }
 
@@ -100,19 +118,11 @@ BasicTensor<T> pow(const BasicTensor<T>& a, const BasicTensor<T>& b) {
             }
             return {ga, gb};
         });
-    const T* o = unchecked_value(out).data();
-    const std::size_t n = out.size();
-    if (has_nan(o, n))  // (where, only once there is one)
-        for (std::size_t i = 0; i < n; ++i)
-            if (o[i] != o[i]) {
-                Array<T> base = xt::broadcast(unchecked_value(a), out.shape()),
-                         ex = xt::broadcast(unchecked_value(b), out.shape());
-                if (base.data()[i] == base.data()[i] && ex.data()[i] == ex.data()[i])
-                    throw DomainError(fmt::format(
-                        "pow: {} ^ {} at index {} of shape {} is undefined (negative base, "
+    if (auto u = undefined_element(out, a, b))
+        throw DomainError(
+            fmt::format("pow: {} ^ {} at index {} of shape {} is undefined (negative base, "
                         "non-integer exponent)",
-                        base.data()[i], ex.data()[i], index_string(out.shape(), i), to_string(out.shape())));
-            }
+                        u->x, u->y, index_string(out.shape(), u->index), to_string(out.shape())));
     return out;
 }
 

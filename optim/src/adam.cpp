@@ -33,11 +33,18 @@ void Adam<T>::step() {
             if (s.step == 0) {
                 s.exp_avg = xt::zeros<T>(value.shape());
                 s.exp_avg_sq = xt::zeros<T>(value.shape());
-                if (o.amsgrad) {
-                    s.max_exp_avg_sq = xt::zeros<T>(value.shape());
-                    s.has_max = true;
-                }
             }
+            if (o.amsgrad && !s.has_max) {  // (also when AMSGrad is turned on after some steps)
+                s.max_exp_avg_sq = xt::zeros<T>(value.shape());
+                s.has_max = true;
+            }
+            // the loop below trusts these shapes: a parameter reshaped after a step is refused
+            if (s.exp_avg.shape() != value.shape() || p.grad().shape() != value.shape())
+                throw ShapeError(
+                    fmt::format("Adam.step: parameter '{}' has shape {}, its gradient {} and its "
+                                "moments {} (its shape changed after a step?)",
+                                this->parameter_names()[i - 1], to_string(value.shape()), to_string(p.grad().shape()),
+                                to_string(s.exp_avg.shape())));
             ++s.step;
             // One pass over each parameter, its gradient read in place. As xtensor expressions
             // the update took four passes and three temporaries.

@@ -36,7 +36,7 @@ void SGD<T>::step() {
             // The gradient is read in place (plain SGD copies nothing)
             const Array<T>* g = &p.grad();
             if (o.weight_decay != 0) {
-                xt::noalias(owned) = *g + T(o.weight_decay) * value;  // (elementwise: safe when g is owned)
+                xt::noalias(owned) = *g + T(o.weight_decay) * value;
                 g = &owned;
             }
             if (o.momentum != 0) {

@@ -126,6 +126,24 @@ BOOST_AUTO_TEST_CASE(a_parameter_without_a_gradient_is_left_as_it_is) {
     check(adamw, p, q, "AdamW");
 }
 
+// Adam's update trusts its moments' shapes: AMSGrad turned on after some steps starts its
+// maximum at zero, and a parameter whose shape changed after a step is refused.
+BOOST_AUTO_TEST_CASE(adam_keeps_its_moments_in_step_with_the_parameters) {
+    auto p = Tensor::parameter(kP0);
+    Adam<double> adam(TensorList<double>{p}, {.lr = 0.1});
+    set_grad(p, kG);
+    adam.step();
+    adam.groups()[0].options.amsgrad = true;
+    set_grad(p, kG);
+    adam.step();
+    for (std::size_t i = 0; i < 3; ++i) BOOST_TEST(std::isfinite(p.value()(i)));
+    BOOST_TEST(adam.state().size() == 4u);  // step, exp_avg, exp_avg_sq, max_exp_avg_sq
+    p.mutable_value() = Array<double>{1.0, 2.0, 3.0, 4.0};
+    set_grad(p, Array<double>{1.0, 1.0, 1.0, 1.0});
+    expect_error<ShapeError>([&] { adam.step(); },
+                             "Adam.step: parameter '0' has shape [4], its gradient [4] and its moments [3]");
+}
+
 BOOST_AUTO_TEST_CASE(options_are_validated) {
     auto p = Tensor::parameter(kP0);
     TensorList<double> ps{p};
